@@ -1,0 +1,36 @@
+/*
+ * postino_limits.h - default limits for everything a peer can grow.
+ *
+ * Each limit is a starting default; the configuration may change most of
+ * them (see docs/limits.md).  Names follow <COMPONENT>_MAX_<WHAT>.
+ */
+#ifndef POSTINO_LIB_POSTINO_LIMITS_H
+#define POSTINO_LIB_POSTINO_LIMITS_H
+
+/* SMTP (RFC 5321 section 4.5.3.1 gives the minimums we must accept) */
+#define SMTP_MAX_CMD_LINE	512		/* command line incl. CRLF */
+#define SMTP_MAX_CMD_LINE_EXT	2048		/* with ESMTP parameters */
+#define SMTP_MAX_TEXT_LINE	1000		/* DATA line incl. CRLF */
+#define SMTP_MAX_MESSAGE	(50u * 1024 * 1024)
+#define SMTP_MAX_RCPTS		100
+#define SMTP_MAX_ERRORS		10		/* then 421 and close */
+#define SMTP_MAX_LOCAL_PART	64
+#define SMTP_MAX_DOMAIN		255
+#define SMTP_MAX_PATH		256
+#define SMTP_MAX_HELO		255
+#define SMTP_MAX_RECEIVED	50		/* loop detection */
+#define SMTP_MAX_CONNECTIONS	1000
+#define SMTP_MAX_CONN_PER_IP	50
+#define SMTP_IDLE_TIMEOUT	300		/* seconds */
+
+/* MIME */
+#define MIME_MAX_DEPTH		100
+#define MIME_MAX_PARTS		10000
+#define MIME_MAX_HEADER		(64u * 1024)
+#define MIME_MAX_HEADERS_TOTAL	(1024u * 1024)
+
+/* aliases */
+#define ALIAS_MAX_DEPTH		10
+#define ALIAS_MAX_EXPANSION	1000
+
+#endif

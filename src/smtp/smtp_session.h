@@ -1,0 +1,140 @@
+/*
+ * smtp_session.h - the sans-I/O SMTP server session (RFC 5321, ESMTP).
+ *
+ * A session eats bytes from the client and writes replies into its output
+ * buffer; it never touches a socket, a file or the database.  Whatever it
+ * needs from the rest of postino it asks through struct smtp_session_ops,
+ * which the server wires to the real recipient check and queue and a unit
+ * test wires to fakes.
+ *
+ * Handles untrusted input before authentication: every line, parameter
+ * and message is parsed with the limits of struct smtp_session_config.
+ *
+ * Flow for the I/O layer:
+ *   s = smtp_session_new(...); smtp_session_start(s);   -> 220 greeting
+ *   loop: n = smtp_session_input(s, bytes, len); drop n bytes;
+ *         write smtp_session_output(s) to the peer, then buf_reset() it;
+ *         if smtp_session_want_close(s) and output flushed: close.
+ * smtp_session_input() takes fewer bytes than offered while a request is
+ * pending (see below); feed the rest again after the request completes.
+ */
+#ifndef POSTINO_SMTP_SMTP_SESSION_H
+#define POSTINO_SMTP_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+struct smtp_session;
+
+struct smtp_session_config {
+	const char	*hostname;	/* greeting, Received:, EHLO */
+	uint64_t	 max_message_size;	/* SIZE, 552 5.3.4 past it */
+	unsigned	 max_rcpts;	/* 452 4.5.3 past it */
+	unsigned	 max_errors;	/* bad commands, then 421 + close */
+	unsigned	 max_received;	/* Received: count, 554 5.4.6 past */
+	size_t		 max_cmd_line;	/* incl. CRLF; 500 5.5.6 past it */
+	size_t		 max_text_line;	/* DATA line incl. CRLF */
+	bool		 vrfy_enabled;	/* false: VRFY answers 252 */
+	bool		 expn_enabled;	/* false: EXPN answers 502 */
+	/* Later issues: STARTTLS and AUTH.  Leave room: */
+	bool		 tls_available;	/* advertise STARTTLS */
+	bool		 auth_required;	/* submission: MAIL needs AUTH */
+};
+
+/* Facts about the connection, copied by smtp_session_new(). */
+struct smtp_peer {
+	const char	*session_id;	/* for logs, e.g. "4f2a9c01" */
+	const char	*addr;		/* "192.0.2.7" or "2001:db8::1" */
+	const char	*hostname;	/* reverse DNS, or NULL if unknown */
+	bool		 is_loopback;
+};
+
+enum smtp_body_type {
+	SMTP_BODY_7BIT,
+	SMTP_BODY_8BITMIME,
+	SMTP_BODY_BINARYMIME,
+};
+
+/* The envelope of a transaction, valid during data_begin only. */
+struct smtp_envelope {
+	const char		*helo;		/* HELO/EHLO argument */
+	const char		*mail_from;	/* "" for the null sender <> */
+	const char *const	*rcpts;		/* accepted RCPT addresses */
+	size_t			 nrcpts;
+	enum smtp_body_type	 body;
+	bool			 smtputf8;
+	uint64_t		 declared_size;	/* SIZE=, 0 if absent */
+};
+
+/*
+ * What the session asks of the server.  An operation that takes `s` may
+ * complete at once (calling the matching smtp_session_*_done() before it
+ * returns) or later from the event loop; until it completes the session is
+ * "pending" and consumes no more input, so pipelined commands wait in
+ * order.  `addr` strings are the mailbox without angle brackets and
+ * without a source route, valid only during the call.
+ */
+struct smtp_session_ops {
+	/* RCPT TO: decide; answer with smtp_session_rcpt_done(). */
+	void	(*rcpt_check)(void *ctx, struct smtp_session *s,
+		    const char *addr);
+	/*
+	 * DATA: open storage for the message.  Returns 0 with a queue id
+	 * copied into qid (size 64), or -1 with a reply in *code_r/enh_r/
+	 * text_r (e.g. 451 4.3.0 when the spool is unwritable).
+	 */
+	int	(*data_begin)(void *ctx, const struct smtp_envelope *env,
+		    char qid[64], int *code_r, const char **enh_r,
+		    const char **text_r);
+	/* Message bytes, already dot-unstuffed, CRLF line ends. 0 or -1. */
+	int	(*data_write)(void *ctx, const void *p, size_t n);
+	/* End of DATA: make it durable; answer with smtp_session_data_done(). */
+	void	(*data_end)(void *ctx, struct smtp_session *s);
+	/* The message was rejected or the connection went away mid-DATA. */
+	void	(*data_abort)(void *ctx);
+	/* Optional (NULL: 502/252): expand a list or verify an address. */
+	void	(*expn)(void *ctx, struct smtp_session *s, const char *arg);
+	void	(*vrfy)(void *ctx, struct smtp_session *s, const char *arg);
+};
+
+struct smtp_session *smtp_session_new(const struct smtp_session_config *cfg,
+    const struct smtp_session_ops *ops, void *ctx,
+    const struct smtp_peer *peer);
+/* Frees the session; aborts an open DATA through ops->data_abort. */
+void smtp_session_free(struct smtp_session **s);
+
+/* Queues the 220 greeting. */
+void smtp_session_start(struct smtp_session *s);
+/*
+ * Feeds n bytes from the peer.  Returns how many were consumed (less than
+ * n while a request is pending or once the session wants to close).
+ */
+size_t smtp_session_input(struct smtp_session *s, const uint8_t *p,
+    size_t n);
+/* Replies waiting to be sent; the caller sends them and resets the buf. */
+struct buf *smtp_session_output(struct smtp_session *s);
+/* True once QUIT was answered or a 421 was sent: flush, then close. */
+bool smtp_session_want_close(const struct smtp_session *s);
+/* True while a request (rcpt_check, data_end, ...) is outstanding. */
+bool smtp_session_is_pending(const struct smtp_session *s);
+/* The idle timer fired: queues 421 4.4.2 and asks to close. */
+void smtp_session_timeout(struct smtp_session *s);
+/* The server is shutting down: queues 421 4.3.2 and asks to close. */
+void smtp_session_shutdown(struct smtp_session *s);
+
+/*
+ * Completions.  code 250/251 accepts the recipient; anything else is
+ * sent as the reply.  enh is the enhanced status code ("5.1.1").
+ */
+void smtp_session_rcpt_done(struct smtp_session *s, int code,
+    const char *enh, const char *text);
+void smtp_session_data_done(struct smtp_session *s, int code,
+    const char *enh, const char *text);
+/* EXPN/VRFY answers: n lines (multi-line reply when n > 1). */
+void smtp_session_lines_done(struct smtp_session *s, int code,
+    const char *enh, const char *const *lines, size_t n);
+
+#endif
