@@ -1,0 +1,181 @@
+/*
+ * queue.h - the durable mail queue (spool) and its delivery scheduler.
+ *
+ * A message accepted over SMTP is written into one spool file per message
+ * in DATA_DIR/queue/ and made durable (data, inode and directory entry on
+ * stable storage) before the server answers 250 to DATA (RFC 5321 section
+ * 4.1.1.4 and 6.1: once accepted, a message must not be lost).  Commits
+ * from concurrent sessions share one flush (group commit).  A scheduler
+ * thread hands due messages to a delivery agent in batches and keeps the
+ * state of every recipient (delivered, deferred with retry time, failed)
+ * durably in the spool file, so that after a crash every acknowledged
+ * message is delivered and none twice.  docs/queue.md describes the file
+ * format and the durability argument.
+ *
+ * No untrusted input is parsed here except the spool files themselves
+ * (which only postino writes; they are still read with limits and strict
+ * checks).  Envelope strings come from the SMTP session, already checked.
+ *
+ * Threads: queue_incoming_*, queue_run_completions, queue_flush and
+ * queue_rescan are called from the server's loop thread; commit callbacks
+ * run on that thread too (from queue_run_completions); the delivery agent
+ * runs on the queue's worker thread.
+ */
+#ifndef POSTINO_QUEUE_QUEUE_H
+#define POSTINO_QUEUE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct queue_config {
+	const char	*dir;		/* DATA_DIR/queue */
+	uint64_t	 retry_first;	/* seconds */
+	uint64_t	 retry_max;
+	uint64_t	 lifetime;
+	uint64_t	 delay_warning;
+	unsigned	 batch_max;	/* messages per delivery batch, e.g. 256 */
+};
+
+struct queue;
+
+/*
+ * Opens (creating directories), recovers the spool: complete messages are
+ * loaded into the in-memory index; incomplete ones (never acknowledged)
+ * are removed.  Returns NULL with a static reason in error_r on failure.
+ * cfg is copied.
+ */
+struct queue *queue_open(const struct queue_config *cfg, const char **error_r);
+/* Stops the threads (finishing the batch in progress), frees everything.
+ * Commits still pending are completed (their callbacks are not run).
+ * NULL is a no-op; sets *q to NULL. */
+void queue_close(struct queue **q);
+/*
+ * Event-loop integration without depending on libevent: the queue's
+ * threads call notify(arg), from any thread, when completions are ready;
+ * the server then calls queue_run_completions() on its loop thread, which
+ * runs the commit callbacks there.
+ */
+void queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg);
+void queue_run_completions(struct queue *q);
+
+struct queue_envelope {
+	const char		*sender;	/* "" = null sender */
+	const char *const	*rcpts;
+	size_t			 nrcpts;
+	const char		*client_addr;	/* may be NULL */
+	const char		*helo;		/* may be NULL */
+	int			 body_8bit;	/* BODY=8BITMIME given */
+	int			 smtputf8;
+};
+
+struct queue_incoming;
+
+/*
+ * Starts a message: creates its spool file and writes the envelope.
+ * Strings must not contain CR, LF or NUL (-1 otherwise).  Returns NULL
+ * with a static reason in error_r on failure.  Thread: loop thread.
+ */
+struct queue_incoming *queue_incoming_new(struct queue *q,
+    const struct queue_envelope *env, const char **error_r);
+/* The queue id: 16 lowercase hex chars, unique; lives as long as in. */
+const char *queue_incoming_id(const struct queue_incoming *in);
+/* Appends message bytes (as received, CRLF line ends).  0 / -1. */
+int queue_incoming_write(struct queue_incoming *in, const void *p, size_t n);
+/*
+ * Finishes the message and asks for durability; takes ownership of in.
+ * cb(ctx, 0, NULL) runs from queue_run_completions() once data and
+ * directory entry are on stable storage (one group fsync shared with every
+ * other message committed meanwhile); cb(ctx, -1, reason) if it failed
+ * (the message is then removed and must not be delivered).  The reason is
+ * a static string.  The callback always runs from queue_run_completions(),
+ * never from inside this call.
+ */
+typedef void queue_commit_fn(void *ctx, int status, const char *error);
+void queue_incoming_commit(struct queue_incoming *in, queue_commit_fn *cb,
+    void *ctx);
+/* Cancels it (file removed).  NULL is a no-op; sets *in to NULL. */
+void queue_incoming_abort(struct queue_incoming **in);
+
+/* Delivery.  The scheduler runs a worker thread that hands batches of
+ * ready messages to the agent. */
+enum queue_rcpt_status { QUEUE_RCPT_PENDING, QUEUE_RCPT_DELIVERED,
+	QUEUE_RCPT_DEFERRED, QUEUE_RCPT_FAILED };
+
+struct queue_job_rcpt {
+	const char		*addr;		/* in */
+	enum queue_rcpt_status	 status;	/* out: agent sets it */
+	char			*error;		/* out: heap string or NULL;
+						 * the queue frees it */
+	char			**forward;	/* out: heap array of heap
+						 * strings: new recipients this
+						 * one expanded to that the
+						 * agent did not deliver itself
+						 * (e.g. an alias pointing at a
+						 * remote address); the queue
+						 * adds them to the message as
+						 * new pending recipients,
+						 * durably, and frees the
+						 * array */
+	size_t			 nforward;
+};
+
+struct queue_job {
+	const char		*qid;
+	const char		*sender;
+	time_t			 arrival;
+	int			 fd;		/* open read-only on the
+						 * spool file */
+	uint64_t		 offset;	/* where the message bytes
+						 * start in it */
+	uint64_t		 size;		/* message bytes */
+	struct queue_job_rcpt	*rcpts;		/* only the recipients due */
+	size_t			 nrcpts;
+};
+
+/*
+ * Called on the worker thread with up to batch_max jobs; sets every
+ * rcpt's status (PENDING left as is counts as DEFERRED with no error).
+ * Jobs and their strings live until the call returns; read the message
+ * with pread() on fd (the offset is shared by no one else, but use pread).
+ */
+typedef void queue_deliver_fn(void *ctx, struct queue_job *const *jobs,
+    size_t njobs);
+/* Starts the worker thread.  Call once, after queue_open. */
+void queue_start(struct queue *q, queue_deliver_fn *fn, void *ctx);
+/* Makes every deferred recipient due now (SIGUSR1 / `postino queue flush`). */
+void queue_flush(struct queue *q);
+/* Re-reads the spool directory (picks up `postino queue delete` done by
+ * another process). */
+void queue_rescan(struct queue *q);
+
+/*
+ * Offline inspection for the CLI (another process; reads the spool, never
+ * blocks the server).  The info and its strings live only during fn.
+ */
+struct queue_info_rcpt {
+	const char		*addr;
+	enum queue_rcpt_status	 status;
+	unsigned		 attempts;
+	time_t			 next_attempt;	/* 0 if none */
+	const char		*last_error;	/* NULL if none */
+};
+struct queue_info {
+	const char			*qid;
+	const char			*sender;
+	time_t				 arrival;
+	uint64_t			 size;
+	const struct queue_info_rcpt	*rcpts;
+	size_t				 nrcpts;
+};
+typedef void queue_list_fn(void *ctx, const struct queue_info *info);
+/* Calls fn for every complete message, in arrival order.  0 / -1. */
+int queue_list(const char *dir, queue_list_fn *fn, void *ctx,
+    const char **error_r);
+/* Removes one message from the spool (0, or -1 if no such id).  The server
+ * notices via rescan. */
+int queue_delete(const char *dir, const char *qid, const char **error_r);
+/* "pending", "delivered", "deferred", "failed". */
+const char *queue_rcpt_status_name(enum queue_rcpt_status s);
+
+#endif
