@@ -1,0 +1,78 @@
+/*
+ * config.h - postino.conf: the settings and their defaults.
+ *
+ * Every key is declared in one table in config.c with its type and
+ * default; an unknown section or key, a duplicate key or a bad value is an
+ * error naming file, line and key.  See docs/configuration.md.
+ */
+#ifndef POSTINO_CONF_CONFIG_H
+#define POSTINO_CONF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN 8
+
+struct config_listen {
+	size_t	 n;
+	char	*host[CONFIG_MAX_LISTEN];	/* "127.0.0.1", "::1" */
+	uint16_t port[CONFIG_MAX_LISTEN];
+};
+
+struct config {
+	char			*path;
+
+	/* [server] */
+	char			*hostname;
+	char			*data_dir;
+	char			*run_as;	/* user to drop to, "" = stay */
+	char			*log_level;	/* debug, info, warn, error */
+
+	/* [listen] */
+	struct config_listen	 smtp, submission, submissions, pop3, pop3s,
+				 imap, imaps, http;
+
+	/* [tls] */
+	char			*tls_cert;
+	char			*tls_key;
+
+	/* [dns] */
+	char			*dns_servers;
+
+	/* [queue] */
+	uint64_t		 retry_first, retry_max, lifetime,
+				 delay_warning;
+	uint64_t		 queue_batch;
+
+	/* [delivery] */
+	uint64_t		 smtp_port;
+
+	/* [smtp] */
+	uint64_t		 max_message_size;
+	uint64_t		 max_recipients;
+	uint64_t		 max_errors;
+	uint64_t		 max_connections;
+	uint64_t		 max_connections_per_ip;
+	uint64_t		 idle_timeout;
+	uint64_t		 max_received;
+	uint64_t		 max_line_length;	/* command lines */
+	uint64_t		 max_text_line;		/* DATA lines */
+	bool			 vrfy;
+	bool			 expn;
+};
+
+/*
+ * Reads and validates FILE.  Returns a config (free with config_free), or
+ * NULL with a heap message "FILE:LINE: [section] key: reason" in *error_r.
+ */
+struct config *config_load(const char *path, char **error_r);
+/* Parses text as if read from path (for tests). */
+struct config *config_parse(const char *path, const char *text, size_t len,
+    char **error_r);
+void config_free(struct config **cfg);
+
+/* Absolute path of a file inside data_dir; caller frees. */
+char *config_data_path(const struct config *cfg, const char *name);
+
+#endif
