@@ -33,4 +33,8 @@
 #define ALIAS_MAX_DEPTH		10
 #define ALIAS_MAX_EXPANSION	1000
 
+/* mail store */
+#define STORE_MAX_MAILBOX_NAME	1024		/* bytes of a full name */
+#define STORE_MAX_DELIVERY_BATCH 4096		/* messages per deliver call */
+
 #endif

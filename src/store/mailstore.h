@@ -1,0 +1,237 @@
+/*
+ * mailstore.h - one account's mailboxes and messages (IMAP data model).
+ *
+ * Layout: DATA_DIR/mail/<user id>/index.db (SQLite, WAL) and immutable
+ * message files DATA_DIR/mail/<user id>/msg/<blob>.  The directory is named
+ * by the numeric user id only, never by anything a client sends.
+ *
+ * Data model (RFC 3501/9051, RFC 6154, RFC 7162): mailboxes form a
+ * hierarchy with delimiter '/', names in UTF-8, "INBOX" case-insensitive;
+ * each has UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, a special-use attribute and
+ * a subscribed flag.  Each message has mailbox, UID, blob name, size,
+ * internal date, system flags (bits below), keywords, MODSEQ, and cached
+ * parse results (envelope, bodystructure, body) filled later by the MIME
+ * library.  New accounts get INBOX, Sent, Drafts, Junk and Trash.
+ *
+ * Delivery is batched (mailstore_deliver / mailstore_deliver_multi): all
+ * message files of a batch are written, made durable with one syncfs(), and
+ * then indexed in one SQLite transaction per account (synchronous=FULL).
+ * Each delivery may carry a dedupe key; a key already recorded is skipped
+ * and reported as delivered, so a crash between the store commit and the
+ * queue's own bookkeeping never delivers a message twice.
+ *
+ * Handles: one struct mailstore per account and per thread, each with its
+ * own SQLite connection; never share one between threads.  Does not parse
+ * untrusted input; mailbox names (which later come from IMAP clients) are
+ * validated: UTF-8, no control characters, no empty hierarchy level, at most
+ * STORE_MAX_MAILBOX_NAME bytes.
+ *
+ * Error strings returned through error_r live until the next call on the
+ * same handle (for functions without a handle: until the next such call
+ * in the same thread).
+ */
+#ifndef POSTINO_STORE_MAILSTORE_H
+#define POSTINO_STORE_MAILSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lib/buf.h"
+#include "lib/postino_limits.h"
+
+/* Dedupe keys older than this are pruned (seconds). */
+#define MAILSTORE_DEDUPE_MAX_AGE	(7 * 24 * 3600)
+
+/* System flags as bits (RFC 3501 section 2.3.2). */
+#define MAILSTORE_F_SEEN	0x01u
+#define MAILSTORE_F_ANSWERED	0x02u
+#define MAILSTORE_F_FLAGGED	0x04u
+#define MAILSTORE_F_DELETED	0x08u
+#define MAILSTORE_F_DRAFT	0x10u
+#define MAILSTORE_F_ALL		0x1fu
+
+/* Special-use attributes (RFC 6154). */
+enum mailstore_special {
+	MAILSTORE_SPECIAL_NONE,
+	MAILSTORE_SPECIAL_SENT,		/* \Sent */
+	MAILSTORE_SPECIAL_DRAFTS,	/* \Drafts */
+	MAILSTORE_SPECIAL_JUNK,		/* \Junk */
+	MAILSTORE_SPECIAL_TRASH,	/* \Trash */
+	MAILSTORE_SPECIAL_ARCHIVE,	/* \Archive */
+	MAILSTORE_SPECIAL_ALL,		/* \All */
+	MAILSTORE_SPECIAL_FLAGGED,	/* \Flagged */
+};
+/* "\Sent" etc., or NULL for MAILSTORE_SPECIAL_NONE. */
+const char *mailstore_special_name(enum mailstore_special s);
+
+struct mailstore;
+
+/*
+ * Creates the store of a new account: directory (mode 0700), msg/,
+ * index.db with the default mailboxes.  A leftover directory of the same
+ * id (from an add that crashed before committing) is removed first.
+ */
+int mailstore_create(const char *data_dir, int64_t user_id,
+    const char **error_r) __attribute__((warn_unused_result));
+/* Removes the whole store directory of an account (0, or -1). */
+int mailstore_remove(const char *data_dir, int64_t user_id,
+    const char **error_r) __attribute__((warn_unused_result));
+/*
+ * Opens an existing store.  Returns NULL with error_r set if it does not
+ * exist or cannot be opened.
+ */
+struct mailstore *mailstore_open(const char *data_dir, int64_t user_id,
+    const char **error_r);
+/* NULL is a no-op; sets *ms to NULL. */
+void mailstore_close(struct mailstore **ms);
+int64_t mailstore_user_id(const struct mailstore *ms);
+
+/* ---- delivery ---- */
+
+struct mailstore_delivery {
+	/* in */
+	const char	*dedupe_key;	/* e.g. "<qid> <rcpt>"; NULL: none */
+	const char	*mailbox;	/* target name; NULL: see special */
+	enum mailstore_special special;	/* used when mailbox is NULL: the
+					 * mailbox with this attribute; INBOX
+					 * if NONE or none has it */
+	const void	*prefix;	/* bytes written first (e.g.
+					 * "Return-Path: <..>\r\nDelivered-To:
+					 * ..\r\n"), may be NULL */
+	size_t		 prefix_len;
+	int		 fd;		/* source of the message bytes, or -1 */
+	uint64_t	 offset;	/* where they start in fd */
+	uint64_t	 size;		/* how many (from fd, or from data) */
+	const void	*data;		/* used when fd < 0 */
+	time_t		 internal_date;	/* 0: now */
+	unsigned	 flags;		/* MAILSTORE_F_* */
+	/* out */
+	int		 status;	/* 0 stored or duplicate, -1 failed */
+	bool		 duplicate;	/* dedupe key was known: not stored */
+	uint32_t	 uid;		/* UID given (0 if duplicate/failed) */
+	uint32_t	 uidvalidity;	/* of the mailbox it went into */
+	const char	*error;		/* static reason when status is -1 */
+};
+
+/*
+ * Delivers n messages to one account.  Every delivery's out fields are
+ * set.  Returns 0 if the batch was processed (individual deliveries may
+ * still have status -1: e.g. unknown mailbox name, read error on fd), or -1
+ * with error_r set if nothing was stored (every status is then -1).
+ * When this returns, each delivery with status 0 is on stable storage.
+ * Source fds are read with pread/copy_file_range: their offsets are not
+ * changed.
+ */
+int mailstore_deliver(struct mailstore *ms, struct mailstore_delivery *d,
+    size_t n, const char **error_r) __attribute__((warn_unused_result));
+
+/* Several accounts at once: files of all accounts, one syncfs() for all. */
+struct mailstore_batch {
+	struct mailstore		*ms;
+	struct mailstore_delivery	*d;
+	size_t				 n;
+};
+/* Returns 0, or -1 if the sync failed (then nothing of the batch counts). */
+int mailstore_deliver_multi(struct mailstore_batch *b, size_t nb,
+    const char **error_r) __attribute__((warn_unused_result));
+
+/* Removes dedupe keys older than max_age seconds; returns rows or -1. */
+int mailstore_prune_dedupe(struct mailstore *ms, uint64_t max_age,
+    const char **error_r);
+
+/* ---- mailboxes ---- */
+
+struct mailstore_mailbox {
+	int64_t			 id;
+	const char		*name;		/* lives for the callback */
+	uint32_t		 uidvalidity;
+	uint32_t		 uidnext;
+	uint64_t		 highestmodseq;
+	enum mailstore_special	 special;
+	bool			 subscribed;
+	uint32_t		 messages;
+	uint32_t		 unseen;	/* without \Seen */
+	uint64_t		 bytes;
+};
+typedef void mailstore_mailbox_fn(void *ctx,
+    const struct mailstore_mailbox *mb);
+/* Calls fn for each mailbox, INBOX first, then by name.  0 or -1. */
+int mailstore_mailbox_list(struct mailstore *ms, mailstore_mailbox_fn *fn,
+    void *ctx, const char **error_r) __attribute__((warn_unused_result));
+/*
+ * Fills *mb for one mailbox by name (mb->name then points into the handle
+ * and lives until the next call).  1 found, 0 not found, -1 error.
+ */
+int mailstore_mailbox_get(struct mailstore *ms, const char *name,
+    struct mailstore_mailbox *mb, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * Creates a mailbox (special may be NONE).  Parents are not created
+ * (IMAP clients may do that); -1 if the name is invalid or exists.
+ */
+int mailstore_mailbox_create(struct mailstore *ms, const char *name,
+    enum mailstore_special special, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * Deletes a mailbox and its messages (files removed after the commit).
+ * INBOX cannot be deleted; children are kept.  0 or -1.
+ */
+int mailstore_mailbox_delete(struct mailstore *ms, const char *name,
+    const char **error_r) __attribute__((warn_unused_result));
+/*
+ * Renames a mailbox and every child ("a/b" moves with "a").  INBOX cannot
+ * be renamed yet (RFC 3501 gives it special semantics: XXX later).
+ * -1 if from does not exist, to exists, or a name is invalid.
+ */
+int mailstore_mailbox_rename(struct mailstore *ms, const char *from,
+    const char *to, const char **error_r)
+	__attribute__((warn_unused_result));
+int mailstore_mailbox_subscribe(struct mailstore *ms, const char *name,
+    bool subscribed, const char **error_r)
+	__attribute__((warn_unused_result));
+
+/* ---- messages ---- */
+
+struct mailstore_message {
+	uint32_t	 uid;
+	uint64_t	 size;
+	unsigned	 flags;		/* MAILSTORE_F_* */
+	const char	*keywords;	/* space-separated, "" if none */
+	time_t		 internal_date;
+	uint64_t	 modseq;
+	const char	*path;		/* full path of the message file */
+};
+typedef void mailstore_message_fn(void *ctx,
+    const struct mailstore_message *m);
+/*
+ * Calls fn for each message of a mailbox in UID order (strings live for
+ * the callback).  Returns the number of messages, or -1 (no such mailbox).
+ */
+int mailstore_message_list(struct mailstore *ms, const char *mailbox,
+    mailstore_message_fn *fn, void *ctx, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * Reads the bytes of one message into out (capped by out->max).  Returns
+ * 1, 0 if no such message, -1 on error (EFBIG if out->max is too small).
+ */
+int mailstore_message_read(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, struct buf *out, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * Opens one message read-only: returns an fd (caller closes) with the size
+ * in *size_r, or -1 (errno ENOENT if there is no such message).
+ */
+int mailstore_message_open(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, uint64_t *size_r, const char **error_r);
+/*
+ * Changes system flags: sets the bits of add, then clears those of del;
+ * bumps MODSEQ if anything changed.  1 changed, 0 unchanged or no such
+ * message, -1 error.
+ */
+int mailstore_message_set_flags(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, unsigned add, unsigned del, const char **error_r)
+	__attribute__((warn_unused_result));
+
+#endif
