@@ -1,0 +1,285 @@
+/*
+ * local.c - the local delivery agent (runs on the queue's worker thread).
+ */
+#include "delivery/local.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/config.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "queue/queue.h"
+#include "store/mailstore.h"
+#include "store/resolve.h"
+
+#define LOCAL_MAX_OPEN_STORES 128
+
+struct open_store {
+	int64_t			 user_id;
+	struct mailstore	*ms;
+};
+
+struct local_delivery {
+	char			*data_dir;
+	struct accounts		*accounts;	/* worker thread's handle */
+	struct open_store	 stores[LOCAL_MAX_OPEN_STORES];
+	size_t			 nstores;
+};
+
+/* One delivery of a message to one user, on behalf of one recipient. */
+struct item {
+	struct queue_job_rcpt	*rcpt;
+	int64_t			 user_id;
+	char			*prefix;
+	char			*key;
+	const struct queue_job	*job;
+};
+
+struct local_delivery *
+local_delivery_new(const struct config *cfg)
+{
+	struct local_delivery *ld = xcalloc(1, sizeof(*ld));
+
+	ld->data_dir = xstrdup(cfg->data_dir);
+	return ld;
+}
+
+static void
+close_stores(struct local_delivery *ld)
+{
+	size_t i;
+
+	for (i = 0; i < ld->nstores; i++)
+		mailstore_close(&ld->stores[i].ms);
+	ld->nstores = 0;
+}
+
+void
+local_delivery_free(struct local_delivery **ldp)
+{
+	struct local_delivery *ld = *ldp;
+
+	if (ld == NULL)
+		return;
+	close_stores(ld);
+	accounts_close(&ld->accounts);
+	free(ld->data_dir);
+	free(ld);
+	*ldp = NULL;
+}
+
+static struct mailstore *
+get_store(struct local_delivery *ld, int64_t user_id, const char **error_r)
+{
+	struct mailstore *ms;
+	size_t i;
+
+	for (i = 0; i < ld->nstores; i++)
+		if (ld->stores[i].user_id == user_id)
+			return ld->stores[i].ms;
+	ms = mailstore_open(ld->data_dir, user_id, error_r);
+	if (ms == NULL)
+		return NULL;
+	if (ld->nstores == LOCAL_MAX_OPEN_STORES)
+		close_stores(ld);	/* simple: start over when full */
+	ld->stores[ld->nstores].user_id = user_id;
+	ld->stores[ld->nstores].ms = ms;
+	ld->nstores++;
+	return ms;
+}
+
+static void
+set_status(struct queue_job_rcpt *r, enum queue_rcpt_status st,
+    const char *error)
+{
+	r->status = st;
+	free(r->error);
+	r->error = error != NULL ? xstrdup(error) : NULL;
+}
+
+static void
+defer_all(struct queue_job *const *jobs, size_t njobs, const char *why)
+{
+	size_t i, j;
+
+	for (i = 0; i < njobs; i++)
+		for (j = 0; j < jobs[i]->nrcpts; j++)
+			set_status(&jobs[i]->rcpts[j], QUEUE_RCPT_DEFERRED,
+			    why);
+}
+
+/* expand_rcpt - resolve one recipient into items; sets final states */
+static void
+expand_rcpt(struct local_delivery *ld, const struct queue_job *job,
+    struct queue_job_rcpt *r, struct item **items, size_t *nitems,
+    size_t *cap)
+{
+	struct resolve_result res;
+	size_t k;
+
+	r->status = QUEUE_RCPT_PENDING;
+	switch (resolve_expand(ld->accounts, r->addr, &res)) {
+	case RESOLVE_OK:
+		break;
+	case RESOLVE_UNKNOWN_USER:
+		set_status(r, QUEUE_RCPT_FAILED,
+		    "550 5.1.1 recipient address rejected: user unknown");
+		resolve_result_fini(&res);
+		return;
+	case RESOLVE_NOT_LOCAL:
+		/* XXX: remote delivery (DNS MX, SMTP client) is issue 4 */
+		set_status(r, QUEUE_RCPT_DEFERRED,
+		    "451 4.4.0 remote delivery is not available in this "
+		    "version");
+		resolve_result_fini(&res);
+		return;
+	case RESOLVE_ALIAS_ERROR:
+	case RESOLVE_TEMPFAIL:
+		set_status(r, QUEUE_RCPT_DEFERRED, res.error != NULL ?
+		    res.error : "451 4.3.0 temporary lookup failure");
+		resolve_result_fini(&res);
+		return;
+	}
+	for (k = 0; k < res.nlocal; k++) {
+		struct item *it;
+		size_t m;
+
+		/* one copy per user per message, whatever the route */
+		for (m = 0; m < *nitems; m++)
+			if ((*items)[m].job == job &&
+			    (*items)[m].user_id == res.local[k].user_id)
+				break;
+		if (m < *nitems)
+			continue;
+		if (*nitems == *cap) {
+			*cap = *cap ? *cap * 2 : 64;
+			*items = xreallocarray(*items, *cap, sizeof(**items));
+		}
+		it = &(*items)[(*nitems)++];
+		it->rcpt = r;
+		it->job = job;
+		it->user_id = res.local[k].user_id;
+		it->prefix = xasprintf("Return-Path: <%s>\r\nDelivered-To: "
+		    "%s\r\n", job->sender, res.local[k].address);
+		it->key = xasprintf("%s %s", job->qid, res.local[k].address);
+	}
+	if (res.nremote > 0) {
+		r->forward = xreallocarray(NULL, res.nremote, sizeof(char *));
+		for (k = 0; k < res.nremote; k++)
+			r->forward[k] = xstrdup(res.remote[k]);
+		r->nforward = res.nremote;
+	}
+	resolve_result_fini(&res);
+}
+
+static int
+cmp_item_user(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	return (x->user_id > y->user_id) - (x->user_id < y->user_id);
+}
+
+void
+local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
+{
+	struct local_delivery *ld = ctx;
+	struct item *items = NULL;
+	struct mailstore_delivery *d = NULL;
+	struct mailstore_batch *batches = NULL;
+	size_t nitems = 0, cap = 0, nb = 0, i, j;
+	const char *err = NULL;
+
+	if (ld->accounts == NULL) {
+		ld->accounts = accounts_open(ld->data_dir, &err);
+		if (ld->accounts == NULL) {
+			log_error("delivery: cannot open accounts: %s",
+			    err ? err : "?");
+			defer_all(jobs, njobs, "451 4.3.0 account database "
+			    "unavailable");
+			return;
+		}
+	}
+	for (i = 0; i < njobs; i++)
+		for (j = 0; j < jobs[i]->nrcpts; j++)
+			expand_rcpt(ld, jobs[i], &jobs[i]->rcpts[j], &items,
+			    &nitems, &cap);
+
+	/* group by account: one batch per user, one sync for all */
+	qsort(items, nitems, sizeof(*items), cmp_item_user);
+	d = xcalloc(nitems ? nitems : 1, sizeof(*d));
+	batches = xcalloc(nitems ? nitems : 1, sizeof(*batches));
+	for (i = 0; i < nitems; i++) {
+		struct item *it = &items[i];
+		struct mailstore *ms;
+
+		d[i].dedupe_key = it->key;
+		d[i].prefix = it->prefix;
+		d[i].prefix_len = strlen(it->prefix);
+		d[i].fd = it->job->fd;
+		d[i].offset = it->job->offset;
+		d[i].size = it->job->size;
+		d[i].internal_date = 0;
+		d[i].status = -1;
+		if (nb > 0 && batches[nb - 1].ms != NULL &&
+		    mailstore_user_id(batches[nb - 1].ms) == it->user_id) {
+			batches[nb - 1].n++;
+			continue;
+		}
+		ms = get_store(ld, it->user_id, &err);
+		if (ms == NULL) {
+			log_error("delivery: cannot open store user=%lld: %s",
+			    (long long)it->user_id, err ? err : "?");
+			d[i].error = "mail store unavailable";
+			continue;
+		}
+		batches[nb].ms = ms;
+		batches[nb].d = &d[i];
+		batches[nb].n = 1;
+		nb++;
+	}
+	if (nb > 0 && mailstore_deliver_multi(batches, nb, &err) < 0) {
+		log_error("delivery: store batch failed: %s", err ? err : "?");
+		for (i = 0; i < nitems; i++)
+			d[i].status = -1;
+	}
+	/* a recipient is delivered when all its users have the message */
+	for (i = 0; i < nitems; i++) {
+		struct queue_job_rcpt *r = items[i].rcpt;
+
+		if (d[i].status == 0) {
+			log_info("delivered qid=%s rcpt=<%s> user=%lld uid=%u%s",
+			    items[i].job->qid, r->addr,
+			    (long long)items[i].user_id, d[i].uid,
+			    d[i].duplicate ? " duplicate=yes" : "");
+			continue;
+		}
+		set_status(r, QUEUE_RCPT_DEFERRED, d[i].error != NULL ?
+		    d[i].error : "451 4.3.0 mail store write failed");
+	}
+	for (i = 0; i < njobs; i++) {
+		for (j = 0; j < jobs[i]->nrcpts; j++) {
+			struct queue_job_rcpt *r = &jobs[i]->rcpts[j];
+
+			if (r->status == QUEUE_RCPT_PENDING)
+				r->status = QUEUE_RCPT_DELIVERED;
+			if (r->status != QUEUE_RCPT_DELIVERED &&
+			    r->nforward > 0) {
+				/* re-expanded on retry: drop for now */
+				for (size_t k = 0; k < r->nforward; k++)
+					free(r->forward[k]);
+				free(r->forward);
+				r->forward = NULL;
+				r->nforward = 0;
+			}
+		}
+	}
+	for (i = 0; i < nitems; i++) {
+		free(items[i].prefix);
+		free(items[i].key);
+	}
+	free(items);
+	free(d);
+	free(batches);
+}

@@ -1,0 +1,297 @@
+/*
+ * server.c - `postino serve`: listeners, signals, queue and delivery.
+ */
+#include "server/server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/config.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/postino_limits.h"
+#include "lib/xmalloc.h"
+#include "queue/queue.h"
+#include "delivery/local.h"
+#include "server/server_int.h"
+#include "store/accounts.h"
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)l;
+	smtp_conn_accept(srv, fd, sa, salen);
+}
+
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: log (the listener keeps going) */
+	log_error("accept failed: %s", strerror(errno));
+}
+
+static int
+listen_on(struct server *srv, const char *service,
+    const struct config_listen *cl)
+{
+	size_t i;
+
+	for (i = 0; i < cl->n; i++) {
+		struct addrinfo hints, *res = NULL;
+		struct evconnlistener *l;
+		char port[8];
+		int r;
+
+		if (srv->nlisteners == sizeof(srv->listeners) /
+		    sizeof(srv->listeners[0])) {
+			log_error("too many listeners");
+			return -1;
+		}
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(port, sizeof(port), "%u", cl->port[i]);
+		r = getaddrinfo(cl->host[i], port, &hints, &res);
+		if (r != 0) {
+			log_error("listen %s: bad address %s: %s", service,
+			    cl->host[i], gai_strerror(r));
+			return -1;
+		}
+		l = evconnlistener_new_bind(srv->base, on_accept, srv,
+		    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_CLOSE_ON_EXEC, 511, res->ai_addr,
+		    (int)res->ai_addrlen);
+		freeaddrinfo(res);
+		if (l == NULL) {
+			log_error("listen %s on %s port %u: %s", service,
+			    cl->host[i], cl->port[i], strerror(errno));
+			return -1;
+		}
+		evconnlistener_set_error_cb(l, on_accept_error);
+		srv->listeners[srv->nlisteners++] = l;
+		log_info("listening service=%s addr=%s port=%u", service,
+		    cl->host[i], cl->port[i]);
+	}
+	return 0;
+}
+
+static void
+on_queue_notify(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	queue_run_completions(srv->queue);
+}
+
+/* queue_notify - called from the queue's threads */
+static void
+queue_notify(void *arg)
+{
+	struct server *srv = arg;
+
+	event_active(srv->ev_queue, EV_READ, 0);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval grace = { 2, 0 };
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (srv->stopping) {
+			event_base_loopbreak(srv->base);
+			return;
+		}
+		log_info("shutting down signal=%d", (int)sig);
+		srv->stopping = true;
+		smtp_conn_shutdown_all(srv);
+		/* let 421s and pending commits finish, then stop */
+		event_base_loopexit(srv->base, &grace);
+		break;
+	case SIGUSR1:
+		log_info("queue flush requested");
+		queue_rescan(srv->queue);
+		queue_flush(srv->queue);
+		break;
+	case SIGHUP:
+		log_info("reload requested: settings in postino.conf need a "
+		    "restart; accounts, aliases and domains are always live");
+		break;
+	}
+}
+
+static void
+smtp_config_init(struct server *srv)
+{
+	struct smtp_session_config *sc = &srv->smtp_cfg;
+	const struct config *cfg = srv->cfg;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->hostname = cfg->hostname;
+	sc->max_message_size = cfg->max_message_size;
+	sc->max_rcpts = (unsigned)cfg->max_recipients;
+	sc->max_errors = (unsigned)cfg->max_errors;
+	sc->max_received = (unsigned)cfg->max_received;
+	sc->max_cmd_line = (size_t)cfg->max_line_length;
+	sc->max_text_line = (size_t)cfg->max_text_line;
+	sc->vrfy_enabled = cfg->vrfy;
+	sc->expn_enabled = cfg->expn;
+}
+
+static void
+warn_unavailable(const char *name, const struct config_listen *l)
+{
+	if (l->n > 0)
+		log_warn("listener %s is configured but this version does not "
+		    "serve it yet; not started", name);
+}
+
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user[0] == '\0' || getuid() != 0)
+		return 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		log_error("[server] user: no such user '%s'", user);
+		return -1;
+	}
+	if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_error("cannot drop privileges to %s: %s", user,
+		    strerror(errno));
+		return -1;
+	}
+	log_info("running as user=%s uid=%ld", user, (long)pw->pw_uid);
+	return 0;
+}
+
+int
+server_run(struct config *cfg)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+	struct server srv;
+	struct queue_config qc;
+	const char *err = NULL;
+	char *qdir, *pidfile = NULL;
+	size_t i;
+	int status = 1;
+
+	memset(&srv, 0, sizeof(srv));
+	srv.cfg = cfg;
+	if (!strcmp(cfg->log_level, "debug"))
+		log_set_level(LOG_LEVEL_DEBUG);
+	else if (!strcmp(cfg->log_level, "warn"))
+		log_set_level(LOG_LEVEL_WARN);
+	else if (!strcmp(cfg->log_level, "error"))
+		log_set_level(LOG_LEVEL_ERROR);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() < 0)
+		fatal("libevent without thread support");
+	srv.base = event_base_new();
+	if (srv.base == NULL)
+		fatal("event_base_new failed");
+	smtp_config_init(&srv);
+	srv.limits = conn_limit_new((unsigned)cfg->max_connections,
+	    (unsigned)cfg->max_connections_per_ip);
+
+	if (listen_on(&srv, "smtp", &cfg->smtp) < 0)
+		goto out;
+	warn_unavailable("submission", &cfg->submission);
+	warn_unavailable("submissions", &cfg->submissions);
+	warn_unavailable("pop3", &cfg->pop3);
+	warn_unavailable("pop3s", &cfg->pop3s);
+	warn_unavailable("imap", &cfg->imap);
+	warn_unavailable("imaps", &cfg->imaps);
+	warn_unavailable("http", &cfg->http);
+	if (drop_privileges(cfg->run_as) < 0)
+		goto out;
+
+	srv.accounts = accounts_open(cfg->data_dir, &err);
+	if (srv.accounts == NULL) {
+		log_error("cannot open the account database in %s: %s",
+		    cfg->data_dir, err ? err : "?");
+		goto out;
+	}
+	qdir = config_data_path(cfg, "queue");
+	memset(&qc, 0, sizeof(qc));
+	qc.dir = qdir;
+	qc.retry_first = cfg->retry_first;
+	qc.retry_max = cfg->retry_max;
+	qc.lifetime = cfg->lifetime;
+	qc.delay_warning = cfg->delay_warning;
+	qc.batch_max = (unsigned)cfg->queue_batch;
+	srv.queue = queue_open(&qc, &err);
+	free(qdir);
+	if (srv.queue == NULL) {
+		log_error("cannot open the queue: %s", err ? err : "?");
+		goto out;
+	}
+	srv.ev_queue = event_new(srv.base, -1, 0, on_queue_notify, &srv);
+	queue_set_notify(srv.queue, queue_notify, &srv);
+	srv.delivery = local_delivery_new(cfg);
+	queue_start(srv.queue, local_delivery_run, srv.delivery);
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		srv.ev_signals[i] = evsignal_new(srv.base, sigs[i], on_signal,
+		    &srv);
+		event_add(srv.ev_signals[i], NULL);
+	}
+	pidfile = config_data_path(cfg, "postino.pid");
+	{
+		char pid[32];
+		int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+		if (write_file_atomic(pidfile, pid, (size_t)n, 0644) < 0)
+			log_warn("cannot write %s: %s", pidfile,
+			    strerror(errno));
+	}
+	log_info("postino ready hostname=%s pid=%ld", cfg->hostname,
+	    (long)getpid());
+	event_base_dispatch(srv.base);
+	status = 0;
+	unlink(pidfile);
+out:
+	free(pidfile);
+	for (i = 0; i < srv.nlisteners; i++)
+		evconnlistener_free(srv.listeners[i]);
+	srv.nlisteners = 0;
+	/* finish what the queue is doing before the loop goes away */
+	queue_close(&srv.queue);
+	while (srv.smtp_conns != NULL)
+		smtp_conn_force_close(srv.smtp_conns);
+	local_delivery_free(&srv.delivery);
+	for (i = 0; i < sizeof(srv.ev_signals) / sizeof(srv.ev_signals[0]);
+	    i++)
+		if (srv.ev_signals[i] != NULL)
+			event_free(srv.ev_signals[i]);
+	if (srv.ev_queue != NULL)
+		event_free(srv.ev_queue);
+	accounts_close(&srv.accounts);
+	conn_limit_free(&srv.limits);
+	event_base_free(srv.base);
+	log_info("postino stopped");
+	return status;
+}

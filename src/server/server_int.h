@@ -1,0 +1,65 @@
+/*
+ * server_int.h - what the parts of src/server/ share.
+ */
+#ifndef POSTINO_SERVER_SERVER_INT_H
+#define POSTINO_SERVER_SERVER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "smtp/smtp_session.h"
+
+struct event_base;
+struct evconnlistener;
+struct config;
+struct queue;
+struct accounts;
+struct smtp_conn;
+
+enum listener_kind {
+	LISTENER_SMTP,
+};
+
+struct conn_limit;
+
+struct server {
+	struct config		*cfg;
+	struct event_base	*base;
+	struct queue		*queue;
+	struct accounts		*accounts;	/* loop thread's handle */
+	struct local_delivery	*delivery;
+	struct event		*ev_queue;
+	struct event		*ev_signals[5];
+	struct evconnlistener	*listeners[64];
+	size_t			 nlisteners;
+	struct conn_limit	*limits;
+	struct smtp_session_config smtp_cfg;
+	struct smtp_conn	*smtp_conns;	/* list of live connections */
+	bool			 stopping;
+};
+
+/* smtp_conn.c: accept a connection on an SMTP listener. */
+void smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
+    int salen);
+/* Closes and frees a connection at once (server shutdown). */
+void smtp_conn_force_close(struct smtp_conn *c);
+/* Asks every SMTP connection to finish (421) and close. */
+void smtp_conn_shutdown_all(struct server *srv);
+
+/* connlimit.c: counts connections in total and per client address. */
+struct conn_limit *conn_limit_new(unsigned max_total, unsigned max_per_ip);
+void conn_limit_free(struct conn_limit **cl);
+/* Returns true and counts the connection, or false if a limit is reached. */
+bool conn_limit_enter(struct conn_limit *cl, const char *addr);
+void conn_limit_leave(struct conn_limit *cl, const char *addr);
+
+/*
+ * recipients.c: the RCPT TO decision for an unauthenticated client (local
+ * domains only: no open relay).  Fills a complete reply.
+ */
+void server_rcpt_decide(struct server *srv, const char *addr, int *code_r,
+    const char **enh_r, char *text, size_t textsize);
+
+#endif

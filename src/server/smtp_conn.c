@@ -1,0 +1,371 @@
+/*
+ * smtp_conn.c - one SMTP connection: socket bytes <-> smtp_session.
+ *
+ * The session is sans-I/O; this file feeds it what the bufferevent read,
+ * sends what it wrote, and implements its requests: the RCPT decision
+ * (server_rcpt_decide) and the message spool (the durable queue, whose
+ * group commit answers on the loop thread).
+ *
+ * Lifetime: a connection is freed when its output is flushed after the
+ * session asked to close, or when the peer goes away.  If the peer goes
+ * away while the queue is committing its message, the struct lives on,
+ * marked dead, until the commit callback arrives.
+ */
+#include "server/server_int.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/config.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
+#include "queue/queue.h"
+
+/* Input kept while the session is busy: past it, stop reading. */
+#define SMTP_CONN_READ_HIGH	(256 * 1024)
+
+struct smtp_conn {
+	struct server		*srv;
+	struct bufferevent	*bev;
+	struct smtp_session	*session;
+	struct queue_incoming	*incoming;
+	struct smtp_conn	*prev, *next;
+	char			 id[17];
+	char			 addr[INET6_ADDRSTRLEN];
+	bool			 commit_pending;
+	bool			 dead;		/* socket and session gone */
+	bool			 closing;	/* flush, then free */
+};
+
+static void conn_feed(struct smtp_conn *c);
+static void conn_free(struct smtp_conn *c);
+
+/* conn_release - drop socket, session and counts; free unless a commit is out */
+static void
+conn_release(struct smtp_conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+	smtp_session_free(&c->session);
+	queue_incoming_abort(&c->incoming);
+	conn_limit_leave(srv->limits, c->addr);
+	log_debug("smtp disconnect sid=%s peer=%s", c->id, c->addr);
+	if (!c->commit_pending)
+		conn_free(c);
+}
+
+static void
+conn_free(struct smtp_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->srv->smtp_conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+void
+smtp_conn_force_close(struct smtp_conn *c)
+{
+	if (!c->dead) {
+		bool pending = c->commit_pending;
+
+		conn_release(c);	/* frees c unless a commit is out */
+		if (!pending)
+			return;
+	}
+	/* a commit that will never answer: the queue is closed */
+	conn_free(c);
+}
+
+/* conn_flush - move the session's replies to the socket */
+static void
+conn_flush(struct smtp_conn *c)
+{
+	struct buf *out = smtp_session_output(c->session);
+
+	if (out->len > 0) {
+		bufferevent_write(c->bev, out->data, out->len);
+		buf_reset(out);
+	}
+	if (smtp_session_want_close(c->session) && !c->closing) {
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	if (c->closing &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_release(c);
+}
+
+static void
+conn_feed(struct smtp_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	while (!c->closing && !smtp_session_is_pending(c->session) &&
+	    !smtp_session_want_close(c->session)) {
+		struct evbuffer_iovec v;
+		size_t taken;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		taken = smtp_session_input(c->session, v.iov_base, v.iov_len);
+		evbuffer_drain(in, taken);
+		if (taken < v.iov_len)
+			break;
+	}
+	conn_flush(c);
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_feed(arg);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct smtp_conn *c = arg;
+
+	(void)bev;
+	if (c->closing)
+		conn_release(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_conn *c = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_TIMEOUT) && !c->closing) {
+		struct timeval wt = { 10, 0 };
+
+		log_info("smtp timeout sid=%s peer=%s", c->id, c->addr);
+		/* give the 421 ten seconds to leave, then drop the peer */
+		bufferevent_set_timeouts(c->bev, NULL, &wt);
+		smtp_session_timeout(c->session);
+		conn_flush(c);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		conn_release(c);
+}
+
+/* --- the session's requests --------------------------------------- */
+
+static void
+op_rcpt_check(void *ctx, struct smtp_session *s, const char *addr)
+{
+	struct smtp_conn *c = ctx;
+	char text[512];
+	const char *enh;
+	int code;
+
+	server_rcpt_decide(c->srv, addr, &code, &enh, text, sizeof(text));
+	smtp_session_rcpt_done(s, code, enh, text);
+}
+
+static int
+op_data_begin(void *ctx, const struct smtp_envelope *env, char qid[64],
+    int *code_r, const char **enh_r, const char **text_r)
+{
+	struct smtp_conn *c = ctx;
+	struct queue_envelope qe;
+	const char *err = NULL;
+
+	memset(&qe, 0, sizeof(qe));
+	qe.sender = env->mail_from;
+	qe.rcpts = env->rcpts;
+	qe.nrcpts = env->nrcpts;
+	qe.client_addr = c->addr;
+	qe.helo = env->helo;
+	qe.body_8bit = env->body != SMTP_BODY_7BIT;
+	qe.smtputf8 = env->smtputf8;
+	c->incoming = queue_incoming_new(c->srv->queue, &qe, &err);
+	if (c->incoming == NULL) {
+		log_error("queue incoming failed sid=%s error=\"%s\"", c->id,
+		    err ? err : "?");
+		*code_r = 451;
+		*enh_r = "4.3.0";
+		*text_r = "Temporary failure writing to the queue, try again later";
+		return -1;
+	}
+	snprintf(qid, 64, "%s", queue_incoming_id(c->incoming));
+	return 0;
+}
+
+static int
+op_data_write(void *ctx, const void *p, size_t n)
+{
+	struct smtp_conn *c = ctx;
+
+	if (c->incoming == NULL)
+		return -1;
+	return queue_incoming_write(c->incoming, p, n);
+}
+
+static void
+on_commit(void *ctx, int status, const char *error)
+{
+	struct smtp_conn *c = ctx;
+
+	c->commit_pending = false;
+	if (c->dead) {
+		conn_free(c);
+		return;
+	}
+	if (status == 0) {
+		smtp_session_data_done(c->session, 250, "2.0.0", "Ok: queued");
+	} else {
+		log_error("queue commit failed sid=%s error=\"%s\"", c->id,
+		    error ? error : "?");
+		smtp_session_data_done(c->session, 451, "4.3.0",
+		    "Temporary failure storing the message, try again later");
+	}
+	conn_feed(c);
+}
+
+static void
+op_data_end(void *ctx, struct smtp_session *s)
+{
+	struct smtp_conn *c = ctx;
+	struct queue_incoming *in = c->incoming;
+
+	(void)s;
+	c->incoming = NULL;
+	c->commit_pending = true;
+	queue_incoming_commit(in, on_commit, c);
+}
+
+static void
+op_data_abort(void *ctx)
+{
+	struct smtp_conn *c = ctx;
+
+	queue_incoming_abort(&c->incoming);
+}
+
+static const struct smtp_session_ops smtp_ops = {
+	.rcpt_check = op_rcpt_check,
+	.data_begin = op_data_begin,
+	.data_write = op_data_write,
+	.data_end = op_data_end,
+	.data_abort = op_data_abort,
+};
+
+/* --- accepting --------------------------------------------------- */
+
+static void
+addr_string(const struct sockaddr *sa, char *out, size_t outsize,
+    bool *loopback_r)
+{
+	*loopback_r = false;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outsize);
+		*loopback_r = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)outsize);
+		*loopback_r = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	} else {
+		snprintf(out, outsize, "unknown");
+	}
+}
+
+void
+smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
+    int salen)
+{
+	struct smtp_conn *c;
+	struct smtp_peer peer;
+	struct timeval tv;
+	bool loopback;
+	int one = 1;
+
+	(void)salen;
+	c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	addr_string(sa, c->addr, sizeof(c->addr), &loopback);
+	random_hex(c->id, 8);
+	if (srv->stopping || !conn_limit_enter(srv->limits, c->addr)) {
+		char msg[300];
+		int n = snprintf(msg, sizeof(msg),
+		    "421 4.7.0 %s Too many connections, try again later\r\n",
+		    srv->cfg->hostname);
+
+		log_warn("smtp reject sid=%s peer=%s reason=\"connection "
+		    "limit\"", c->id, c->addr);
+		/* best effort: the socket is fresh, the line is short */
+		if (n > 0 && write(fd, msg, (size_t)n) < 0)
+			log_debug("smtp reject write failed peer=%s", c->addr);
+		close(fd);
+		free(c);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		conn_limit_leave(srv->limits, c->addr);
+		close(fd);
+		free(c);
+		return;
+	}
+	memset(&peer, 0, sizeof(peer));
+	peer.session_id = c->id;
+	peer.addr = c->addr;
+	peer.hostname = NULL;
+	peer.is_loopback = loopback;
+	c->session = smtp_session_new(&srv->smtp_cfg, &smtp_ops, c, &peer);
+	c->next = srv->smtp_conns;
+	if (c->next != NULL)
+		c->next->prev = c;
+	srv->smtp_conns = c;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTP_CONN_READ_HIGH);
+	tv.tv_sec = (time_t)srv->cfg->idle_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_debug("smtp connect sid=%s peer=%s", c->id, c->addr);
+	smtp_session_start(c->session);
+	conn_flush(c);
+}
+
+void
+smtp_conn_shutdown_all(struct server *srv)
+{
+	struct smtp_conn *c, *next;
+
+	for (c = srv->smtp_conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->dead || c->closing ||
+		    smtp_session_is_pending(c->session))
+			continue;
+		smtp_session_shutdown(c->session);
+		conn_flush(c);
+	}
+}
