@@ -178,4 +178,21 @@ int queue_delete(const char *dir, const char *qid, const char **error_r);
 /* "pending", "delivered", "deferred", "failed". */
 const char *queue_rcpt_status_name(enum queue_rcpt_status s);
 
+/* Additions beyond the first draft of this API: */
+
+/* Seconds to wait after the attempts-th failed attempt (1, 2, ...):
+ * retry_first doubled attempts-1 times, capped at retry_max. */
+uint64_t queue_retry_delay(const struct queue_config *cfg, unsigned attempts);
+
+/* Counters, for the log and benchmarks. */
+struct queue_stats {
+	uint64_t	commits;	/* messages made durable */
+	uint64_t	commit_rounds;	/* group syncs that did it */
+	uint64_t	commit_failures;
+	uint64_t	sync_fallbacks;	/* syncfs failed: per-file fsync */
+	uint64_t	batches;	/* delivery batches run */
+	uint64_t	messages;	/* messages in the index now */
+};
+void queue_get_stats(struct queue *q, struct queue_stats *st_r);
+
 #endif

@@ -1,0 +1,1133 @@
+/*
+ * queue.c - the durable queue: accepting messages with group commit,
+ * recovery at start, and the delivery scheduler.
+ *
+ * Three threads touch a queue:
+ *   - the server's loop thread writes incoming messages, commits them,
+ *     runs the completions (commit callbacks) and calls flush/rescan;
+ *   - the committer thread makes every message committed since its last
+ *     round durable with one syncfs() (group commit), then hands them back
+ *     as completions and calls the notify hook;
+ *   - the worker thread takes due messages from a min-heap in batches,
+ *     calls the delivery agent, and records each recipient's new state.
+ * RFC 5321 section 6.1: a message is durable before the 250 after DATA;
+ * retries and the queue lifetime follow section 4.5.4.1.
+ *
+ * No untrusted network input is parsed here; envelope strings come from
+ * the SMTP session, and spool files are read by queue_spool.c.
+ */
+#include "queue/queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "lib/buf.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "queue/queue_int.h"
+
+/* Bytes buffered before a write(2) while a message streams in. */
+#define QUEUE_WRITE_CHUNK	(64u * 1024)
+
+struct queue_incoming {
+	struct queue		*q;
+	struct queue_msg	*msg;
+	int			 fd;
+	struct buf		 out;
+	uint64_t		 file_off;	/* bytes written so far */
+	uint64_t		 size;		/* message bytes so far */
+	uLong			 crc;
+	bool			 failed;
+	const char		*error;
+	queue_commit_fn		*cb;
+	void			*ctx;
+	struct queue_incoming	*next;
+};
+
+struct queue {
+	struct queue_config	 cfg;
+	char			*dir;
+	int			 dirfd;
+
+	/* group commit */
+	pthread_mutex_t		 commit_mu;
+	pthread_cond_t		 commit_cv;
+	struct queue_incoming	*commit_head, **commit_tail;
+	struct queue_incoming	*done_head, **done_tail;
+	bool			 commit_stop;
+	bool			 committer_started;
+	pthread_t		 committer;
+	void			(*notify)(void *);
+	void			*notify_arg;
+
+	/* scheduler */
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;
+	struct queue_msg	**heap;
+	size_t			 nheap, heap_cap;
+	struct queue_msg	*all;
+	queue_deliver_fn	*deliver;
+	void			*deliver_ctx;
+	bool			 started, stop;
+	pthread_t		 worker;
+
+	struct queue_stats	 stats;		/* under commit_mu / mu */
+};
+
+static void
+lock(pthread_mutex_t *m)
+{
+	if (pthread_mutex_lock(m) != 0)
+		panic("queue: pthread_mutex_lock");
+}
+
+static void
+unlock(pthread_mutex_t *m)
+{
+	if (pthread_mutex_unlock(m) != 0)
+		panic("queue: pthread_mutex_unlock");
+}
+
+static const char *
+esc(char *out, size_t outsize, const char *s)
+{
+	return log_escape(out, outsize, s, strlen(s));
+}
+
+uint64_t
+queue_retry_delay(const struct queue_config *cfg, unsigned attempts)
+{
+	uint64_t d = cfg->retry_first > 0 ? cfg->retry_first : 1;
+	uint64_t max = cfg->retry_max > d ? cfg->retry_max : d;
+	unsigned i;
+
+	for (i = 1; i < attempts && d < max; i++)
+		d = d > max / 2 ? max : d * 2;
+	return d < max ? d : max;
+}
+
+/* ---- the heap of messages by next due time (under q->mu) ---- */
+
+static void
+heap_set(struct queue *q, size_t i, struct queue_msg *m)
+{
+	q->heap[i] = m;
+	m->heap_idx = i;
+}
+
+static void
+heap_up(struct queue *q, size_t i)
+{
+	struct queue_msg *m = q->heap[i];
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (q->heap[p]->due_ms <= m->due_ms)
+			break;
+		heap_set(q, i, q->heap[p]);
+		i = p;
+	}
+	heap_set(q, i, m);
+}
+
+static void
+heap_down(struct queue *q, size_t i)
+{
+	struct queue_msg *m = q->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= q->nheap)
+			break;
+		if (c + 1 < q->nheap &&
+		    q->heap[c + 1]->due_ms < q->heap[c]->due_ms)
+			c++;
+		if (m->due_ms <= q->heap[c]->due_ms)
+			break;
+		heap_set(q, i, q->heap[c]);
+		i = c;
+	}
+	heap_set(q, i, m);
+}
+
+static void
+heap_push(struct queue *q, struct queue_msg *m)
+{
+	if (q->nheap == q->heap_cap) {
+		q->heap_cap = q->heap_cap == 0 ? 64 : q->heap_cap * 2;
+		q->heap = xreallocarray(q->heap, q->heap_cap,
+		    sizeof(*q->heap));
+	}
+	q->heap[q->nheap] = m;
+	m->heap_idx = q->nheap++;
+	heap_up(q, m->heap_idx);
+}
+
+static void
+heap_remove(struct queue *q, struct queue_msg *m)
+{
+	size_t i = m->heap_idx;
+
+	ASSERT(i < q->nheap && q->heap[i] == m);
+	q->nheap--;
+	if (i != q->nheap) {
+		heap_set(q, i, q->heap[q->nheap]);
+		heap_up(q, i);
+		heap_down(q, q->heap[i]->heap_idx);
+	}
+	m->heap_idx = SIZE_MAX;
+}
+
+static bool
+rcpt_open(const struct queue_rcpt *r)
+{
+	return r->status == QUEUE_RCPT_PENDING ||
+	    r->status == QUEUE_RCPT_DEFERRED;
+}
+
+/* Earliest due time of m's open recipients; INT64_MAX if none. */
+static int64_t
+msg_due(const struct queue_msg *m)
+{
+	int64_t due = INT64_MAX;
+	size_t i;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		if (rcpt_open(&m->rcpts[i]) && m->rcpts[i].due_ms < due)
+			due = m->rcpts[i].due_ms;
+	}
+	return due;
+}
+
+static void
+all_link(struct queue *q, struct queue_msg *m)
+{
+	m->all_prev = NULL;
+	m->all_next = q->all;
+	if (q->all != NULL)
+		q->all->all_prev = m;
+	q->all = m;
+	q->stats.messages++;
+}
+
+static void
+all_unlink(struct queue *q, struct queue_msg *m)
+{
+	if (m->all_prev != NULL)
+		m->all_prev->all_next = m->all_next;
+	else
+		q->all = m->all_next;
+	if (m->all_next != NULL)
+		m->all_next->all_prev = m->all_prev;
+	q->stats.messages--;
+}
+
+/* index_add - puts a durable message into the scheduler (takes it). */
+static void
+index_add(struct queue *q, struct queue_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		struct queue_rcpt *r = &m->rcpts[i];
+
+		r->due_ms = r->status == QUEUE_RCPT_DEFERRED ?
+		    (int64_t)r->next_attempt * 1000 : 0;
+	}
+	lock(&q->mu);
+	all_link(q, m);
+	m->due_ms = msg_due(m);
+	heap_push(q, m);
+	pthread_cond_signal(&q->cv);
+	unlock(&q->mu);
+}
+
+/* ---- durability ---- */
+
+/*
+ * sync_files - makes the given files' data and the queue directory
+ * durable.  syncfs() flushes the whole file system in one go (data,
+ * inodes, directory entries of every file written meanwhile); if it fails,
+ * fall back to fdatasync() of each file plus fsync() of the directory.
+ */
+static int
+sync_files(struct queue *q, const int *fds, size_t nfds, bool *fallback_r)
+{
+	size_t i;
+
+	*fallback_r = false;
+	if (syncfs(q->dirfd) == 0)
+		return 0;
+	*fallback_r = true;
+	log_warn("queue syncfs failed, error=\"%s\": fsync per file",
+	    strerror(errno));
+	for (i = 0; i < nfds; i++) {
+		if (fds[i] >= 0 && fdatasync(fds[i]) < 0)
+			return -1;
+	}
+	return fsync(q->dirfd);
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct queue *q = arg;
+	struct queue_incoming *batch, *in;
+	void (*notify)(void *);
+	void *notify_arg;
+	size_t n, i;
+	bool fallback;
+	int *fds = NULL, r;
+	size_t fds_cap = 0;
+
+	lock(&q->commit_mu);
+	for (;;) {
+		while (q->commit_head == NULL && !q->commit_stop)
+			pthread_cond_wait(&q->commit_cv, &q->commit_mu);
+		if (q->commit_head == NULL)
+			break;
+		batch = q->commit_head;
+		q->commit_head = NULL;
+		q->commit_tail = &q->commit_head;
+		unlock(&q->commit_mu);
+
+		for (n = 0, in = batch; in != NULL; in = in->next)
+			n++;
+		if (n > fds_cap) {
+			fds_cap = n * 2;
+			fds = xreallocarray(fds, fds_cap, sizeof(*fds));
+		}
+		for (i = 0, in = batch; in != NULL; in = in->next)
+			fds[i++] = in->fd;
+		r = sync_files(q, fds, n, &fallback);
+		for (in = batch; in != NULL; in = in->next) {
+			if (r < 0) {
+				in->failed = true;
+				in->error = "cannot make the message durable";
+			}
+		}
+		if (r < 0)
+			log_error("queue commit failed messages=%zu error=\"%s\"",
+			    n, strerror(errno));
+
+		lock(&q->commit_mu);
+		*q->done_tail = batch;
+		for (in = batch; in->next != NULL; in = in->next)
+			;
+		q->done_tail = &in->next;
+		q->stats.commit_rounds++;
+		if (fallback)
+			q->stats.sync_fallbacks++;
+		notify = q->notify;
+		notify_arg = q->notify_arg;
+		unlock(&q->commit_mu);
+		if (notify != NULL)
+			notify(notify_arg);
+		lock(&q->commit_mu);
+	}
+	unlock(&q->commit_mu);
+	free(fds);
+	return NULL;
+}
+
+/* ---- incoming messages ---- */
+
+static void
+incoming_free(struct queue_incoming *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);
+	queue_msg_free(&in->msg);
+	buf_fini(&in->out);
+	free(in);
+}
+
+/* emit - writes bytes to the spool file, adding them to the CRC. */
+static int
+emit(struct queue_incoming *in, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t skip = 0;
+
+	if (in->file_off < QUEUE_PREFIX_LEN) {
+		skip = QUEUE_PREFIX_LEN - (size_t)in->file_off;
+		if (skip > n)
+			skip = n;
+	}
+	in->crc = crc32(in->crc, b + skip, (uInt)(n - skip));
+	if (write_all(in->fd, b, n) < 0) {
+		log_error("queue write qid=%s error=\"%s\"", in->msg->qid,
+		    strerror(errno));
+		in->failed = true;
+		in->error = errno == ENOSPC ? "queue file system full" :
+		    "cannot write the message";
+		return -1;
+	}
+	in->file_off += n;
+	return 0;
+}
+
+static int
+flush_out(struct queue_incoming *in)
+{
+	int r = 0;
+
+	if (in->out.len > 0)
+		r = emit(in, in->out.data, in->out.len);
+	buf_reset(&in->out);
+	return r;
+}
+
+struct queue_incoming *
+queue_incoming_new(struct queue *q, const struct queue_envelope *env,
+    const char **error_r)
+{
+	struct queue_incoming *in;
+	struct queue_msg *m;
+	char qid[QUEUE_ID_LEN + 1];
+	int fd = -1, tries;
+
+	for (tries = 0; tries < 8 && fd < 0; tries++) {
+		queue_id_new(qid);
+		fd = openat(q->dirfd, qid, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			log_error("queue create dir=%s error=\"%s\"", q->dir,
+			    strerror(errno));
+			*error_r = "cannot create the spool file";
+			return NULL;
+		}
+	}
+	if (fd < 0) {
+		*error_r = "cannot find a free queue id";
+		return NULL;
+	}
+	m = queue_msg_new(qid, queue_now_ms(), env, error_r);
+	if (m == NULL) {
+		close(fd);
+		(void)unlinkat(q->dirfd, qid, 0);
+		return NULL;
+	}
+	in = xcalloc(1, sizeof(*in));
+	in->q = q;
+	in->msg = m;
+	in->fd = fd;
+	in->crc = crc32(0L, Z_NULL, 0);
+	buf_init(&in->out, QUEUE_MAX_ENVELOPE + QUEUE_WRITE_CHUNK);
+	if (queue_spool_header(&in->out, m) < 0) {
+		*error_r = "envelope too large";
+		(void)unlinkat(q->dirfd, qid, 0);
+		incoming_free(in);
+		return NULL;
+	}
+	return in;
+}
+
+const char *
+queue_incoming_id(const struct queue_incoming *in)
+{
+	return in->msg->qid;
+}
+
+int
+queue_incoming_write(struct queue_incoming *in, const void *p, size_t n)
+{
+	if (in->failed)
+		return -1;
+	in->size += n;
+	if (in->out.len + n <= QUEUE_WRITE_CHUNK)
+		return buf_append(&in->out, p, n);
+	if (flush_out(in) < 0)
+		return -1;
+	if (n >= QUEUE_WRITE_CHUNK)
+		return emit(in, p, n);
+	return buf_append(&in->out, p, n);
+}
+
+void
+queue_incoming_commit(struct queue_incoming *in, queue_commit_fn *cb,
+    void *ctx)
+{
+	struct queue *q = in->q;
+	char line[QUEUE_COMMIT_LINE_LEN + 1];
+	void (*notify)(void *) = NULL;
+	void *notify_arg = NULL;
+
+	in->cb = cb;
+	in->ctx = ctx;
+	in->next = NULL;
+	if (!in->failed && flush_out(in) == 0) {
+		in->msg->size = in->size;
+		queue_spool_commit_line(line, in->size, (uint32_t)in->crc);
+		if (pwrite_all(in->fd, line, QUEUE_COMMIT_LINE_LEN,
+		    QUEUE_MAGIC_LINE_LEN) < 0) {
+			in->failed = true;
+			in->error = "cannot write the message";
+		}
+	}
+	lock(&q->commit_mu);
+	if (!in->failed) {
+		*q->commit_tail = in;
+		q->commit_tail = &in->next;
+		pthread_cond_signal(&q->commit_cv);
+	} else {
+		/* the callback still runs from queue_run_completions() */
+		*q->done_tail = in;
+		q->done_tail = &in->next;
+		notify = q->notify;
+		notify_arg = q->notify_arg;
+	}
+	unlock(&q->commit_mu);
+	if (notify != NULL)
+		notify(notify_arg);
+}
+
+void
+queue_incoming_abort(struct queue_incoming **inp)
+{
+	struct queue_incoming *in = *inp;
+
+	if (in == NULL)
+		return;
+	*inp = NULL;
+	(void)unlinkat(in->q->dirfd, in->msg->qid, 0);
+	incoming_free(in);
+}
+
+void
+queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg)
+{
+	lock(&q->commit_mu);
+	q->notify = notify;
+	q->notify_arg = arg;
+	unlock(&q->commit_mu);
+}
+
+void
+queue_run_completions(struct queue *q)
+{
+	struct queue_incoming *list, *in;
+	char e1[LOG_ESCAPE_BUFSIZE];
+
+	lock(&q->commit_mu);
+	list = q->done_head;
+	q->done_head = NULL;
+	q->done_tail = &q->done_head;
+	unlock(&q->commit_mu);
+
+	while ((in = list) != NULL) {
+		list = in->next;
+		close(in->fd);
+		in->fd = -1;
+		if (!in->failed) {
+			struct queue_msg *m = in->msg;
+
+			log_info("queue accept qid=%s from=<%s> nrcpt=%zu "
+			    "size=%" PRIu64, m->qid,
+			    esc(e1, sizeof(e1), m->sender), m->nrcpts,
+			    m->size);
+			in->msg = NULL;
+			lock(&q->commit_mu);
+			q->stats.commits++;
+			unlock(&q->commit_mu);
+			index_add(q, m);
+			if (in->cb != NULL)
+				in->cb(in->ctx, 0, NULL);
+		} else {
+			(void)unlinkat(q->dirfd, in->msg->qid, 0);
+			lock(&q->commit_mu);
+			q->stats.commit_failures++;
+			unlock(&q->commit_mu);
+			if (in->cb != NULL)
+				in->cb(in->ctx, -1, in->error != NULL ?
+				    in->error : "cannot queue the message");
+		}
+		incoming_free(in);
+	}
+}
+
+/* ---- delivery ---- */
+
+/* The worker's view of one job: which message recipient each job
+ * recipient is. */
+struct job_slot {
+	struct queue_job	 job;
+	struct queue_msg	*m;
+	size_t			*map;
+};
+
+static bool
+msg_finished(const struct queue_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		if (rcpt_open(&m->rcpts[i]))
+			return false;
+	}
+	return true;
+}
+
+static void
+set_error(struct queue_rcpt *r, const char *err)
+{
+	if (err == NULL)
+		return;
+	free(r->last_error);
+	r->last_error = queue_error_dup(err);
+}
+
+/*
+ * apply_rcpt - records the agent's verdict for one recipient and appends
+ * the state line to blk.  Returns true if the new state must be synced.
+ */
+static bool
+apply_rcpt(struct queue *q, struct queue_msg *m, size_t k,
+    struct queue_job_rcpt *jr, int64_t now, struct buf *blk)
+{
+	struct queue_rcpt *r = &m->rcpts[k];
+	char e1[LOG_ESCAPE_BUFSIZE], e2[LOG_ESCAPE_BUFSIZE];
+	char e3[LOG_ESCAPE_BUFSIZE];
+	bool need_sync = false;
+	int64_t expiry;
+
+	r->attempts++;
+	switch (jr->status) {
+	case QUEUE_RCPT_DELIVERED:
+		r->status = QUEUE_RCPT_DELIVERED;
+		r->next_attempt = 0;
+		free(r->last_error);
+		r->last_error = NULL;
+		log_info("queue delivered qid=%s rcpt=<%s>", m->qid,
+		    esc(e1, sizeof(e1), r->addr));
+		break;
+	case QUEUE_RCPT_FAILED:
+		r->status = QUEUE_RCPT_FAILED;
+		set_error(r, jr->error != NULL ? jr->error : "failed");
+		break;
+	case QUEUE_RCPT_PENDING:
+	case QUEUE_RCPT_DEFERRED:
+	default:
+		set_error(r, jr->error);
+		expiry = q->cfg.lifetime > 0 ? m->arrival_ms +
+		    (int64_t)q->cfg.lifetime * 1000 : INT64_MAX;
+		if (now >= expiry) {
+			char *e;
+
+			e = xasprintf("lifetime expired: %s",
+			    r->last_error != NULL ? r->last_error :
+			    "deferred");
+			free(r->last_error);
+			r->last_error = queue_error_dup(e);
+			free(e);
+			r->status = QUEUE_RCPT_FAILED;
+			break;
+		}
+		r->status = QUEUE_RCPT_DEFERRED;
+		r->due_ms = now +
+		    (int64_t)queue_retry_delay(&q->cfg, r->attempts) * 1000;
+		if (r->due_ms > expiry)
+			r->due_ms = expiry;
+		r->next_attempt = (time_t)((r->due_ms + 999) / 1000);
+		need_sync = true;
+		log_info("queue deferred qid=%s rcpt=<%s> attempts=%u "
+		    "next=%lld reason=\"%s\"", m->qid,
+		    esc(e1, sizeof(e1), r->addr), r->attempts,
+		    (long long)r->next_attempt,
+		    esc(e2, sizeof(e2), r->last_error != NULL ?
+		    r->last_error : ""));
+		if (q->cfg.delay_warning > 0 && !m->warned && now -
+		    m->arrival_ms >= (int64_t)q->cfg.delay_warning * 1000) {
+			m->warned = true;
+			log_warn("queue delayed qid=%s from=<%s> age=%llds",
+			    m->qid, esc(e1, sizeof(e1), m->sender),
+			    (long long)((now - m->arrival_ms) / 1000));
+		}
+		break;
+	}
+	if (r->status == QUEUE_RCPT_FAILED) {
+		/* XXX: bounces (RFC 3464 DSN) come in a later issue; the
+		 * spool keeps sender and error text until then. */
+		log_warn("queue failed qid=%s from=<%s> rcpt=<%s> "
+		    "reason=\"%s\" bounce=pending", m->qid,
+		    esc(e1, sizeof(e1), m->sender),
+		    esc(e2, sizeof(e2), r->addr),
+		    esc(e3, sizeof(e3), r->last_error));
+	}
+	if (queue_spool_block_rcpt(blk, k, r) < 0)
+		panic("queue: state block too large");
+	return need_sync;
+}
+
+/* apply_forward - adds the recipients jr expanded to; true if any. */
+static bool
+apply_forward(struct queue_msg *m, struct queue_job_rcpt *jr,
+    struct buf *blk)
+{
+	char e1[LOG_ESCAPE_BUFSIZE];
+	bool added = false;
+	size_t i;
+
+	for (i = 0; i < jr->nforward; i++) {
+		const char *a = jr->forward[i];
+
+		if (a == NULL || a[0] == '\0' || strlen(a) > QUEUE_MAX_ADDR ||
+		    strpbrk(a, "\r\n") != NULL) {
+			log_warn("queue forward qid=%s dropped=bad-address",
+			    m->qid);
+		} else if (queue_msg_find_rcpt(m, a) >= 0) {
+			/* already a recipient of this message */
+		} else if (m->nrcpts >= QUEUE_MAX_RCPTS) {
+			log_warn("queue forward qid=%s rcpt=<%s> "
+			    "dropped=too-many-recipients", m->qid,
+			    esc(e1, sizeof(e1), a));
+		} else {
+			(void)queue_msg_add_rcpt(m, a);
+			if (queue_spool_block_add(blk, a) < 0)
+				panic("queue: state block too large");
+			added = true;
+		}
+		free(jr->forward[i]);
+	}
+	free(jr->forward);
+	jr->forward = NULL;
+	jr->nforward = 0;
+	return added;
+}
+
+/* append_block - appends a finished state block; returns the fd still
+ * open (for a sync) or -1. */
+static int
+append_block(struct queue *q, struct queue_msg *m, const struct buf *blk)
+{
+	int fd = openat(q->dirfd, m->qid, O_WRONLY | O_APPEND | O_CLOEXEC |
+	    O_NOFOLLOW);
+
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			m->deleted = true;	/* `queue delete` meanwhile */
+			return -1;
+		}
+		log_error("queue state qid=%s error=\"%s\"", m->qid,
+		    strerror(errno));
+		return -1;
+	}
+	if (write_all(fd, blk->data, blk->len) < 0) {
+		log_error("queue state qid=%s error=\"%s\"", m->qid,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* process_batch - runs the agent on a batch and records the outcome. */
+static void
+process_batch(struct queue *q, struct queue_msg **batch, size_t n)
+{
+	struct job_slot *slots = xcalloc(n, sizeof(*slots));
+	struct queue_job **jobs = xcalloc(n, sizeof(*jobs));
+	int *sync_fds = xcalloc(n, sizeof(*sync_fds));
+	size_t njobs = 0, nsync = 0, i, j, k;
+	int64_t now = queue_now_ms();
+	struct buf blk;
+	bool fallback;
+
+	buf_init(&blk, QUEUE_MAX_STATE);
+	for (i = 0; i < n; i++) {
+		struct queue_msg *m = batch[i];
+		struct job_slot *s = &slots[njobs];
+		int fd;
+
+		fd = openat(q->dirfd, m->qid, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				m->deleted = true;
+			else
+				log_error("queue open qid=%s error=\"%s\"",
+				    m->qid, strerror(errno));
+			continue;
+		}
+		s->m = m;
+		s->map = xcalloc(m->nrcpts, sizeof(*s->map));
+		s->job.rcpts = xcalloc(m->nrcpts, sizeof(*s->job.rcpts));
+		for (k = 0; k < m->nrcpts; k++) {
+			struct queue_rcpt *r = &m->rcpts[k];
+
+			if (!rcpt_open(r) || r->due_ms > now)
+				continue;
+			s->map[s->job.nrcpts] = k;
+			s->job.rcpts[s->job.nrcpts].addr = r->addr;
+			s->job.rcpts[s->job.nrcpts].status =
+			    QUEUE_RCPT_PENDING;
+			s->job.nrcpts++;
+		}
+		s->job.qid = m->qid;
+		s->job.sender = m->sender;
+		s->job.arrival = (time_t)(m->arrival_ms / 1000);
+		s->job.fd = fd;
+		s->job.offset = m->body_offset;
+		s->job.size = m->size;
+		jobs[njobs++] = &s->job;
+	}
+	if (njobs > 0)
+		q->deliver(q->deliver_ctx, jobs, njobs);
+	now = queue_now_ms();
+
+	for (i = 0; i < njobs; i++) {
+		struct job_slot *s = &slots[i];
+		struct queue_msg *m = s->m;
+		bool need_sync = false;
+		int fd;
+
+		buf_reset(&blk);
+		for (j = 0; j < s->job.nrcpts; j++) {
+			struct queue_job_rcpt *jr = &s->job.rcpts[j];
+
+			if (apply_rcpt(q, m, s->map[j], jr, now, &blk))
+				need_sync = true;
+			if (jr->nforward > 0 && apply_forward(m, jr, &blk))
+				need_sync = true;
+			free(jr->error);
+		}
+		close(s->job.fd);
+		if (msg_finished(m)) {
+			/* nothing left to do: no state needed */
+			if (unlinkat(q->dirfd, m->qid, 0) < 0 &&
+			    errno != ENOENT)
+				log_error("queue unlink qid=%s error=\"%s\"",
+				    m->qid, strerror(errno));
+			else
+				log_info("queue removed qid=%s", m->qid);
+			m->deleted = true;
+		} else if (blk.len > 0) {
+			if (queue_spool_block_end(&blk, 0) < 0)
+				panic("queue: state block too large");
+			fd = append_block(q, m, &blk);
+			if (fd >= 0 && need_sync)
+				sync_fds[nsync++] = fd;
+			else if (fd >= 0)
+				close(fd);
+		}
+		free(s->map);
+		free(s->job.rcpts);
+	}
+	/*
+	 * Deferred states and forwarded recipients are synced, one sync for
+	 * the whole batch; a delivered state need not be (if it is lost,
+	 * the recipient is delivered again and the store drops the copy).
+	 */
+	if (nsync > 0 && sync_files(q, sync_fds, nsync, &fallback) < 0)
+		log_error("queue state sync failed error=\"%s\"",
+		    strerror(errno));
+	for (i = 0; i < nsync; i++)
+		close(sync_fds[i]);
+	buf_fini(&blk);
+	free(sync_fds);
+	free(jobs);
+	free(slots);
+}
+
+static void
+abs_time(int64_t ms, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(ms / 1000);
+	ts->tv_nsec = (long)(ms % 1000) * 1000000;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct queue *q = arg;
+	unsigned bmax = q->cfg.batch_max;
+	struct queue_msg **batch = xcalloc(bmax, sizeof(*batch));
+	struct timespec ts;
+	size_t n, i;
+	int64_t now;
+
+	lock(&q->mu);
+	while (!q->stop) {
+		if (q->nheap == 0) {
+			pthread_cond_wait(&q->cv, &q->mu);
+			continue;
+		}
+		now = queue_now_ms();
+		if (q->heap[0]->due_ms > now) {
+			abs_time(q->heap[0]->due_ms, &ts);
+			(void)pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+			continue;
+		}
+		n = 0;
+		while (n < bmax && q->nheap > 0 &&
+		    q->heap[0]->due_ms <= now) {
+			struct queue_msg *m = q->heap[0];
+
+			heap_remove(q, m);
+			m->busy = true;
+			batch[n++] = m;
+		}
+		q->stats.batches++;
+		unlock(&q->mu);
+
+		process_batch(q, batch, n);
+
+		lock(&q->mu);
+		for (i = 0; i < n; i++) {
+			struct queue_msg *m = batch[i];
+
+			m->busy = false;
+			if (m->deleted) {
+				all_unlink(q, m);
+				queue_msg_free(&m);
+				continue;
+			}
+			m->due_ms = msg_due(m);
+			heap_push(q, m);
+		}
+	}
+	unlock(&q->mu);
+	free(batch);
+	return NULL;
+}
+
+void
+queue_start(struct queue *q, queue_deliver_fn *fn, void *ctx)
+{
+	ASSERT(!q->started);
+	q->deliver = fn;
+	q->deliver_ctx = ctx;
+	if (pthread_create(&q->worker, NULL, worker_main, q) != 0)
+		fatal("queue: cannot start the delivery thread");
+	q->started = true;
+}
+
+void
+queue_flush(struct queue *q)
+{
+	struct queue_msg *m;
+	size_t i;
+
+	lock(&q->mu);
+	for (m = q->all; m != NULL; m = m->all_next) {
+		if (m->busy)
+			continue;	/* being tried right now */
+		for (i = 0; i < m->nrcpts; i++) {
+			if (m->rcpts[i].status == QUEUE_RCPT_DEFERRED)
+				m->rcpts[i].due_ms = 0;
+		}
+		m->due_ms = msg_due(m);
+		heap_up(q, m->heap_idx);
+	}
+	pthread_cond_signal(&q->cv);
+	unlock(&q->mu);
+	log_info("queue flush");
+}
+
+void
+queue_rescan(struct queue *q)
+{
+	struct queue_msg *m, *next;
+	struct stat st;
+	size_t gone = 0;
+
+	lock(&q->mu);
+	for (m = q->all; m != NULL; m = next) {
+		next = m->all_next;
+		if (fstatat(q->dirfd, m->qid, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    errno != ENOENT)
+			continue;
+		gone++;
+		m->deleted = true;
+		if (m->busy)
+			continue;	/* the worker frees it */
+		heap_remove(q, m);
+		all_unlink(q, m);
+		queue_msg_free(&m);
+	}
+	unlock(&q->mu);
+	log_info("queue rescan removed=%zu", gone);
+}
+
+void
+queue_get_stats(struct queue *q, struct queue_stats *st_r)
+{
+	struct queue_stats c;
+
+	lock(&q->commit_mu);
+	c = q->stats;
+	unlock(&q->commit_mu);
+	lock(&q->mu);
+	st_r->commits = c.commits;
+	st_r->commit_rounds = c.commit_rounds;
+	st_r->commit_failures = c.commit_failures;
+	st_r->sync_fallbacks = c.sync_fallbacks;
+	st_r->batches = q->stats.batches;
+	st_r->messages = q->stats.messages;
+	unlock(&q->mu);
+}
+
+/* ---- open, recovery, close ---- */
+
+/* recover - loads every complete message; drops the incomplete ones. */
+static int
+recover(struct queue *q, const char **error_r)
+{
+	struct queue_msg *m;
+	struct dirent *de;
+	size_t loaded = 0, dropped = 0, finished = 0;
+	const char *err;
+	int fd, r;
+	DIR *d;
+
+	fd = dup(q->dirfd);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		*error_r = "cannot read the queue directory";
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!queue_id_valid(de->d_name))
+			continue;
+		m = NULL;
+		r = queue_spool_load(q->dirfd, de->d_name,
+		    QUEUE_LOAD_F_VERIFY | QUEUE_LOAD_F_REPAIR, &m, &err);
+		if (r == 0) {
+			/* never acknowledged: its commit did not finish */
+			(void)unlinkat(q->dirfd, de->d_name, 0);
+			log_info("queue recover qid=%s removed=incomplete",
+			    de->d_name);
+			dropped++;
+		} else if (r < 0) {
+			char bad[sizeof(de->d_name) + 16];
+
+			snprintf(bad, sizeof(bad), "%s.corrupt", de->d_name);
+			log_error("queue recover qid=%s error=\"%s\" "
+			    "moved=%s", de->d_name, err, bad);
+			(void)renameat(q->dirfd, de->d_name, q->dirfd, bad);
+		} else if (msg_finished(m)) {
+			/* the removal was lost in a crash */
+			(void)unlinkat(q->dirfd, de->d_name, 0);
+			queue_msg_free(&m);
+			finished++;
+		} else {
+			index_add(q, m);
+			loaded++;
+		}
+	}
+	closedir(d);
+	log_info("queue recover dir=%s loaded=%zu incomplete=%zu "
+	    "finished=%zu", q->dir, loaded, dropped, finished);
+	return 0;
+}
+
+struct queue *
+queue_open(const struct queue_config *cfg, const char **error_r)
+{
+	struct queue *q;
+
+	if (cfg->dir == NULL || cfg->dir[0] == '\0') {
+		*error_r = "no queue directory";
+		return NULL;
+	}
+	if (mkdir_p(cfg->dir, 0700) < 0) {
+		*error_r = "cannot create the queue directory";
+		return NULL;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->cfg = *cfg;
+	q->dir = xstrdup(cfg->dir);
+	q->cfg.dir = q->dir;
+	if (q->cfg.batch_max == 0)
+		q->cfg.batch_max = 256;
+	q->dirfd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->dirfd < 0) {
+		*error_r = "cannot open the queue directory";
+		free(q->dir);
+		free(q);
+		return NULL;
+	}
+	/* one server per spool: two schedulers would deliver twice */
+	if (flock(q->dirfd, LOCK_EX | LOCK_NB) < 0) {
+		*error_r = "queue directory in use by another process";
+		close(q->dirfd);
+		free(q->dir);
+		free(q);
+		return NULL;
+	}
+	pthread_mutex_init(&q->commit_mu, NULL);
+	pthread_cond_init(&q->commit_cv, NULL);
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->commit_tail = &q->commit_head;
+	q->done_tail = &q->done_head;
+	if (recover(q, error_r) < 0) {
+		queue_close(&q);
+		return NULL;
+	}
+	if (pthread_create(&q->committer, NULL, committer_main, q) != 0)
+		fatal("queue: cannot start the commit thread");
+	q->committer_started = true;
+	return q;
+}
+
+void
+queue_close(struct queue **qp)
+{
+	struct queue *q = *qp;
+	struct queue_incoming *in;
+	struct queue_msg *m;
+
+	if (q == NULL)
+		return;
+	*qp = NULL;
+	lock(&q->mu);
+	q->stop = true;
+	pthread_cond_broadcast(&q->cv);
+	unlock(&q->mu);
+	if (q->started)
+		pthread_join(q->worker, NULL);
+
+	/* the committer drains what is queued before it stops */
+	lock(&q->commit_mu);
+	q->commit_stop = true;
+	pthread_cond_signal(&q->commit_cv);
+	unlock(&q->commit_mu);
+	if (q->committer_started)
+		pthread_join(q->committer, NULL);
+	/* finished commits whose callbacks never ran: the messages stay
+	 * (durable ones are loaded again at the next start) */
+	while ((in = q->done_head) != NULL) {
+		q->done_head = in->next;
+		if (in->failed)
+			(void)unlinkat(q->dirfd, in->msg->qid, 0);
+		incoming_free(in);
+	}
+	while ((m = q->all) != NULL) {
+		all_unlink(q, m);
+		queue_msg_free(&m);
+	}
+	free(q->heap);
+	pthread_mutex_destroy(&q->commit_mu);
+	pthread_cond_destroy(&q->commit_cv);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	close(q->dirfd);
+	free(q->dir);
+	free(q);
+}
