@@ -29,6 +29,7 @@
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "queue/queue.h"
+#include "store/resolve.h"
 
 /* Input kept while the session is busy: past it, stop reading. */
 #define SMTP_CONN_READ_HIGH	(256 * 1024)
@@ -265,7 +266,75 @@ op_data_abort(void *ctx)
 	queue_incoming_abort(&c->incoming);
 }
 
+/* op_expn - list an alias's final members (RFC 5321 3.5.2) */
+static void
+op_expn(void *ctx, struct smtp_session *s, const char *arg)
+{
+	struct smtp_conn *c = ctx;
+	struct resolve_result res;
+	const char **lines;
+	size_t i, n = 0;
+
+	switch (resolve_expn(c->srv->accounts, arg, &res)) {
+	case RESOLVE_OK:
+		lines = xcalloc(res.nlocal + res.nremote, sizeof(*lines));
+		for (i = 0; i < res.nlocal; i++)
+			lines[n++] = xasprintf("<%s>", res.local[i].address);
+		for (i = 0; i < res.nremote; i++)
+			lines[n++] = xasprintf("<%s>", res.remote[i]);
+		smtp_session_lines_done(s, 250, "2.1.5",
+		    (const char *const *)lines, n);
+		for (i = 0; i < n; i++)
+			free((char *)lines[i]);
+		free(lines);
+		break;
+	case RESOLVE_UNKNOWN_USER:
+	case RESOLVE_NOT_LOCAL: {
+		const char *line = "Not a mailing list";
+
+		smtp_session_lines_done(s, 550, "5.1.1", &line, 1);
+		break;
+	}
+	default: {
+		const char *line = "Temporary lookup failure";
+
+		smtp_session_lines_done(s, 451, "4.3.0", &line, 1);
+		break;
+	}
+	}
+	resolve_result_fini(&res);
+}
+
+/* op_vrfy - only when [smtp] vrfy = yes; otherwise the session says 252 */
+static void
+op_vrfy(void *ctx, struct smtp_session *s, const char *arg)
+{
+	struct smtp_conn *c = ctx;
+	const char *err = NULL, *line;
+	char *text = NULL;
+
+	switch (resolve_check(c->srv->accounts, arg, &err)) {
+	case RESOLVE_OK:
+		text = xasprintf("<%s>", arg);
+		line = text;
+		smtp_session_lines_done(s, 250, "2.1.5", &line, 1);
+		break;
+	case RESOLVE_UNKNOWN_USER:
+	case RESOLVE_NOT_LOCAL:
+		line = "User unknown";
+		smtp_session_lines_done(s, 550, "5.1.1", &line, 1);
+		break;
+	default:
+		line = "Temporary lookup failure";
+		smtp_session_lines_done(s, 451, "4.3.0", &line, 1);
+		break;
+	}
+	free(text);
+}
+
 static const struct smtp_session_ops smtp_ops = {
+	.expn = op_expn,
+	.vrfy = op_vrfy,
 	.rcpt_check = op_rcpt_check,
 	.data_begin = op_data_begin,
 	.data_write = op_data_write,

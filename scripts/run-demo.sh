@@ -1,0 +1,34 @@
+#!/bin/sh
+# run-demo.sh - `make run`: a demo setup under ./var, served on localhost.
+set -e
+cd "$(dirname "$0")/.."
+bin=build/postino
+conf=var/postino.conf
+if [ ! -f "$conf" ]; then
+	$bin init --dir var --hostname mail.demo.test --domain demo.test \
+		--port-offset 10000 >/dev/null
+	pw=$(od -An -N9 -tx1 /dev/urandom | tr -d ' \n')
+	printf '%s\n' "$pw" | $bin user add -c "$conf" demo@demo.test
+	printf '%s\n' "$pw" > var/demo-password
+	chmod 600 var/demo-password
+	echo "created demo setup in ./var (domain demo.test)"
+fi
+pw=$(cat var/demo-password 2>/dev/null || echo '?')
+smtp=$(sed -n 's/^smtp *= *//p' "$conf" | awk '{print $1}')
+cat <<MSG
+
+postino is starting on localhost.
+
+  demo user      demo@demo.test
+  password       $pw
+  SMTP           $smtp   (no authentication needed for local recipients)
+
+  send a message:  swaks --server ${smtp%:*} --port ${smtp##*:} --to demo@demo.test
+  or:              python3 -c 'import smtplib; smtplib.SMTP("${smtp%:*}", ${smtp##*:}).sendmail("you@example.test", ["demo@demo.test"], "Subject: hi\r\n\r\nhello\r\n")'
+  see it:          $bin mailbox list -c $conf demo@demo.test
+                   $bin mailbox cat -c $conf demo@demo.test INBOX 1
+  the queue:       $bin queue list -c $conf
+
+Stop with Ctrl-C.
+MSG
+exec $bin serve -c "$conf"
