@@ -17,6 +17,10 @@
  *         if smtp_session_want_close(s) and output flushed: close.
  * smtp_session_input() takes fewer bytes than offered while a request is
  * pending (see below); feed the rest again after the request completes.
+ * It also stops taking input while more than 64 KiB of replies wait in the
+ * output buffer (a client pipelining faster than it reads): send the
+ * output, then feed the rest again.  Call smtp_session_start() before the
+ * first smtp_session_input().
  */
 #ifndef POSTINO_SMTP_SMTP_SESSION_H
 #define POSTINO_SMTP_SMTP_SESSION_H
@@ -29,8 +33,9 @@
 
 struct smtp_session;
 
+/* A zero limit means the default from lib/postino_limits.h. */
 struct smtp_session_config {
-	const char	*hostname;	/* greeting, Received:, EHLO */
+	const char	*hostname;	/* greeting, Received:, EHLO; copied */
 	uint64_t	 max_message_size;	/* SIZE, 552 5.3.4 past it */
 	unsigned	 max_rcpts;	/* 452 4.5.3 past it */
 	unsigned	 max_errors;	/* bad commands, then 421 + close */
@@ -75,7 +80,12 @@ struct smtp_envelope {
  * returns) or later from the event loop; until it completes the session is
  * "pending" and consumes no more input, so pipelined commands wait in
  * order.  `addr` strings are the mailbox without angle brackets and
- * without a source route, valid only during the call.
+ * without a source route, valid only during the call.  The local part is
+ * passed exactly as the client wrote it (quotes and backslashes kept,
+ * "%" and "!" not interpreted); RCPT TO:<Postmaster> arrives as the bare
+ * "postmaster" (RFC 5321 4.1.1.3).  The done functions may be called from
+ * inside the op or later, but not after smtp_session_free(); a late answer
+ * for a session that has meanwhile timed out is accepted and dropped.
  */
 struct smtp_session_ops {
 	/* RCPT TO: decide; answer with smtp_session_rcpt_done(). */
@@ -91,7 +101,11 @@ struct smtp_session_ops {
 		    const char **text_r);
 	/* Message bytes, already dot-unstuffed, CRLF line ends. 0 or -1. */
 	int	(*data_write)(void *ctx, const void *p, size_t n);
-	/* End of DATA: make it durable; answer with smtp_session_data_done(). */
+	/*
+	 * End of DATA: make it durable; answer with smtp_session_data_done().
+	 * From this call on the message is the server's: it is no longer
+	 * aborted through data_abort, even if the session is freed.
+	 */
 	void	(*data_end)(void *ctx, struct smtp_session *s);
 	/* The message was rejected or the connection went away mid-DATA. */
 	void	(*data_abort)(void *ctx);
@@ -103,7 +117,10 @@ struct smtp_session_ops {
 struct smtp_session *smtp_session_new(const struct smtp_session_config *cfg,
     const struct smtp_session_ops *ops, void *ctx,
     const struct smtp_peer *peer);
-/* Frees the session; aborts an open DATA through ops->data_abort. */
+/*
+ * Frees the session (NULL is a no-op); a message still being read (after
+ * data_begin, before data_end) is aborted through ops->data_abort.
+ */
 void smtp_session_free(struct smtp_session **s);
 
 /* Queues the 220 greeting. */
@@ -120,7 +137,10 @@ struct buf *smtp_session_output(struct smtp_session *s);
 bool smtp_session_want_close(const struct smtp_session *s);
 /* True while a request (rcpt_check, data_end, ...) is outstanding. */
 bool smtp_session_is_pending(const struct smtp_session *s);
-/* The idle timer fired: queues 421 4.4.2 and asks to close. */
+/*
+ * The idle timer fired: queues 421 4.4.2 and asks to close (a message
+ * being read is aborted through ops->data_abort).
+ */
 void smtp_session_timeout(struct smtp_session *s);
 /* The server is shutting down: queues 421 4.3.2 and asks to close. */
 void smtp_session_shutdown(struct smtp_session *s);
