@@ -1,0 +1,1428 @@
+/*
+ * mailstore.c - one account's mailboxes and immutable message files.
+ *
+ * RFCs: RFC 3501/9051 (UID, UIDVALIDITY, UIDNEXT, flags, mailbox names and
+ * hierarchy, INBOX), RFC 6154 (special-use), RFC 7162 (MODSEQ,
+ * HIGHESTMODSEQ).  No untrusted input is parsed here; mailbox names are
+ * validated (mailbox_name_check) because IMAP clients will supply them.
+ *
+ * Durability of a delivery batch (see docs/store.md):
+ *   1. every message file is written (O_EXCL, new random name);
+ *   2. one syncfs() on the store's file system makes all file data, inodes
+ *      and directory entries durable (on failure: fsync each file and the
+ *      msg/ directory);
+ *   3. one SQLite transaction (WAL, synchronous=FULL) inserts every index
+ *      row and dedupe key; its COMMIT fsyncs the WAL.
+ * A crash before 3 leaves unreferenced files (harmless garbage); after 3
+ * the rows point at files that are already durable.  The dedupe key is
+ * committed in the same transaction as the row, so a redelivery after a
+ * crash finds it and is skipped.
+ */
+#include "store/mailstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "lib/ascii.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
+#include "store/store_int.h"
+
+#define BLOB_RANDOM_BYTES	12		/* 24 hex digits */
+#define BLOB_NAME_SIZE		(BLOB_RANDOM_BYTES * 2 + 1)
+#define PRUNE_INTERVAL		3600		/* seconds between prunes */
+
+struct mailstore {
+	sqlite3		*db;
+	int64_t		 user_id;
+	char		*dir;		/* DATA_DIR/mail/<id> */
+	char		*msgdir;	/* .../msg */
+	dev_t		 dev;		/* file system of msgdir */
+	time_t		 last_prune;
+	char		 name[STORE_MAX_MAILBOX_NAME + 1];	/* mailbox_get */
+	char		 err[STORE_ERR_SIZE];
+};
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta ("
+	" key TEXT PRIMARY KEY,"
+	" value INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS mailboxes ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE,"
+	" uidvalidity INTEGER NOT NULL,"
+	" uidnext INTEGER NOT NULL DEFAULT 1,"
+	" highestmodseq INTEGER NOT NULL DEFAULT 1,"
+	" special_use TEXT,"
+	" subscribed INTEGER NOT NULL DEFAULT 1,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS messages ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+	" uid INTEGER NOT NULL,"
+	" blob TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" internal_date INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" keywords TEXT NOT NULL DEFAULT '',"
+	" modseq INTEGER NOT NULL,"
+	" envelope TEXT,"
+	" bodystructure TEXT,"
+	" body TEXT,"
+	" UNIQUE (mailbox_id, uid));"
+	"CREATE INDEX IF NOT EXISTS messages_modseq"
+	" ON messages(mailbox_id, modseq);"
+	"CREATE INDEX IF NOT EXISTS messages_blob ON messages(blob);"
+	"CREATE TABLE IF NOT EXISTS dedupe ("
+	" key TEXT PRIMARY KEY,"
+	" time INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS dedupe_time ON dedupe(time);"
+	"PRAGMA user_version = 1;";
+
+static const struct {
+	const char		*name;
+	enum mailstore_special	 special;
+} default_mailboxes[] = {
+	{ "INBOX", MAILSTORE_SPECIAL_NONE },
+	{ "Sent", MAILSTORE_SPECIAL_SENT },
+	{ "Drafts", MAILSTORE_SPECIAL_DRAFTS },
+	{ "Junk", MAILSTORE_SPECIAL_JUNK },
+	{ "Trash", MAILSTORE_SPECIAL_TRASH },
+};
+
+static const char *const special_names[] = {
+	[MAILSTORE_SPECIAL_NONE] = NULL,
+	[MAILSTORE_SPECIAL_SENT] = "\\Sent",
+	[MAILSTORE_SPECIAL_DRAFTS] = "\\Drafts",
+	[MAILSTORE_SPECIAL_JUNK] = "\\Junk",
+	[MAILSTORE_SPECIAL_TRASH] = "\\Trash",
+	[MAILSTORE_SPECIAL_ARCHIVE] = "\\Archive",
+	[MAILSTORE_SPECIAL_ALL] = "\\All",
+	[MAILSTORE_SPECIAL_FLAGGED] = "\\Flagged",
+};
+#define NSPECIAL (sizeof(special_names) / sizeof(special_names[0]))
+
+static __thread char static_err[STORE_ERR_SIZE];
+
+const char *
+mailstore_special_name(enum mailstore_special s)
+{
+	return (size_t)s < NSPECIAL ? special_names[s] : NULL;
+}
+
+static enum mailstore_special
+special_from_name(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return MAILSTORE_SPECIAL_NONE;
+	for (i = 1; i < NSPECIAL; i++)
+		if (strcmp(s, special_names[i]) == 0)
+			return (enum mailstore_special)i;
+	return MAILSTORE_SPECIAL_NONE;
+}
+
+static int __attribute__((format(printf, 3, 4)))
+fail(struct mailstore *ms, const char **error_r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ms->err, sizeof(ms->err), fmt, ap);
+	va_end(ap);
+	if (error_r != NULL)
+		*error_r = ms->err;
+	return -1;
+}
+
+static int
+fail_db(struct mailstore *ms, const char **error_r)
+{
+	return fail(ms, error_r, "mail store %lld: %s",
+	    (long long)ms->user_id, sqlite3_errmsg(ms->db));
+}
+
+static int
+exec(struct mailstore *ms, const char *sql, const char **error_r)
+{
+	if (store_db_exec(ms->db, sql, ms->err, sizeof(ms->err)) < 0) {
+		if (error_r != NULL)
+			*error_r = ms->err;
+		return -1;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *
+prep(struct mailstore *ms, const char *sql, const char **error_r)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(ms->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		fail_db(ms, error_r);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- mailbox names ---- */
+
+/*
+ * mailbox_name_check - validates a name and writes its canonical form
+ * (the first level "INBOX" in upper case, RFC 3501 section 5.1).
+ */
+static int
+mailbox_name_check(struct mailstore *ms, const char *name, char *out,
+    const char **error_r)
+{
+	size_t len = strnlen(name, STORE_MAX_MAILBOX_NAME + 1), i;
+	char esc[LOG_ESCAPE_BUFSIZE];
+
+	if (len == 0 || len > STORE_MAX_MAILBOX_NAME)
+		goto bad;
+	if (name[0] == '/' || name[len - 1] == '/')
+		goto bad;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		/* '*' and '%' are LIST wildcards (RFC 3501 section 6.3.8) */
+		if (c < 0x20 || c == 0x7f || c == '*' || c == '%')
+			goto bad;
+		if (c == '/' && name[i + 1] == '/')
+			goto bad;
+	}
+	if (!store_utf8_valid((const unsigned char *)name, len))
+		goto bad;
+	memcpy(out, name, len + 1);
+	if (len >= 5 && strncasecmp(out, "INBOX", 5) == 0 &&
+	    (out[5] == '\0' || out[5] == '/'))
+		memcpy(out, "INBOX", 5);
+	return 0;
+bad:
+	return fail(ms, error_r, "invalid mailbox name \"%s\"",
+	    log_escape(esc, sizeof(esc), name, len));
+}
+
+/* ---- create / open ---- */
+
+static char *
+store_dir(const char *data_dir, int64_t user_id)
+{
+	return xasprintf("%s/mail/%lld", data_dir, (long long)user_id);
+}
+
+/* next_uidvalidity - unique, increasing UIDVALIDITY (inside a txn) */
+static int
+next_uidvalidity(sqlite3 *db, uint32_t *v_r)
+{
+	sqlite3_stmt *s;
+	int64_t last = 0, now = (int64_t)time(NULL), v;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key ="
+	    " 'uidvalidity'", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		last = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	v = now > last ? now : last + 1;
+	if (v > (int64_t)UINT32_MAX || v < 1)
+		v = 1;	/* XXX: in 2106; UIDVALIDITY only must change */
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta (key, value)"
+	    " VALUES ('uidvalidity', ?1)", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, v);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return -1;
+	*v_r = (uint32_t)v;
+	return 0;
+}
+
+/* insert_mailbox - creates one mailbox row (inside a txn) */
+static int
+insert_mailbox(sqlite3 *db, const char *name, enum mailstore_special sp)
+{
+	sqlite3_stmt *s;
+	uint32_t uidv;
+	int rc;
+
+	if (next_uidvalidity(db, &uidv) < 0)
+		return -1;
+	if (sqlite3_prepare_v2(db, "INSERT INTO mailboxes (name, uidvalidity,"
+	    " special_use, created) VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, uidv);
+	if (mailstore_special_name(sp) != NULL)
+		sqlite3_bind_text(s, 3, mailstore_special_name(sp), -1,
+		    SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+mailstore_create(const char *data_dir, int64_t user_id,
+    const char **error_r)
+{
+	char *dir = store_dir(data_dir, user_id), *top, *msg, *path;
+	sqlite3 *db = NULL;
+	size_t i;
+	int r = -1;
+
+	top = xasprintf("%s/mail", data_dir);
+	msg = xasprintf("%s/msg", dir);
+	path = xasprintf("%s/index.db", dir);
+	if (user_id <= 0) {
+		*error_r = store_err(static_err, sizeof(static_err),
+		    "invalid user id %lld", (long long)user_id);
+		goto out;
+	}
+	if (mkdir_p(top, 0700) < 0 || store_rmtree(dir) < 0 ||
+	    mkdir(dir, 0700) < 0 || mkdir(msg, 0700) < 0) {
+		*error_r = store_err(static_err, sizeof(static_err),
+		    "cannot create %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	db = store_db_open(path, true, static_err, sizeof(static_err));
+	if (db == NULL) {
+		*error_r = static_err;
+		goto out;
+	}
+	if (store_db_exec(db, "BEGIN IMMEDIATE", static_err,
+	    sizeof(static_err)) < 0 ||
+	    store_db_exec(db, schema_sql, static_err, sizeof(static_err)) < 0)
+		goto fail_db;
+	for (i = 0; i < sizeof(default_mailboxes) /
+	    sizeof(default_mailboxes[0]); i++) {
+		if (insert_mailbox(db, default_mailboxes[i].name,
+		    default_mailboxes[i].special) < 0) {
+			store_err(static_err, sizeof(static_err), "sqlite: %s",
+			    sqlite3_errmsg(db));
+			goto fail_db;
+		}
+	}
+	if (store_db_exec(db, "COMMIT", static_err, sizeof(static_err)) < 0)
+		goto fail_db;
+	/* the directory entries of the new store must survive a crash too */
+	if (fsync_dir(msg) < 0 || fsync_dir(dir) < 0 || fsync_dir(top) < 0) {
+		*error_r = store_err(static_err, sizeof(static_err),
+		    "fsync %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	r = 0;
+	goto out;
+fail_db:
+	store_db_rollback(db);
+	*error_r = static_err;
+out:
+	sqlite3_close(db);
+	if (r < 0)
+		(void)store_rmtree(dir);
+	free(top);
+	free(msg);
+	free(path);
+	free(dir);
+	return r;
+}
+
+int
+mailstore_remove(const char *data_dir, int64_t user_id,
+    const char **error_r)
+{
+	char *dir = store_dir(data_dir, user_id);
+	int r = 0;
+
+	if (user_id <= 0 || store_rmtree(dir) < 0) {
+		*error_r = store_err(static_err, sizeof(static_err),
+		    "cannot remove %s: %s", dir, strerror(errno));
+		r = -1;
+	}
+	free(dir);
+	return r;
+}
+
+struct mailstore *
+mailstore_open(const char *data_dir, int64_t user_id, const char **error_r)
+{
+	struct mailstore *ms;
+	struct stat st;
+	char *path;
+
+	if (user_id <= 0) {
+		*error_r = store_err(static_err, sizeof(static_err),
+		    "invalid user id %lld", (long long)user_id);
+		return NULL;
+	}
+	ms = xcalloc(1, sizeof(*ms));
+	ms->user_id = user_id;
+	ms->dir = store_dir(data_dir, user_id);
+	ms->msgdir = xasprintf("%s/msg", ms->dir);
+	if (stat(ms->msgdir, &st) < 0) {
+		*error_r = store_err(static_err, sizeof(static_err),
+		    "no mail store %s: %s", ms->dir, strerror(errno));
+		mailstore_close(&ms);
+		return NULL;
+	}
+	ms->dev = st.st_dev;
+	path = xasprintf("%s/index.db", ms->dir);
+	ms->db = store_db_open(path, false, static_err, sizeof(static_err));
+	free(path);
+	if (ms->db == NULL) {
+		*error_r = static_err;
+		mailstore_close(&ms);
+		return NULL;
+	}
+	return ms;
+}
+
+void
+mailstore_close(struct mailstore **msp)
+{
+	struct mailstore *ms = *msp;
+
+	if (ms == NULL)
+		return;
+	sqlite3_close(ms->db);
+	free(ms->dir);
+	free(ms->msgdir);
+	free(ms);
+	*msp = NULL;
+}
+
+int64_t
+mailstore_user_id(const struct mailstore *ms)
+{
+	return ms->user_id;
+}
+
+/* ---- delivery ---- */
+
+/* per-delivery private state, parallel to the caller's array */
+struct pending {
+	char		blob[BLOB_NAME_SIZE];
+	bool		written;	/* file exists and must be indexed */
+	int64_t		mailbox_id;
+	uint64_t	size;
+};
+
+/* copy_fd - copies len bytes of fd at off to out (pread-style) */
+static int
+copy_fd(int out, int fd, uint64_t off, uint64_t len)
+{
+	loff_t in_off = (loff_t)off;
+	char tmp[65536];
+	bool use_cfr = true;
+
+	while (len > 0) {
+		ssize_t n;
+
+		if (use_cfr) {
+			n = copy_file_range(fd, &in_off, out, NULL,
+			    len > (1u << 30) ? (1u << 30) : (size_t)len, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL ||
+			    errno == ENOSYS || errno == EOPNOTSUPP ||
+			    errno == EBADF)) {
+				use_cfr = false;
+				continue;
+			}
+		} else {
+			n = pread(fd, tmp, len > sizeof(tmp) ? sizeof(tmp) :
+			    (size_t)len, (off_t)in_off);
+			if (n > 0 && write_all(out, tmp, (size_t)n) < 0)
+				return -1;
+			if (n > 0)
+				in_off += n;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;	/* source shorter than announced */
+			return -1;
+		}
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* write_blob - writes one message file; sets d->status/error on failure */
+static int
+write_blob(struct mailstore *ms, struct mailstore_delivery *d,
+    struct pending *p)
+{
+	char *path;
+	int fd, tries;
+
+	for (tries = 0; ; tries++) {
+		random_hex(p->blob, BLOB_RANDOM_BYTES);
+		path = xasprintf("%s/%s", ms->msgdir, p->blob);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST || tries >= 3)
+			break;
+		free(path);
+	}
+	if (fd < 0) {
+		log_error("store deliver user=%lld open %s: %s",
+		    (long long)ms->user_id, path, strerror(errno));
+		free(path);
+		d->error = "cannot create message file";
+		return -1;
+	}
+	if ((d->prefix_len > 0 &&
+	    write_all(fd, d->prefix, d->prefix_len) < 0) ||
+	    (d->fd >= 0 ? copy_fd(fd, d->fd, d->offset, d->size) :
+	    write_all(fd, d->data, (size_t)d->size)) < 0) {
+		log_error("store deliver user=%lld write %s: %s",
+		    (long long)ms->user_id, path, strerror(errno));
+		close(fd);
+		unlink(path);
+		free(path);
+		d->error = "cannot write message file";
+		return -1;
+	}
+	if (close(fd) < 0) {
+		unlink(path);
+		free(path);
+		d->error = "cannot write message file";
+		return -1;
+	}
+	free(path);
+	p->size = d->prefix_len + d->size;
+	p->written = true;
+	return 0;
+}
+
+static void
+unlink_blob(struct mailstore *ms, const char *blob)
+{
+	char *path = xasprintf("%s/%s", ms->msgdir, blob);
+
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("store unlink %s: %s", path, strerror(errno));
+	free(path);
+}
+
+/* find_mailbox - id of a mailbox by name or special use (read query) */
+static int64_t
+find_mailbox(struct mailstore *ms, const char *name,
+    enum mailstore_special sp)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	const char *ignored;
+	sqlite3_stmt *s;
+	int64_t id = 0;
+
+	if (name != NULL) {
+		if (mailbox_name_check(ms, name, canon, &ignored) < 0)
+			return 0;
+		s = prep(ms, "SELECT id FROM mailboxes WHERE name = ?1",
+		    &ignored);
+		if (s == NULL)
+			return -1;
+		sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	} else if (mailstore_special_name(sp) != NULL) {
+		s = prep(ms, "SELECT id FROM mailboxes WHERE special_use = ?1"
+		    " ORDER BY id LIMIT 1", &ignored);
+		if (s == NULL)
+			return -1;
+		sqlite3_bind_text(s, 1, mailstore_special_name(sp), -1,
+		    SQLITE_STATIC);
+	} else {
+		s = prep(ms, "SELECT id FROM mailboxes WHERE name = 'INBOX'",
+		    &ignored);
+		if (s == NULL)
+			return -1;
+	}
+	switch (sqlite3_step(s)) {
+	case SQLITE_ROW:
+		id = sqlite3_column_int64(s, 0);
+		break;
+	case SQLITE_DONE:
+		id = 0;
+		break;
+	default:
+		id = -1;
+	}
+	sqlite3_finalize(s);
+	return id;
+}
+
+/* same_request - resolution cache key: same (name, special) */
+static bool
+same_target(const struct mailstore_delivery *a,
+    const struct mailstore_delivery *b)
+{
+	if ((a->mailbox == NULL) != (b->mailbox == NULL))
+		return false;
+	if (a->mailbox != NULL)
+		return strcmp(a->mailbox, b->mailbox) == 0;
+	return a->special == b->special;
+}
+
+/* prepare_batch - dedupe pre-check, mailbox resolution, file writes */
+static void
+prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
+    struct pending *p, size_t n)
+{
+	sqlite3_stmt *dk;
+	const char *ignored;
+	int64_t inbox = -2;
+	size_t i, j;
+
+	dk = prep(ms, "SELECT 1 FROM dedupe WHERE key = ?1", &ignored);
+	for (i = 0; i < n; i++) {
+		d[i].status = -1;
+		d[i].duplicate = false;
+		d[i].uid = 0;
+		d[i].uidvalidity = 0;
+		d[i].error = NULL;
+		if ((d[i].fd < 0 && d[i].data == NULL && d[i].size > 0) ||
+		    (d[i].prefix == NULL && d[i].prefix_len > 0)) {
+			d[i].error = "bad delivery request";
+			continue;
+		}
+		if (d[i].dedupe_key != NULL) {
+			bool dup = false;
+
+			for (j = 0; j < i && !dup; j++)
+				dup = d[j].dedupe_key != NULL &&
+				    (d[j].status == 0 || p[j].written) &&
+				    strcmp(d[j].dedupe_key,
+				    d[i].dedupe_key) == 0;
+			if (!dup && dk != NULL) {
+				sqlite3_reset(dk);
+				sqlite3_bind_text(dk, 1, d[i].dedupe_key, -1,
+				    SQLITE_STATIC);
+				dup = sqlite3_step(dk) == SQLITE_ROW;
+			}
+			if (dup) {
+				d[i].status = 0;
+				d[i].duplicate = true;
+				continue;
+			}
+		}
+		/* resolve the mailbox, reusing an earlier answer */
+		p[i].mailbox_id = 0;
+		for (j = 0; j < i; j++) {
+			if (p[j].mailbox_id > 0 && same_target(&d[i], &d[j])) {
+				p[i].mailbox_id = p[j].mailbox_id;
+				break;
+			}
+		}
+		if (p[i].mailbox_id == 0)
+			p[i].mailbox_id = find_mailbox(ms, d[i].mailbox,
+			    d[i].special);
+		if (p[i].mailbox_id == 0) {
+			/* XXX: an unknown target (a rule naming a deleted
+			 * folder) falls back to INBOX rather than bouncing */
+			if (inbox == -2)
+				inbox = find_mailbox(ms, NULL,
+				    MAILSTORE_SPECIAL_NONE);
+			p[i].mailbox_id = inbox;
+		}
+		if (p[i].mailbox_id <= 0) {
+			d[i].error = "mailbox lookup failed";
+			continue;
+		}
+		if (write_blob(ms, &d[i], &p[i]) < 0)
+			continue;
+	}
+	sqlite3_finalize(dk);
+}
+
+/* sync_files - the fallback when syncfs() fails: fsync every file */
+static int
+sync_files(struct mailstore *ms, struct pending *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *path;
+		int fd, r;
+
+		if (!p[i].written)
+			continue;
+		path = xasprintf("%s/%s", ms->msgdir, p[i].blob);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		free(path);
+		if (fd < 0)
+			return -1;
+		r = fsync(fd);
+		close(fd);
+		if (r < 0)
+			return -1;
+	}
+	return fsync_dir(ms->msgdir);
+}
+
+struct mbstate {
+	int64_t		id;
+	uint32_t	uidvalidity;
+	uint32_t	uidnext;
+	uint64_t	modseq;
+	bool		dirty;
+};
+
+/* commit_batch - indexes the written files in one transaction */
+static int
+commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
+    struct pending *p, size_t n, const char **error_r)
+{
+	sqlite3_stmt *ins = NULL, *dk = NULL, *mb = NULL, *up = NULL;
+	struct mbstate *mbs = NULL;
+	size_t nmbs = 0, i, j;
+	time_t now = time(NULL);
+	int rc;
+
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((ins = prep(ms, "INSERT INTO messages (mailbox_id, uid, blob,"
+	    " size, internal_date, flags, modseq) VALUES (?1, ?2, ?3, ?4, ?5,"
+	    " ?6, ?7)", error_r)) == NULL ||
+	    (dk = prep(ms, "INSERT OR IGNORE INTO dedupe (key, time)"
+	    " VALUES (?1, ?2)", error_r)) == NULL ||
+	    (mb = prep(ms, "SELECT uidvalidity, uidnext, highestmodseq"
+	    " FROM mailboxes WHERE id = ?1", error_r)) == NULL ||
+	    (up = prep(ms, "UPDATE mailboxes SET uidnext = ?2,"
+	    " highestmodseq = ?3 WHERE id = ?1", error_r)) == NULL)
+		goto fail;
+	if (now - ms->last_prune >= PRUNE_INTERVAL) {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "DELETE FROM dedupe WHERE time < %lld",
+		    (long long)now - MAILSTORE_DEDUPE_MAX_AGE);
+		if (exec(ms, sql, error_r) < 0)
+			goto fail;
+		ms->last_prune = now;
+	}
+	for (i = 0; i < n; i++) {
+		struct mbstate *m = NULL;
+
+		if (!p[i].written)
+			continue;
+		if (d[i].dedupe_key != NULL) {
+			sqlite3_reset(dk);
+			sqlite3_bind_text(dk, 1, d[i].dedupe_key, -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(dk, 2, (sqlite3_int64)now);
+			if (sqlite3_step(dk) != SQLITE_DONE) {
+				fail_db(ms, error_r);
+				goto fail;
+			}
+			if (sqlite3_changes(ms->db) == 0) {
+				/* another handle stored it meanwhile */
+				p[i].written = false;
+				unlink_blob(ms, p[i].blob);
+				d[i].status = 0;
+				d[i].duplicate = true;
+				continue;
+			}
+		}
+		for (j = 0; j < nmbs; j++)
+			if (mbs[j].id == p[i].mailbox_id)
+				m = &mbs[j];
+		if (m == NULL) {
+			mbs = xreallocarray(mbs, nmbs + 1, sizeof(*mbs));
+			m = &mbs[nmbs++];
+			memset(m, 0, sizeof(*m));
+			m->id = p[i].mailbox_id;
+			sqlite3_reset(mb);
+			sqlite3_bind_int64(mb, 1, m->id);
+			if (sqlite3_step(mb) != SQLITE_ROW) {
+				fail(ms, error_r, "mailbox %lld vanished",
+				    (long long)m->id);
+				goto fail;
+			}
+			m->uidvalidity = (uint32_t)sqlite3_column_int64(mb, 0);
+			m->uidnext = (uint32_t)sqlite3_column_int64(mb, 1);
+			m->modseq = (uint64_t)sqlite3_column_int64(mb, 2);
+		}
+		if (m->uidnext == UINT32_MAX) {
+			/* RFC 3501: UIDs are 32-bit; a new UIDVALIDITY
+			 * would be needed.  XXX: renumbering not done */
+			fail(ms, error_r, "mailbox UIDs exhausted");
+			goto fail;
+		}
+		sqlite3_reset(ins);
+		sqlite3_bind_int64(ins, 1, m->id);
+		sqlite3_bind_int64(ins, 2, m->uidnext);
+		sqlite3_bind_text(ins, 3, p[i].blob, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 4, (sqlite3_int64)p[i].size);
+		sqlite3_bind_int64(ins, 5, (sqlite3_int64)(d[i].internal_date
+		    != 0 ? d[i].internal_date : now));
+		sqlite3_bind_int(ins, 6, (int)(d[i].flags & MAILSTORE_F_ALL));
+		sqlite3_bind_int64(ins, 7, (sqlite3_int64)(m->modseq + 1));
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			fail_db(ms, error_r);
+			goto fail;
+		}
+		d[i].uid = m->uidnext++;
+		d[i].uidvalidity = m->uidvalidity;
+		m->modseq++;
+		m->dirty = true;
+	}
+	for (j = 0; j < nmbs; j++) {
+		sqlite3_reset(up);
+		sqlite3_bind_int64(up, 1, mbs[j].id);
+		sqlite3_bind_int64(up, 2, mbs[j].uidnext);
+		sqlite3_bind_int64(up, 3, (sqlite3_int64)mbs[j].modseq);
+		if (sqlite3_step(up) != SQLITE_DONE) {
+			fail_db(ms, error_r);
+			goto fail;
+		}
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(dk);
+	sqlite3_finalize(mb);
+	sqlite3_finalize(up);
+	ins = dk = mb = up = NULL;
+	rc = exec(ms, "COMMIT", error_r);
+	if (rc < 0)
+		goto fail;
+	free(mbs);
+	for (i = 0; i < n; i++)
+		if (p[i].written)
+			d[i].status = 0;
+	return 0;
+fail:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(dk);
+	sqlite3_finalize(mb);
+	sqlite3_finalize(up);
+	store_db_rollback(ms->db);
+	free(mbs);
+	for (i = 0; i < n; i++) {
+		d[i].uid = 0;
+		d[i].uidvalidity = 0;
+		if (p[i].written) {
+			unlink_blob(ms, p[i].blob);
+			p[i].written = false;
+			d[i].status = -1;
+			d[i].error = "index update failed";
+		}
+	}
+	return -1;
+}
+
+int
+mailstore_deliver_multi(struct mailstore_batch *b, size_t nb,
+    const char **error_r)
+{
+	struct pending **pp;
+	dev_t *devs = NULL;
+	size_t ndevs = 0, i, j, total = 0;
+	int r = 0;
+
+	for (i = 0; i < nb; i++) {
+		if (b[i].n > STORE_MAX_DELIVERY_BATCH) {
+			*error_r = store_err(static_err, sizeof(static_err),
+			    "delivery batch of %zu exceeds %d", b[i].n,
+			    STORE_MAX_DELIVERY_BATCH);
+			for (i = 0; i < nb; i++)
+				for (j = 0; j < b[i].n; j++) {
+					b[i].d[j].status = -1;
+					b[i].d[j].error = "batch too large";
+				}
+			return -1;
+		}
+	}
+	pp = xcalloc(nb ? nb : 1, sizeof(*pp));
+	for (i = 0; i < nb; i++) {
+		pp[i] = xcalloc(b[i].n ? b[i].n : 1, sizeof(**pp));
+		prepare_batch(b[i].ms, b[i].d, pp[i], b[i].n);
+		for (j = 0; j < b[i].n; j++)
+			total += pp[i][j].written;
+		for (j = 0; j < ndevs; j++)
+			if (devs[j] == b[i].ms->dev)
+				break;
+		if (j == ndevs) {
+			devs = xreallocarray(devs, ndevs + 1, sizeof(*devs));
+			devs[ndevs++] = b[i].ms->dev;
+		}
+	}
+	/*
+	 * One syncfs() per file system makes every file written above
+	 * durable (data, inode, directory entry) in one go; it reports
+	 * write-back errors since Linux 5.8.
+	 */
+	for (j = 0; total > 0 && j < ndevs; j++) {
+		bool ok = false;
+
+		for (i = 0; i < nb; i++) {
+			int fd;
+
+			if (b[i].ms->dev != devs[j])
+				continue;
+			if (!ok) {
+				fd = open(b[i].ms->msgdir, O_RDONLY |
+				    O_DIRECTORY | O_CLOEXEC);
+				ok = fd >= 0 && syncfs(fd) == 0;
+				if (fd >= 0)
+					close(fd);
+				if (ok)
+					continue;
+				log_warn("store syncfs %s: %s; fsync per file",
+				    b[i].ms->msgdir, strerror(errno));
+			}
+			if (sync_files(b[i].ms, pp[i], b[i].n) < 0) {
+				*error_r = store_err(static_err,
+				    sizeof(static_err), "fsync in %s: %s",
+				    b[i].ms->msgdir, strerror(errno));
+				r = -1;
+			}
+		}
+	}
+	for (i = 0; i < nb; i++) {
+		const char *err;
+
+		if (r < 0) {
+			/* not durable: nothing of this batch counts */
+			for (j = 0; j < b[i].n; j++) {
+				if (pp[i][j].written)
+					unlink_blob(b[i].ms, pp[i][j].blob);
+				if (!b[i].d[j].duplicate) {
+					b[i].d[j].status = -1;
+					b[i].d[j].error = "sync failed";
+				}
+			}
+			continue;
+		}
+		for (j = 0; j < b[i].n && !pp[i][j].written; j++)
+			;
+		if (j == b[i].n)
+			continue;	/* nothing to index */
+		if (commit_batch(b[i].ms, b[i].d, pp[i], b[i].n, &err) < 0) {
+			log_error("store deliver user=%lld: %s",
+			    (long long)b[i].ms->user_id, err);
+			*error_r = store_err(static_err, sizeof(static_err),
+			    "%s", err);
+			r = -1;
+		}
+	}
+	for (i = 0; i < nb; i++)
+		free(pp[i]);
+	free(pp);
+	free(devs);
+	return r;
+}
+
+int
+mailstore_deliver(struct mailstore *ms, struct mailstore_delivery *d,
+    size_t n, const char **error_r)
+{
+	struct mailstore_batch b = { ms, d, n };
+	size_t i;
+	int r;
+
+	r = mailstore_deliver_multi(&b, 1, error_r);
+	if (r == 0) {
+		/* per the contract: -1 only if nothing was stored */
+		for (i = 0; i < n; i++)
+			if (d[i].status == 0)
+				return 0;
+		if (n > 0)
+			return fail(ms, error_r, "nothing stored: %s",
+			    d[0].error != NULL ? d[0].error :
+			    "delivery failed");
+	}
+	return r;
+}
+
+int
+mailstore_prune_dedupe(struct mailstore *ms, uint64_t max_age,
+    const char **error_r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = prep(ms, "DELETE FROM dedupe WHERE time < ?1", error_r)) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)time(NULL) -
+	    (sqlite3_int64)max_age);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return fail_db(ms, error_r);
+	return sqlite3_changes(ms->db);
+}
+
+/* ---- mailboxes ---- */
+
+#define MAILBOX_SELECT \
+	"SELECT m.id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq," \
+	" m.special_use, m.subscribed," \
+	" (SELECT count(*) FROM messages WHERE mailbox_id = m.id)," \
+	" (SELECT count(*) FROM messages WHERE mailbox_id = m.id" \
+	"  AND (flags & 1) = 0)," \
+	" (SELECT total(size) FROM messages WHERE mailbox_id = m.id)" \
+	" FROM mailboxes m"
+
+static void
+mailbox_from_row(sqlite3_stmt *s, struct mailstore_mailbox *mb)
+{
+	mb->id = sqlite3_column_int64(s, 0);
+	mb->name = (const char *)sqlite3_column_text(s, 1);
+	mb->uidvalidity = (uint32_t)sqlite3_column_int64(s, 2);
+	mb->uidnext = (uint32_t)sqlite3_column_int64(s, 3);
+	mb->highestmodseq = (uint64_t)sqlite3_column_int64(s, 4);
+	mb->special = special_from_name((const char *)
+	    sqlite3_column_text(s, 5));
+	mb->subscribed = sqlite3_column_int(s, 6) != 0;
+	mb->messages = (uint32_t)sqlite3_column_int64(s, 7);
+	mb->unseen = (uint32_t)sqlite3_column_int64(s, 8);
+	mb->bytes = (uint64_t)sqlite3_column_double(s, 9);
+}
+
+int
+mailstore_mailbox_list(struct mailstore *ms, mailstore_mailbox_fn *fn,
+    void *ctx, const char **error_r)
+{
+	struct mailstore_mailbox mb;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = prep(ms, MAILBOX_SELECT " ORDER BY m.name != 'INBOX',"
+	    " m.name", error_r)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		mailbox_from_row(s, &mb);
+		fn(ctx, &mb);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+int
+mailstore_mailbox_get(struct mailstore *ms, const char *name,
+    struct mailstore_mailbox *mb, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (mailbox_name_check(ms, name, canon, error_r) < 0)
+		return -1;
+	if ((s = prep(ms, MAILBOX_SELECT " WHERE m.name = ?1", error_r)) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		mailbox_from_row(s, mb);
+		snprintf(ms->name, sizeof(ms->name), "%s", mb->name);
+		mb->name = ms->name;
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+int
+mailstore_mailbox_create(struct mailstore *ms, const char *name,
+    enum mailstore_special special, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+
+	if (mailbox_name_check(ms, name, canon, error_r) < 0)
+		return -1;
+	if ((size_t)special >= NSPECIAL)
+		return fail(ms, error_r, "invalid special-use value");
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if (insert_mailbox(ms->db, canon, special) < 0) {
+		if (sqlite3_extended_errcode(ms->db) ==
+		    SQLITE_CONSTRAINT_UNIQUE)
+			fail(ms, error_r, "mailbox %s exists already", canon);
+		else
+			fail_db(ms, error_r);
+		store_db_rollback(ms->db);
+		return -1;
+	}
+	return exec(ms, "COMMIT", error_r) < 0 ?
+	    (store_db_rollback(ms->db), -1) : 0;
+}
+
+/* mailbox_id - id by canonical name inside or outside a txn (0: none) */
+static int64_t
+mailbox_id(struct mailstore *ms, const char *canon, const char **error_r)
+{
+	sqlite3_stmt *s;
+	int64_t id = 0;
+	int rc;
+
+	if ((s = prep(ms, "SELECT id FROM mailboxes WHERE name = ?1",
+	    error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail_db(ms, error_r);
+	return id;
+}
+
+int
+mailstore_mailbox_delete(struct mailstore *ms, const char *name,
+    const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	char **blobs = NULL;
+	size_t nblobs = 0, i;
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (mailbox_name_check(ms, name, canon, error_r) < 0)
+		return -1;
+	if (strcmp(canon, "INBOX") == 0)
+		return fail(ms, error_r, "INBOX cannot be deleted");
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((id = mailbox_id(ms, canon, error_r)) <= 0) {
+		if (id == 0)
+			fail(ms, error_r, "no mailbox %s", canon);
+		goto fail;
+	}
+	/* blobs referenced only by this mailbox go once the rows are gone */
+	if ((s = prep(ms, "SELECT DISTINCT blob FROM messages m1 WHERE"
+	    " mailbox_id = ?1 AND NOT EXISTS (SELECT 1 FROM messages m2"
+	    " WHERE m2.blob = m1.blob AND m2.mailbox_id != ?1)",
+	    error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		blobs = xreallocarray(blobs, nblobs + 1, sizeof(*blobs));
+		blobs[nblobs++] = xstrdup((const char *)
+		    sqlite3_column_text(s, 0));
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	if ((s = prep(ms, "DELETE FROM messages WHERE mailbox_id = ?1",
+	    error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	if ((s = prep(ms, "DELETE FROM mailboxes WHERE id = ?1",
+	    error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	if (exec(ms, "COMMIT", error_r) < 0)
+		goto fail;
+	for (i = 0; i < nblobs; i++) {
+		unlink_blob(ms, blobs[i]);
+		free(blobs[i]);
+	}
+	free(blobs);
+	return 0;
+fail:
+	store_db_rollback(ms->db);
+	for (i = 0; i < nblobs; i++)
+		free(blobs[i]);
+	free(blobs);
+	return -1;
+}
+
+int
+mailstore_mailbox_rename(struct mailstore *ms, const char *from,
+    const char *to, const char **error_r)
+{
+	char cf[STORE_MAX_MAILBOX_NAME + 1], ct[STORE_MAX_MAILBOX_NAME + 1];
+	size_t lf, lt;
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	if (mailbox_name_check(ms, from, cf, error_r) < 0 ||
+	    mailbox_name_check(ms, to, ct, error_r) < 0)
+		return -1;
+	if (strcmp(cf, "INBOX") == 0)
+		return fail(ms, error_r, "renaming INBOX is not supported");
+	lf = strlen(cf);
+	lt = strlen(ct);
+	if (strncmp(ct, cf, lf) == 0 && (ct[lf] == '/' || ct[lf] == '\0'))
+		return fail(ms, error_r, "cannot rename %s into itself", cf);
+	if (strcmp(ct, "INBOX") == 0 || strncmp(ct, "INBOX/", 6) == 0) {
+		/* allowed below INBOX, but not INBOX itself */
+		if (lt == 5)
+			return fail(ms, error_r, "INBOX exists already");
+	}
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((id = mailbox_id(ms, cf, error_r)) <= 0) {
+		if (id == 0)
+			fail(ms, error_r, "no mailbox %s", cf);
+		goto fail;
+	}
+	if ((id = mailbox_id(ms, ct, error_r)) != 0) {
+		if (id > 0)
+			fail(ms, error_r, "mailbox %s exists already", ct);
+		goto fail;
+	}
+	/* the mailbox and every child: "from" and "from/..." */
+	if ((s = prep(ms, "UPDATE mailboxes SET name = ?2 || substr(name, ?3)"
+	    " WHERE name = ?1 OR substr(name, 1, ?3) = ?1 || '/'",
+	    error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_text(s, 1, cf, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ct, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)lf + 1);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(ms->db) ==
+		    SQLITE_CONSTRAINT_UNIQUE)
+			fail(ms, error_r, "a child of %s exists already", ct);
+		else
+			fail_db(ms, error_r);
+		goto fail;
+	}
+	if (exec(ms, "COMMIT", error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	store_db_rollback(ms->db);
+	return -1;
+}
+
+int
+mailstore_mailbox_subscribe(struct mailstore *ms, const char *name,
+    bool subscribed, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (mailbox_name_check(ms, name, canon, error_r) < 0)
+		return -1;
+	if ((s = prep(ms, "UPDATE mailboxes SET subscribed = ?2 WHERE"
+	    " name = ?1", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, subscribed ? 1 : 0);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return fail_db(ms, error_r);
+	if (sqlite3_changes(ms->db) == 0)
+		return fail(ms, error_r, "no mailbox %s", canon);
+	return 0;
+}
+
+/* ---- messages ---- */
+
+int
+mailstore_message_list(struct mailstore *ms, const char *mailbox,
+    mailstore_message_fn *fn, void *ctx, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	struct mailstore_message m;
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc, n = 0;
+
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	if (exec(ms, "BEGIN", error_r) < 0)
+		return -1;
+	if ((id = mailbox_id(ms, canon, error_r)) <= 0) {
+		if (id == 0)
+			fail(ms, error_r, "no mailbox %s", canon);
+		store_db_rollback(ms->db);
+		return -1;
+	}
+	if ((s = prep(ms, "SELECT uid, size, flags, keywords, internal_date,"
+	    " modseq, blob FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+	    error_r)) == NULL) {
+		store_db_rollback(ms->db);
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		char *path = xasprintf("%s/%s", ms->msgdir,
+		    sqlite3_column_text(s, 6));
+
+		m.uid = (uint32_t)sqlite3_column_int64(s, 0);
+		m.size = (uint64_t)sqlite3_column_int64(s, 1);
+		m.flags = (unsigned)sqlite3_column_int(s, 2);
+		m.keywords = (const char *)sqlite3_column_text(s, 3);
+		if (m.keywords == NULL)
+			m.keywords = "";
+		m.internal_date = (time_t)sqlite3_column_int64(s, 4);
+		m.modseq = (uint64_t)sqlite3_column_int64(s, 5);
+		m.path = path;
+		fn(ctx, &m);
+		free(path);
+		n++;
+	}
+	sqlite3_finalize(s);
+	store_db_rollback(ms->db);	/* read-only txn: just end it */
+	return rc == SQLITE_DONE ? n : fail_db(ms, error_r);
+}
+
+/* message_path - file path of (mailbox, uid); 1, 0 none, -1 error */
+static int
+message_path(struct mailstore *ms, const char *mailbox, uint32_t uid,
+    char **path_r, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int rc;
+
+	*path_r = NULL;
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	if ((s = prep(ms, "SELECT blob FROM messages WHERE uid = ?2 AND"
+	    " mailbox_id = (SELECT id FROM mailboxes WHERE name = ?1)",
+	    error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, uid);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*path_r = xasprintf("%s/%s", ms->msgdir,
+		    sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+int
+mailstore_message_read(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, struct buf *out, const char **error_r)
+{
+	char *path;
+	int r;
+
+	if ((r = message_path(ms, mailbox, uid, &path, error_r)) <= 0)
+		return r;
+	if (read_file(path, out) < 0) {
+		r = fail(ms, error_r, "cannot read %s: %s", path,
+		    strerror(errno));
+		free(path);
+		return r;
+	}
+	free(path);
+	return 1;
+}
+
+int
+mailstore_message_open(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, uint64_t *size_r, const char **error_r)
+{
+	struct stat st;
+	char *path;
+	int r, fd;
+
+	if ((r = message_path(ms, mailbox, uid, &path, error_r)) <= 0) {
+		if (r == 0) {
+			fail(ms, error_r, "no message %u in %s", uid, mailbox);
+			errno = ENOENT;
+		}
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int saved = errno;
+
+		fail(ms, error_r, "cannot open %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		errno = saved;
+		return -1;
+	}
+	free(path);
+	*size_r = (uint64_t)st.st_size;
+	return fd;
+}
+
+int
+mailstore_message_set_flags(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, unsigned add, unsigned del, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc, changed;
+
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((id = mailbox_id(ms, canon, error_r)) <= 0) {
+		store_db_rollback(ms->db);
+		return id == 0 ? 0 : -1;
+	}
+	/* the new MODSEQ is the mailbox's HIGHESTMODSEQ + 1 (RFC 7162) */
+	if ((s = prep(ms, "UPDATE messages SET flags = ((flags | ?3) & ~?4),"
+	    " modseq = (SELECT highestmodseq + 1 FROM mailboxes WHERE id = ?1)"
+	    " WHERE mailbox_id = ?1 AND uid = ?2 AND"
+	    " flags != ((flags | ?3) & ~?4)", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, uid);
+	sqlite3_bind_int(s, 3, (int)(add & MAILSTORE_F_ALL));
+	sqlite3_bind_int(s, 4, (int)(del & MAILSTORE_F_ALL));
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	changed = sqlite3_changes(ms->db) > 0;
+	if (changed) {
+		if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq ="
+		    " highestmodseq + 1 WHERE id = ?1", error_r)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, id);
+		rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_DONE) {
+			fail_db(ms, error_r);
+			goto fail;
+		}
+	}
+	if (exec(ms, "COMMIT", error_r) < 0)
+		goto fail;
+	return changed;
+fail:
+	store_db_rollback(ms->db);
+	return -1;
+}
