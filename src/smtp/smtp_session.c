@@ -35,9 +35,11 @@
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_parse.h"
 
-/* Stop reading input while this much output waits to be sent. */
-#define SMTP_OUT_HIGH		(64u * 1024)
-/* Hard ceiling of the output buffer (EXPN of a big list fits). */
+/*
+ * Ceiling of unsent replies.  The I/O layer sends them after each input
+ * call, so only a client pipelining megabytes without reading (or a huge
+ * EXPN) gets near it; we then close rather than grow without bound.
+ */
 #define SMTP_OUT_MAX		(4u * 1024 * 1024)
 /* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with CRLF. */
 #define SMTP_MAX_REPLY_LINE	512
@@ -124,7 +126,8 @@ static void smtp_set_state(struct smtp_session *s, enum smtp_state st);
 static void
 out_fail(struct smtp_session *s)
 {
-	/* Only a huge EXPN answer could get here; give up on the peer. */
+	if (s->want_close)
+		return;
 	log_warn("smtp output overflow sid=%s peer=%s", s->sid, s->peer_addr);
 	s->want_close = true;
 }
@@ -734,7 +737,7 @@ static bool
 can_read(const struct smtp_session *s)
 {
 	return !s->want_close && s->pending == SMTP_PENDING_NONE &&
-	    s->out.len < SMTP_OUT_HIGH && s->state != SMTP_STATE_QUIT;
+	    s->state != SMTP_STATE_QUIT;
 }
 
 size_t

@@ -17,10 +17,10 @@
  *         if smtp_session_want_close(s) and output flushed: close.
  * smtp_session_input() takes fewer bytes than offered while a request is
  * pending (see below); feed the rest again after the request completes.
- * It also stops taking input while more than 64 KiB of replies wait in the
- * output buffer (a client pipelining faster than it reads): send the
- * output, then feed the rest again.  Call smtp_session_start() before the
- * first smtp_session_input().
+ * Replies accumulate in the output buffer until the caller sends them;
+ * past 4 MiB of unsent replies (a client pipelining megabytes of commands
+ * without reading) the session gives up and asks to close.  Call
+ * smtp_session_start() before the first smtp_session_input().
  */
 #ifndef POSTINO_SMTP_SMTP_SESSION_H
 #define POSTINO_SMTP_SMTP_SESSION_H
