@@ -1,0 +1,1355 @@
+/*
+ * queue_test.c - unit tests for the durable queue: accept and commit,
+ * delivery through a fake agent, retry timing, flush, forwarding, recovery
+ * of complete / incomplete / torn spool files, crash safety under SIGKILL,
+ * queue_list and queue_delete.
+ *
+ * `queue_test bench [SECONDS]` instead runs the group-commit
+ * micro-benchmark (not part of the tests) and prints its figures.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/fsutil.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
+#include "queue/queue.h"
+#include "queue/queue_int.h"
+#include "../../tests/lib/test.h"
+
+/* ---- helpers ---- */
+
+static char *
+tmpdir_new(void)
+{
+	char tmpl[] = "/tmp/queue_test.XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	ASSERT(d != NULL);
+	return xasprintf("%s/queue", d);
+}
+
+static void
+rm_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char *p, *parent;
+
+	if (d != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			p = xasprintf("%s/%s", path, de->d_name);
+			unlink(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+	parent = xstrdup(path);
+	*strrchr(parent, '/') = '\0';
+	rmdir(parent);
+	free(parent);
+}
+
+/* Number of spool entries (any name but . and ..). */
+static size_t
+count_files(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static struct queue_config
+config(const char *dir)
+{
+	struct queue_config c = {
+		.dir = dir,
+		.retry_first = 1,
+		.retry_max = 4,
+		.lifetime = 3600,
+		.delay_warning = 0,
+		.batch_max = 16,
+	};
+
+	return c;
+}
+
+struct commit_result {
+	int	 done;
+	int	 status;
+	char	 error[128];
+};
+
+static void
+commit_cb(void *ctx, int status, const char *error)
+{
+	struct commit_result *r = ctx;
+
+	r->done = 1;
+	r->status = status;
+	snprintf(r->error, sizeof(r->error), "%s", error != NULL ? error : "");
+}
+
+static bool
+wait_commit(struct queue *q, struct commit_result *r)
+{
+	int i;
+
+	for (i = 0; i < 5000 && !r->done; i++) {
+		queue_run_completions(q);
+		if (!r->done)
+			usleep(1000);
+	}
+	return r->done != 0;
+}
+
+/* Accepts one message with the given recipients and body; returns its
+ * id (static buffer) or NULL. */
+static const char *
+accept_msg(struct queue *q, const char *const *rcpts, size_t n,
+    const char *body)
+{
+	static char qid[QUEUE_ID_LEN + 1];
+	struct queue_envelope env = {
+		.sender = "sender@example.org",
+		.rcpts = rcpts,
+		.nrcpts = n,
+		.client_addr = "192.0.2.1",
+		.helo = "client.example.org",
+	};
+	struct commit_result res = { 0 };
+	struct queue_incoming *in;
+	const char *err = NULL;
+	size_t len = strlen(body), off;
+
+	in = queue_incoming_new(q, &env, &err);
+	if (!CHECK(in != NULL))
+		return NULL;
+	snprintf(qid, sizeof(qid), "%s", queue_incoming_id(in));
+	/* in odd pieces, to exercise the buffering */
+	for (off = 0; off < len; off += 7) {
+		size_t k = len - off < 7 ? len - off : 7;
+
+		CHECK_INT(queue_incoming_write(in, body + off, k), 0);
+	}
+	queue_incoming_commit(in, commit_cb, &res);
+	CHECK_INT(res.done, 0);		/* never from inside commit */
+	if (!CHECK(wait_commit(q, &res)) || !CHECK_INT(res.status, 0))
+		return NULL;
+	return qid;
+}
+
+/* A fake delivery agent: a script of verdicts per address. */
+struct fake_rcpt {
+	char			 qid[QUEUE_ID_LEN + 1];
+	char			*addr;
+	int64_t			 at_ms;
+};
+
+struct fake_agent {
+	pthread_mutex_t		 mu;
+	struct fake_rcpt	*log;
+	size_t			 nlog, cap;
+	unsigned		 calls;
+	size_t			 max_jobs;
+	/* verdict for an address on the nth attempt (0-based) */
+	enum queue_rcpt_status	(*verdict)(struct fake_agent *,
+				    const char *addr, unsigned nth,
+				    struct queue_job_rcpt *jr);
+	struct buf		 last_body;
+};
+
+static unsigned
+fake_attempts(struct fake_agent *a, const char *qid, const char *addr)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < a->nlog; i++) {
+		if (strcmp(a->log[i].qid, qid) == 0 &&
+		    strcmp(a->log[i].addr, addr) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void
+fake_deliver(void *ctx, struct queue_job *const *jobs, size_t njobs)
+{
+	struct fake_agent *a = ctx;
+	size_t i, j;
+
+	pthread_mutex_lock(&a->mu);
+	a->calls++;
+	if (njobs > a->max_jobs)
+		a->max_jobs = njobs;
+	for (i = 0; i < njobs; i++) {
+		struct queue_job *job = jobs[i];
+		char *body = xmalloc(job->size + 1);
+		ssize_t r = pread(job->fd, body, job->size,
+		    (off_t)job->offset);
+
+		CHECK_INT(r, (long long)job->size);
+		buf_reset(&a->last_body);
+		if (r > 0)
+			CHECK_INT(buf_append(&a->last_body, body,
+			    (size_t)r), 0);
+		free(body);
+		for (j = 0; j < job->nrcpts; j++) {
+			struct queue_job_rcpt *jr = &job->rcpts[j];
+			unsigned nth = fake_attempts(a, job->qid, jr->addr);
+
+			CHECK_INT(jr->status, QUEUE_RCPT_PENDING);
+			jr->status = a->verdict(a, jr->addr, nth, jr);
+			if (a->nlog == a->cap) {
+				a->cap = a->cap == 0 ? 64 : a->cap * 2;
+				a->log = xreallocarray(a->log, a->cap,
+				    sizeof(*a->log));
+			}
+			snprintf(a->log[a->nlog].qid, QUEUE_ID_LEN + 1, "%s",
+			    job->qid);
+			a->log[a->nlog].addr = xstrdup(jr->addr);
+			a->log[a->nlog].at_ms = queue_now_ms();
+			a->nlog++;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void
+fake_init(struct fake_agent *a,
+    enum queue_rcpt_status (*verdict)(struct fake_agent *, const char *,
+    unsigned, struct queue_job_rcpt *))
+{
+	memset(a, 0, sizeof(*a));
+	pthread_mutex_init(&a->mu, NULL);
+	a->verdict = verdict;
+	buf_init(&a->last_body, 64u * 1024 * 1024);
+}
+
+static void
+fake_fini(struct fake_agent *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->nlog; i++)
+		free(a->log[i].addr);
+	free(a->log);
+	buf_fini(&a->last_body);
+	pthread_mutex_destroy(&a->mu);
+}
+
+static size_t
+fake_nlog(struct fake_agent *a)
+{
+	size_t n;
+
+	pthread_mutex_lock(&a->mu);
+	n = a->nlog;
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
+/* Waits until the agent saw n recipient attempts (or ms passed). */
+static bool
+wait_nlog(struct fake_agent *a, size_t n, int ms)
+{
+	int i;
+
+	for (i = 0; i < ms; i++) {
+		if (fake_nlog(a) >= n)
+			return true;
+		usleep(1000);
+	}
+	return fake_nlog(a) >= n;
+}
+
+static bool
+wait_empty(struct queue *q, int ms)
+{
+	struct queue_stats st;
+	int i;
+
+	for (i = 0; i < ms; i++) {
+		queue_get_stats(q, &st);
+		if (st.messages == 0)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static enum queue_rcpt_status
+verdict_deliver(struct fake_agent *a, const char *addr, unsigned nth,
+    struct queue_job_rcpt *jr)
+{
+	(void)a;
+	(void)addr;
+	(void)nth;
+	(void)jr;
+	return QUEUE_RCPT_DELIVERED;
+}
+
+/* queue_list collector */
+struct listed {
+	size_t	 n;
+	char	 qid[8][QUEUE_ID_LEN + 1];
+	char	 sender[8][64];
+	uint64_t size[8];
+	size_t	 nrcpts[8];
+	char	 rcpt[8][8][64];
+	enum queue_rcpt_status status[8][8];
+	unsigned attempts[8][8];
+	time_t	 next[8][8];
+	char	 error[8][8][128];
+};
+
+static void
+list_cb(void *ctx, const struct queue_info *info)
+{
+	struct listed *l = ctx;
+	size_t i = l->n++, j;
+
+	if (i >= 8)
+		return;
+	snprintf(l->qid[i], sizeof(l->qid[i]), "%s", info->qid);
+	snprintf(l->sender[i], sizeof(l->sender[i]), "%s", info->sender);
+	l->size[i] = info->size;
+	l->nrcpts[i] = info->nrcpts;
+	for (j = 0; j < info->nrcpts && j < 8; j++) {
+		snprintf(l->rcpt[i][j], 64, "%s", info->rcpts[j].addr);
+		l->status[i][j] = info->rcpts[j].status;
+		l->attempts[i][j] = info->rcpts[j].attempts;
+		l->next[i][j] = info->rcpts[j].next_attempt;
+		snprintf(l->error[i][j], 128, "%s",
+		    info->rcpts[j].last_error != NULL ?
+		    info->rcpts[j].last_error : "");
+	}
+}
+
+static void
+list_dir(const char *dir, struct listed *l)
+{
+	const char *err = NULL;
+
+	memset(l, 0, sizeof(*l));
+	CHECK_INT(queue_list(dir, list_cb, l, &err), 0);
+}
+
+static const char *const two_rcpts[] = { "a@example.com", "b@example.com" };
+static const char body1[] =
+    "From: sender@example.org\r\nSubject: hello\r\n\r\nline one\r\n"
+    "line two\r\n";
+
+/* ---- tests ---- */
+
+static void
+test_retry_delay(void)
+{
+	struct queue_config c = { .retry_first = 300, .retry_max = 4000 };
+
+	CHECK_INT(queue_retry_delay(&c, 1), 300);
+	CHECK_INT(queue_retry_delay(&c, 2), 600);
+	CHECK_INT(queue_retry_delay(&c, 3), 1200);
+	CHECK_INT(queue_retry_delay(&c, 4), 2400);
+	CHECK_INT(queue_retry_delay(&c, 5), 4000);	/* capped */
+	CHECK_INT(queue_retry_delay(&c, 1000), 4000);
+	c.retry_max = UINT64_MAX;
+	CHECK_INT(queue_retry_delay(&c, 200) > 0, 1);	/* no overflow */
+	CHECK_STR(queue_rcpt_status_name(QUEUE_RCPT_DEFERRED), "deferred");
+	CHECK_STR(queue_rcpt_status_name(QUEUE_RCPT_DELIVERED), "delivered");
+}
+
+static void
+test_accept_and_deliver(void)
+{
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct fake_agent a;
+	struct listed l;
+	const char *err = NULL, *id;
+	char qid[QUEUE_ID_LEN + 1];
+	struct queue *q;
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	id = accept_msg(q, two_rcpts, 2, body1);
+	if (!CHECK(id != NULL))
+		goto out;
+	snprintf(qid, sizeof(qid), "%s", id);
+	CHECK(queue_id_valid(qid));
+
+	/* durable and listed before any delivery */
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_STR(l.qid[0], qid);
+	CHECK_STR(l.sender[0], "sender@example.org");
+	CHECK_INT(l.size[0], strlen(body1));
+	CHECK_INT(l.nrcpts[0], 2);
+	CHECK_STR(l.rcpt[0][0], "a@example.com");
+	CHECK_STR(l.rcpt[0][1], "b@example.com");
+	CHECK_INT(l.status[0][0], QUEUE_RCPT_PENDING);
+
+	/* a second queue on the same spool is refused */
+	CHECK(queue_open(&c, &err) == NULL);
+
+	fake_init(&a, verdict_deliver);
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_nlog(&a, 2, 5000));
+	CHECK(wait_empty(q, 5000));
+	CHECK_MEM(a.last_body.data, a.last_body.len, body1, strlen(body1));
+	CHECK_INT(a.nlog, 2);
+	CHECK_STR(a.log[0].qid, qid);
+	CHECK_INT(count_files(dir), 0);		/* spool file removed */
+	queue_close(&q);
+	CHECK(q == NULL);
+	fake_fini(&a);
+out:
+	queue_close(&q);
+	rm_dir(dir);
+	free(dir);
+}
+
+static enum queue_rcpt_status
+verdict_retry(struct fake_agent *a, const char *addr, unsigned nth,
+    struct queue_job_rcpt *jr)
+{
+	(void)a;
+	if (strcmp(addr, "a@example.com") == 0 && nth >= 1)
+		return QUEUE_RCPT_DELIVERED;	/* second attempt works */
+	jr->error = xstrdup("451 4.3.0 try\r\nlater");
+	return QUEUE_RCPT_DEFERRED;
+}
+
+/*
+ * retry_first 1 s, retry_max 2 s, lifetime 3 s: "a" is delivered on its
+ * second attempt; "b" is tried at about 0, 1 and 3 s (doubled, then cut
+ * at the lifetime) and then fails with "lifetime expired".
+ */
+static void
+test_deferred_retry(void)
+{
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct fake_agent a;
+	struct listed l;
+	const char *err = NULL;
+	int64_t t_b[3] = { 0 }, t_a[2] = { 0 };
+	size_t i, nb = 0, na = 0;
+	struct queue *q;
+
+	c.retry_first = 1;
+	c.retry_max = 2;
+	c.lifetime = 3;
+	c.delay_warning = 1;
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_retry);
+	queue_start(q, fake_deliver, &a);
+	if (!CHECK(accept_msg(q, two_rcpts, 2, body1) != NULL))
+		goto out;
+	CHECK(wait_nlog(&a, 2, 3000));
+	usleep(100 * 1000);
+	/* after the first round both are deferred, durably */
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_INT(l.status[0][0], QUEUE_RCPT_DEFERRED);
+	CHECK_INT(l.status[0][1], QUEUE_RCPT_DEFERRED);
+	CHECK_INT(l.attempts[0][1], 1);
+	CHECK(l.next[0][1] >= time(NULL));
+	CHECK_STR(l.error[0][1], "451 4.3.0 try  later");
+
+	CHECK(wait_empty(q, 6000));
+	CHECK_INT(count_files(dir), 0);
+	pthread_mutex_lock(&a.mu);
+	for (i = 0; i < a.nlog; i++) {
+		if (strcmp(a.log[i].addr, "b@example.com") == 0 && nb < 3)
+			t_b[nb++] = a.log[i].at_ms;
+		if (strcmp(a.log[i].addr, "a@example.com") == 0 && na < 2)
+			t_a[na++] = a.log[i].at_ms;
+	}
+	CHECK_INT(a.nlog, 5);		/* a twice, b three times */
+	pthread_mutex_unlock(&a.mu);
+	CHECK_INT(na, 2);
+	CHECK_INT(nb, 3);
+	if (na == 2 && nb == 3) {
+		CHECK(t_a[1] - t_a[0] >= 990 && t_a[1] - t_a[0] < 1600);
+		CHECK(t_b[1] - t_b[0] >= 990 && t_b[1] - t_b[0] < 1600);
+		/* 2 s doubled delay, cut at the lifetime (arrival + 3 s) */
+		CHECK(t_b[2] - t_b[1] >= 1800 && t_b[2] - t_b[1] < 2600);
+	}
+out:
+	queue_close(&q);
+	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+}
+
+static enum queue_rcpt_status
+verdict_flush(struct fake_agent *a, const char *addr, unsigned nth,
+    struct queue_job_rcpt *jr)
+{
+	(void)a;
+	(void)addr;
+	(void)jr;
+	return nth == 0 ? QUEUE_RCPT_DEFERRED : QUEUE_RCPT_DELIVERED;
+}
+
+static void
+test_flush(void)
+{
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct fake_agent a;
+	const char *err = NULL;
+	struct queue *q;
+	int64_t t0;
+
+	c.retry_first = 600;	/* would be ten minutes */
+	c.retry_max = 600;
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_flush);
+	queue_start(q, fake_deliver, &a);
+	if (!CHECK(accept_msg(q, two_rcpts, 1, body1) != NULL))
+		goto out;
+	CHECK(wait_nlog(&a, 1, 3000));
+	usleep(50 * 1000);
+	CHECK_INT(fake_nlog(&a), 1);
+	t0 = queue_now_ms();
+	queue_flush(q);
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(fake_nlog(&a), 2);
+	CHECK(queue_now_ms() - t0 < 2000);
+out:
+	queue_close(&q);
+	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+}
+
+static enum queue_rcpt_status
+verdict_forward(struct fake_agent *a, const char *addr, unsigned nth,
+    struct queue_job_rcpt *jr)
+{
+	(void)a;
+	(void)nth;
+	if (strcmp(addr, "alias@example.com") == 0) {
+		jr->forward = xcalloc(3, sizeof(char *));
+		jr->forward[0] = xstrdup("r1@remote.example");
+		jr->forward[1] = xstrdup("r2@remote.example");
+		jr->forward[2] = xstrdup("ALIAS@example.com");	/* dup */
+		jr->nforward = 3;
+		return QUEUE_RCPT_DELIVERED;
+	}
+	jr->error = xstrdup("remote down");
+	return QUEUE_RCPT_DEFERRED;
+}
+
+static void
+test_forward(void)
+{
+	static const char *const rcpts[] = { "alias@example.com" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct fake_agent a;
+	struct listed l;
+	const char *err = NULL;
+	struct queue_stats st;
+	struct queue *q;
+
+	c.retry_first = 600;
+	c.retry_max = 600;
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_forward);
+	queue_start(q, fake_deliver, &a);
+	if (!CHECK(accept_msg(q, rcpts, 1, body1) != NULL))
+		goto out;
+	/* alias, then r1 and r2 in a second round */
+	CHECK(wait_nlog(&a, 3, 3000));
+	usleep(50 * 1000);
+	queue_close(&q);
+	CHECK_INT(a.nlog, 3);
+	CHECK_INT(a.calls, 2);
+
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_INT(l.nrcpts[0], 3);
+	CHECK_STR(l.rcpt[0][0], "alias@example.com");
+	CHECK_INT(l.status[0][0], QUEUE_RCPT_DELIVERED);
+	CHECK_STR(l.rcpt[0][1], "r1@remote.example");
+	CHECK_INT(l.status[0][1], QUEUE_RCPT_DEFERRED);
+	CHECK_STR(l.error[0][1], "remote down");
+	CHECK_STR(l.rcpt[0][2], "r2@remote.example");
+	CHECK_INT(l.status[0][2], QUEUE_RCPT_DEFERRED);
+	CHECK_INT(l.attempts[0][2], 1);
+
+	/* the forwarded recipients survive a restart; flush delivers them
+	 * and only them */
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out;
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 1);
+	a.verdict = verdict_deliver;
+	queue_start(q, fake_deliver, &a);
+	queue_flush(q);
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(fake_nlog(&a), 5);
+	CHECK_STR(a.log[3].addr, "r1@remote.example");
+	CHECK_STR(a.log[4].addr, "r2@remote.example");
+	CHECK_INT(count_files(dir), 0);
+out:
+	queue_close(&q);
+	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+}
+
+/* Reads a whole spool file. */
+static void
+slurp(const char *dir, const char *qid, struct buf *b)
+{
+	char *p = xasprintf("%s/%s", dir, qid);
+
+	buf_init(b, 1u << 26);
+	CHECK_INT(read_file(p, b), 0);
+	free(p);
+}
+
+/* Writes a copy of data under another id (the id inside changed too). */
+static void
+plant(const char *dir, const struct buf *src, const char *newid,
+    void (*edit)(struct buf *))
+{
+	struct buf b;
+	char *p = xasprintf("%s/%s", dir, newid);
+
+	buf_init(&b, 1u << 26);
+	CHECK_INT(buf_append(&b, src->data, src->len), 0);
+	memcpy(b.data + sizeof(QUEUE_MAGIC) - 1, newid, QUEUE_ID_LEN);
+	if (edit != NULL)
+		edit(&b);
+	CHECK_INT(write_file_atomic(p, b.data, b.len, 0600), 0);
+	buf_fini(&b);
+	free(p);
+}
+
+static void
+edit_uncommitted(struct buf *b)
+{
+	memcpy(b->data + QUEUE_MAGIC_LINE_LEN,
+	    "commit ---------------- --------\n", QUEUE_COMMIT_LINE_LEN);
+}
+
+static void
+edit_torn_body(struct buf *b)
+{
+	b->data[b->len - 3] ^= 0x20;	/* same length, other bytes */
+}
+
+static void
+edit_short(struct buf *b)
+{
+	b->len -= 5;
+}
+
+static void
+edit_bad_magic(struct buf *b)
+{
+	b->data[0] = 'X';
+}
+
+/* a good state block (b delivered), then a torn one */
+static size_t a5_good_len;
+
+static void
+edit_state_tail(struct buf *b)
+{
+	struct queue_rcpt r = { .status = QUEUE_RCPT_DELIVERED,
+	    .attempts = 1 };
+	size_t start = b->len;
+
+	CHECK_INT(queue_spool_block_rcpt(b, 1, &r), 0);
+	CHECK_INT(queue_spool_block_end(b, start), 0);
+	a5_good_len = b->len;
+	start = b->len;
+	r.status = QUEUE_RCPT_FAILED;
+	CHECK_INT(queue_spool_block_rcpt(b, 0, &r), 0);
+	CHECK_INT(queue_spool_block_end(b, start), 0);
+	b->data[b->len - 4] = b->data[b->len - 4] == '0' ? '1' : '0';
+	CHECK_INT(buf_append_str(b, "s 0 deli"), 0);
+}
+
+static void
+test_recovery(void)
+{
+	char *dir = tmpdir_new(), *p;
+	struct queue_config c = config(dir);
+	const char *err = NULL, *id;
+	char qid[QUEUE_ID_LEN + 1];
+	struct queue_envelope env = { .sender = "", .rcpts = two_rcpts,
+	    .nrcpts = 2 };
+	struct queue_stats st;
+	struct listed l;
+	struct fake_agent a;
+	struct buf good;
+	struct stat sb;
+	struct queue *q;
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	id = accept_msg(q, two_rcpts, 2, body1);
+	if (!CHECK(id != NULL))
+		goto out;
+	snprintf(qid, sizeof(qid), "%s", id);
+	queue_close(&q);
+	/* a message being received when the process dies */
+	if (fork() == 0) {
+		static char big[100000];
+		struct queue_incoming *in;
+
+		q = queue_open(&c, &err);
+		in = q != NULL ? queue_incoming_new(q, &env, &err) : NULL;
+		if (in == NULL ||
+		    queue_incoming_write(in, big, sizeof(big)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK_INT(wait(NULL) > 0, 1);
+	CHECK_INT(count_files(dir), 2);
+
+	slurp(dir, qid, &good);
+	plant(dir, &good, "00000000000000a1", edit_uncommitted);
+	plant(dir, &good, "00000000000000a2", edit_torn_body);
+	plant(dir, &good, "00000000000000a3", edit_short);
+	plant(dir, &good, "00000000000000a4", edit_bad_magic);
+	plant(dir, &good, "00000000000000a5", edit_state_tail);
+	p = xasprintf("%s/%s", dir, "00000000000000a6");
+	CHECK_INT(write_file_atomic(p, "", 0, 0600), 0);	/* crashed at creation */
+	free(p);
+	CHECK_INT(count_files(dir), 8);
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out2;
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 2);	/* qid and a5 */
+	/* incomplete ones removed; the bad one set aside */
+	CHECK_INT(count_files(dir), 3);
+	p = xasprintf("%s/00000000000000a4.corrupt", dir);
+	CHECK_INT(stat(p, &sb), 0);
+	free(p);
+	/* the torn tail of a5 was cut back to the good block */
+	p = xasprintf("%s/00000000000000a5", dir);
+	CHECK_INT(stat(p, &sb), 0);
+	CHECK_INT(sb.st_size, a5_good_len);
+	free(p);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 2);
+	CHECK_STR(l.qid[0], "00000000000000a5");	/* same arrival, by id */
+	CHECK_STR(l.qid[1], qid);
+	CHECK_INT(l.status[0][0], QUEUE_RCPT_PENDING);
+	CHECK_INT(l.status[0][1], QUEUE_RCPT_DELIVERED);
+	CHECK_INT(l.status[1][0], QUEUE_RCPT_PENDING);
+
+	/* delivery: the original twice, a5 only for a@ */
+	fake_init(&a, verdict_deliver);
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(fake_nlog(&a), 3);
+	CHECK_INT(fake_attempts(&a, "00000000000000a5", "a@example.com"), 1);
+	CHECK_INT(fake_attempts(&a, "00000000000000a5", "b@example.com"), 0);
+	CHECK_INT(fake_attempts(&a, qid, "b@example.com"), 1);
+	CHECK_MEM(a.last_body.data, a.last_body.len, body1, strlen(body1));
+	fake_fini(&a);
+out2:
+	buf_fini(&good);
+out:
+	queue_close(&q);
+	rm_dir(dir);
+	free(dir);
+}
+
+static void
+test_list_delete_rescan(void)
+{
+	static const char *const r1[] = { "x@example.com" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	const char *err = NULL, *id;
+	char q1[QUEUE_ID_LEN + 1], q2[QUEUE_ID_LEN + 1];
+	struct queue_stats st;
+	struct listed l;
+	struct queue *q;
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	id = accept_msg(q, r1, 1, "first\r\n");
+	if (!CHECK(id != NULL))
+		goto out;
+	snprintf(q1, sizeof(q1), "%s", id);
+	usleep(5 * 1000);
+	id = accept_msg(q, two_rcpts, 2, "second\r\n");
+	if (!CHECK(id != NULL))
+		goto out;
+	snprintf(q2, sizeof(q2), "%s", id);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 2);
+	CHECK_STR(l.qid[0], q1);	/* arrival order */
+	CHECK_STR(l.qid[1], q2);
+	CHECK_INT(l.size[0], 7);
+	CHECK_INT(l.nrcpts[1], 2);
+
+	CHECK_INT(queue_delete(dir, q1, &err), 0);
+	CHECK_INT(queue_delete(dir, q1, &err), -1);
+	CHECK_STR(err, "no such message");
+	CHECK_INT(queue_delete(dir, "../../etc/passwd", &err), -1);
+	CHECK_INT(queue_delete(dir, "0123456789abcdeg", &err), -1);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_STR(l.qid[0], q2);
+
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 2);
+	queue_rescan(q);
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 1);
+	CHECK_INT(queue_list("/nonexistent/queue", list_cb, &l, &err), -1);
+out:
+	queue_close(&q);
+	rm_dir(dir);
+	free(dir);
+}
+
+static void
+test_envelope_checks_and_abort(void)
+{
+	static const char *const bad[] = { "a@example.com\r\nRCPT x" };
+	static const char *const empty[] = { "" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct queue_envelope env = { .sender = "s@example.org",
+	    .rcpts = bad, .nrcpts = 1 };
+	struct commit_result res = { 0 };
+	struct queue_incoming *in;
+	const char *err = NULL;
+	struct queue *q;
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	CHECK(queue_incoming_new(q, &env, &err) == NULL);
+	env.rcpts = empty;
+	CHECK(queue_incoming_new(q, &env, &err) == NULL);
+	env.rcpts = two_rcpts;
+	env.nrcpts = 0;
+	CHECK(queue_incoming_new(q, &env, &err) == NULL);
+	env.nrcpts = 2;
+	env.sender = "evil\nsender";
+	CHECK(queue_incoming_new(q, &env, &err) == NULL);
+	CHECK_INT(count_files(dir), 0);
+
+	env.sender = "s@example.org";
+	in = queue_incoming_new(q, &env, &err);
+	CHECK(in != NULL);
+	CHECK_INT(count_files(dir), 1);
+	CHECK_INT(queue_incoming_write(in, "abc", 3), 0);
+	queue_incoming_abort(&in);
+	CHECK(in == NULL);
+	queue_incoming_abort(&in);	/* NULL: no-op */
+	CHECK_INT(count_files(dir), 0);
+
+	/* an empty message is still a message */
+	in = queue_incoming_new(q, &env, &err);
+	queue_incoming_commit(in, commit_cb, &res);
+	CHECK(wait_commit(q, &res));
+	CHECK_INT(res.status, 0);
+	queue_close(&q);
+	q = queue_open(&c, &err);
+	CHECK(q != NULL);
+	if (q != NULL) {
+		struct queue_stats st;
+
+		queue_get_stats(q, &st);
+		CHECK_INT(st.messages, 1);
+	}
+	queue_close(&q);
+	rm_dir(dir);
+	free(dir);
+}
+
+/* A 3 MiB message written in uneven pieces, read back after a restart
+ * (the CRC check runs, as no state was recorded yet). */
+static void
+test_big_message(void)
+{
+	static const char *const r1[] = { "big@example.com" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct queue_envelope env = { .sender = "s@example.org",
+	    .rcpts = r1, .nrcpts = 1, .body_8bit = 1, .smtputf8 = 1 };
+	struct commit_result res = { 0 };
+	struct queue_incoming *in;
+	struct fake_agent a;
+	const char *err = NULL;
+	size_t total = 3u * 1024 * 1024, off = 0, k = 1;
+	struct queue_stats st;
+	uint8_t *body;
+	struct queue *q;
+
+	body = xmalloc(total);
+	random_bytes(body, total);
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out;
+	in = queue_incoming_new(q, &env, &err);
+	if (!CHECK(in != NULL))
+		goto out;
+	while (off < total) {
+		size_t n = total - off < k ? total - off : k;
+
+		CHECK_INT(queue_incoming_write(in, body + off, n), 0);
+		off += n;
+		k = k * 3 + 1;
+		if (k > 200000)
+			k = 5;
+	}
+	queue_incoming_commit(in, commit_cb, &res);
+	CHECK(wait_commit(q, &res));
+	CHECK_INT(res.status, 0);
+	queue_close(&q);
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out;
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 1);
+	fake_init(&a, verdict_deliver);
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_empty(q, 5000));
+	CHECK_MEM(a.last_body.data, a.last_body.len, body, total);
+	fake_fini(&a);
+out:
+	queue_close(&q);
+	free(body);
+	rm_dir(dir);
+	free(dir);
+}
+
+/* ---- crash safety ---- */
+
+struct crash_slot {
+	int	 fd;
+	char	 qid[QUEUE_ID_LEN + 1];
+};
+
+/* Reports an acknowledged message to the parent, as a 250 would. */
+static void
+crash_commit_cb(void *ctx, int status, const char *error)
+{
+	struct crash_slot *s = ctx;
+	char line[QUEUE_ID_LEN + 1];
+
+	(void)error;
+	if (status != 0)
+		return;
+	memcpy(line, s->qid, QUEUE_ID_LEN);
+	line[QUEUE_ID_LEN] = '\n';
+	if (write_all(s->fd, line, sizeof(line)) < 0)
+		_exit(3);
+}
+
+static void
+child_defer(void *ctx, struct queue_job *const *jobs, size_t njobs)
+{
+	size_t i, j;
+
+	(void)ctx;
+	for (i = 0; i < njobs; i++) {
+		for (j = 0; j < jobs[i]->nrcpts; j++) {
+			jobs[i]->rcpts[j].status = QUEUE_RCPT_DEFERRED;
+			jobs[i]->rcpts[j].error = xstrdup("later");
+		}
+	}
+}
+
+/* The child: accepts messages as fast as it can, 8 in flight, defers
+ * every delivery; reports each acknowledged id on the pipe. */
+static void __attribute__((noreturn))
+crash_child(const char *dir, int wfd)
+{
+	struct queue_config c = config(dir);
+	struct crash_slot *slots;
+	struct queue_envelope env = { .sender = "s@example.org",
+	    .rcpts = two_rcpts, .nrcpts = 2 };
+	const char *err = NULL;
+	struct queue *q;
+	unsigned n = 0, i;
+
+	c.retry_first = 60;
+	q = queue_open(&c, &err);
+	if (q == NULL)
+		_exit(2);
+	queue_start(q, child_defer, NULL);
+	/* one commit context per message (leaked: the child is killed) */
+	slots = xcalloc(1u << 20, sizeof(*slots));
+	for (;;) {
+		for (i = 0; i < 8; i++, n++) {
+			struct queue_incoming *in;
+			char body[256];
+
+			in = queue_incoming_new(q, &env, &err);
+			if (in == NULL)
+				_exit(4);
+			slots[n].fd = wfd;
+			memcpy(slots[n].qid, queue_incoming_id(in),
+			    QUEUE_ID_LEN + 1);
+			snprintf(body, sizeof(body), "Subject: %u\r\n\r\n"
+			    "id %s\r\n", n, slots[n].qid);
+			if (queue_incoming_write(in, body, strlen(body)) < 0)
+				_exit(5);
+			queue_incoming_commit(in, crash_commit_cb, &slots[n]);
+		}
+		usleep(200);
+		queue_run_completions(q);
+	}
+}
+
+static void
+test_crash_safety(void)
+{
+	unsigned round;
+
+	for (round = 0; round < 6; round++) {
+		char *dir = tmpdir_new();
+		struct queue_config c = config(dir);
+		struct fake_agent a;
+		struct buf acked;
+		const char *err = NULL;
+		int pfd[2], status;
+		size_t nacked = 0, i, dup = 0, missing = 0;
+		struct queue *q;
+		pid_t pid;
+		unsigned delay_ms;
+
+		ASSERT(mkdir_p(dir, 0700) == 0);
+		ASSERT(pipe(pfd) == 0);
+		pid = fork();
+		ASSERT(pid >= 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			crash_child(dir, pfd[1]);
+		}
+		close(pfd[1]);
+		/* once the child acknowledged its first message, kill it at
+		 * a different point each round */
+		buf_init(&acked, 1u << 26);
+		while (acked.len < QUEUE_ID_LEN + 1) {
+			char tmp[64];
+			ssize_t r = read(pfd[0], tmp, sizeof(tmp));
+
+			if (r <= 0)
+				break;
+			CHECK_INT(buf_append(&acked, tmp, (size_t)r), 0);
+		}
+		delay_ms = (unsigned)(random() % 150);
+		usleep(delay_ms * 1000);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(WIFSIGNALED(status));
+
+		for (;;) {
+			char tmp[4096];
+			ssize_t r = read(pfd[0], tmp, sizeof(tmp));
+
+			if (r <= 0)
+				break;
+			CHECK_INT(buf_append(&acked, tmp, (size_t)r), 0);
+		}
+		close(pfd[0]);
+		nacked = acked.len / (QUEUE_ID_LEN + 1);	/* whole lines */
+		CHECK(nacked > 0);
+
+		/* recover and deliver everything; every acknowledged message
+		 * exactly once per recipient */
+		q = queue_open(&c, &err);
+		if (!CHECK(q != NULL)) {
+			buf_fini(&acked);
+			continue;
+		}
+		fake_init(&a, verdict_deliver);
+		queue_start(q, fake_deliver, &a);
+		queue_flush(q);
+		CHECK(wait_empty(q, 20000));
+		queue_close(&q);
+		for (i = 0; i < nacked; i++) {
+			char qid[QUEUE_ID_LEN + 1];
+			unsigned na, nb;
+
+			memcpy(qid, acked.data + i * (QUEUE_ID_LEN + 1),
+			    QUEUE_ID_LEN);
+			qid[QUEUE_ID_LEN] = '\0';
+			na = fake_attempts(&a, qid, "a@example.com");
+			nb = fake_attempts(&a, qid, "b@example.com");
+			if (na == 0 || nb == 0)
+				missing++;
+			if (na > 1 || nb > 1)
+				dup++;
+		}
+		CHECK_INT(missing, 0);
+		CHECK_INT(dup, 0);
+		/* nothing was delivered twice at all */
+		for (i = 0; i + 1 < a.nlog; i++) {
+			size_t j;
+
+			for (j = i + 1; j < a.nlog; j++) {
+				if (strcmp(a.log[i].qid, a.log[j].qid) == 0 &&
+				    strcmp(a.log[i].addr, a.log[j].addr) == 0)
+					dup++;
+			}
+		}
+		CHECK_INT(dup, 0);
+		CHECK(a.nlog >= 2 * nacked);
+		CHECK_INT(count_files(dir), 0);
+		if (log_enabled(LOG_LEVEL_INFO))
+			printf("crash round %u: killed after %u ms, %zu acked, "
+			    "%zu delivered\n", round, delay_ms, nacked,
+			    a.nlog / 2);
+		fake_fini(&a);
+		buf_fini(&acked);
+		rm_dir(dir);
+		free(dir);
+	}
+}
+
+static const struct test_case cases[] = {
+	TEST(test_retry_delay),
+	TEST(test_accept_and_deliver),
+	TEST(test_envelope_checks_and_abort),
+	TEST(test_list_delete_rescan),
+	TEST(test_recovery),
+	TEST(test_big_message),
+	TEST(test_flush),
+	TEST(test_forward),
+	TEST(test_deferred_retry),
+	TEST(test_crash_safety),
+};
+
+/* ---- the group-commit micro-benchmark (`queue_test bench`) ---- */
+
+struct bench_session {
+	struct queue	*q;
+	int		 busy;
+	uint64_t	 done;
+	uint64_t	 lat_sum_us;
+	uint64_t	 t0_us;
+};
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+bench_cb(void *ctx, int status, const char *error)
+{
+	struct bench_session *s = ctx;
+
+	if (status != 0)
+		fatal("bench commit failed: %s", error);
+	s->busy = 0;
+	s->done++;
+	s->lat_sum_us += now_us() - s->t0_us;
+}
+
+static pthread_mutex_t bench_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bench_cv = PTHREAD_COND_INITIALIZER;
+static int bench_ready;
+
+static void
+bench_notify(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&bench_mu);
+	bench_ready = 1;
+	pthread_cond_signal(&bench_cv);
+	pthread_mutex_unlock(&bench_mu);
+}
+
+/* One loop thread drives nsess sessions, each committing 4 KiB messages
+ * back to back, for secs seconds; prints messages/s. */
+static void
+bench_run(const char *dir, unsigned nsess, double secs)
+{
+	struct queue_config c = config(dir);
+	struct bench_session *ss = xcalloc(nsess, sizeof(*ss));
+	static const char *const r1[] = { "user@example.com" };
+	struct queue_envelope env = { .sender = "s@example.org",
+	    .rcpts = r1, .nrcpts = 1 };
+	char body[4096];
+	const char *err = NULL;
+	struct queue_stats st;
+	uint64_t t0, total = 0, lat = 0;
+	unsigned i;
+	struct queue *q;
+
+	memset(body, 'x', sizeof(body));
+	for (i = 78; i < sizeof(body); i += 80) {
+		body[i] = '\r';
+		body[i + 1] = '\n';
+	}
+	q = queue_open(&c, &err);
+	if (q == NULL)
+		fatal("bench: %s", err);
+	queue_set_notify(q, bench_notify, NULL);
+	t0 = now_us();
+	while (now_us() - t0 < (uint64_t)(secs * 1e6)) {
+		for (i = 0; i < nsess; i++) {
+			struct queue_incoming *in;
+
+			if (ss[i].busy)
+				continue;
+			in = queue_incoming_new(q, &env, &err);
+			if (in == NULL)
+				fatal("bench: %s", err);
+			ss[i].busy = 1;
+			ss[i].t0_us = now_us();
+			if (queue_incoming_write(in, body, sizeof(body)) < 0)
+				fatal("bench: write");
+			queue_incoming_commit(in, bench_cb, &ss[i]);
+		}
+		pthread_mutex_lock(&bench_mu);
+		while (!bench_ready)
+			pthread_cond_wait(&bench_cv, &bench_mu);
+		bench_ready = 0;
+		pthread_mutex_unlock(&bench_mu);
+		queue_run_completions(q);
+	}
+	/* let the last ones finish */
+	for (;;) {
+		int busy = 0;
+
+		for (i = 0; i < nsess; i++)
+			busy |= ss[i].busy;
+		if (!busy)
+			break;
+		usleep(500);
+		queue_run_completions(q);
+	}
+	t0 = now_us() - t0;
+	queue_get_stats(q, &st);
+	for (i = 0; i < nsess; i++) {
+		total += ss[i].done;
+		lat += ss[i].lat_sum_us;
+	}
+	printf("sessions=%u messages=%llu seconds=%.2f rate=%.0f/s "
+	    "rounds=%llu msgs/round=%.1f mean_commit_latency=%.2fms "
+	    "fallbacks=%llu\n", nsess, (unsigned long long)total,
+	    (double)t0 / 1e6, (double)total * 1e6 / (double)t0,
+	    (unsigned long long)st.commit_rounds,
+	    st.commit_rounds ? (double)total / (double)st.commit_rounds : 0.0,
+	    total ? (double)lat / (double)total / 1000.0 : 0.0,
+	    (unsigned long long)st.sync_fallbacks);
+	queue_close(&q);
+	free(ss);
+}
+
+/* Cost of one plain fsync of a fresh 4 KiB file plus its directory, the
+ * one-fsync-per-message baseline. */
+static void
+bench_fsync(const char *dir)
+{
+	char body[4096];
+	uint64_t t0, n = 200, i;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	memset(body, 'x', sizeof(body));
+	t0 = now_us();
+	for (i = 0; i < n; i++) {
+		char *p = xasprintf("%s/f%llu", dir, (unsigned long long)i);
+		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd < 0 || write_all(fd, body, sizeof(body)) < 0 ||
+		    fsync(fd) < 0 || fsync(dfd) < 0)
+			fatal("bench fsync");
+		close(fd);
+		unlink(p);
+		free(p);
+	}
+	t0 = now_us() - t0;
+	printf("baseline: fsync(file)+fsync(dir) per 4 KiB message: "
+	    "%.3f ms each, %.0f messages/s\n", (double)t0 / (double)n / 1000,
+	    (double)n * 1e6 / (double)t0);
+	close(dfd);
+}
+
+static int
+bench_main(int argc, char **argv)
+{
+	double secs = argc > 2 ? atof(argv[2]) : 3.0;
+	static const unsigned sess[] = { 1, 4, 20, 50 };
+	char *dir = tmpdir_new();
+	size_t i;
+
+	log_set_level(LOG_LEVEL_WARN);
+	if (mkdir_p(dir, 0700) < 0)
+		fatal("mkdir");
+	bench_fsync(dir);
+	for (i = 0; i < sizeof(sess) / sizeof(sess[0]); i++) {
+		bench_run(dir, sess[i], secs);
+		rm_dir(dir);
+		if (mkdir_p(dir, 0700) < 0)
+			fatal("mkdir");
+	}
+	rm_dir(dir);
+	free(dir);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "bench") == 0)
+		return bench_main(argc, argv);
+	log_set_level(getenv("QUEUE_TEST_VERBOSE") != NULL ?
+	    LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR + 1);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	return test_run(__FILE__, cases, sizeof(cases) / sizeof(cases[0]));
+}
