@@ -947,9 +947,11 @@ accounts_alias_add(struct accounts *a, const char *address,
 		fail_db(a, error_r);
 		goto fail;
 	}
+	rc = sqlite3_changes(a->db);
 	if (exec(a, "COMMIT", error_r) < 0)
 		goto fail;
-	log_info("accounts alias-add alias=%s target=%s", c, tc);
+	if (rc > 0)
+		log_info("accounts alias-add alias=%s target=%s", c, tc);
 	return 0;
 fail:
 	store_db_rollback(a->db);
