@@ -13,7 +13,8 @@
 #   postfix_start DIR CGROUP  start it (inside CGROUP when not empty)
 #   postfix_count DIR         print the number of messages delivered
 #   postfix_stop DIR          stop it (safe to call twice / when not running)
-#   postfix_check DIR         print problems left in the queue or the log
+#   postfix_check DIR         print problems: mail left in the queue, log
+#                             warnings, a delivered file shorter than the body
 
 # Mail for the benchmark goes to $BENCH_RCPT (user@bench.test); the
 # mailbox files are owned by this existing unprivileged account.
@@ -133,14 +134,19 @@ postfix_stop()
 
 postfix_check()
 {
-	local dir=$1 left
+	local dir=$1 left one
+	one=$(find "$dir/vmail" -path '*/new/*' -type f -print -quit)
+	if [ -n "$one" ] && [ "$(stat -c %s "$one")" -lt "$SIZE" ]; then
+		echo "postfix: $(basename "$one") is shorter than the $SIZE-byte body"
+	fi
 	left=$(find "$dir/spool/incoming" "$dir/spool/active" \
 	    "$dir/spool/deferred" "$dir/spool/maildrop" "$dir/spool/hold" \
 	    -type f 2>/dev/null | wc -l)
 	[ "$left" -eq 0 ] || echo "postfix: $left message(s) still queued"
 	if [ -f "$dir/maillog" ]; then
 		grep -E ' (warning|error|fatal|panic):|status=(deferred|bounced)' \
-		    "$dir/maillog" | sort | uniq -c | sort -rn | head -5 |
-		    sed 's/^/postfix log: /'
+		    "$dir/maillog" | sed -E 's/^.* postfix\///; s/\[[0-9]+\]//;
+		    s/[0-9A-F]{10,}/ID/' | sort | uniq -c | sort -rn | head -5 |
+		    sed -E 's/^ +/postfix log: /'
 	fi
 }

@@ -8,7 +8,7 @@
 #                             of $BENCH_RCPT (all mailboxes together)
 #   postino_stop DIR          stop it (TERM, then KILL after 20 s)
 #   postino_check DIR         print problems: queue not empty, log errors,
-#                             mail filed outside INBOX
+#                             mail filed outside INBOX, message 1 too short
 # $POSTINO is the binary (build/postino by default).
 
 POSTINO_PID=
@@ -78,7 +78,7 @@ postino_mailboxes()
 
 postino_count()
 {
-	postino_mailboxes "$1" | awk '$NF ~ /^[0-9]+$/ { n += $NF } END { print n + 0 }'
+	postino_mailboxes "$1" | awk '$2 ~ /^[0-9]+$/ { n += $2 } END { print n + 0 }'
 }
 
 postino_stop()
@@ -100,12 +100,16 @@ postino_stop()
 
 postino_check()
 {
-	local dir=$1 q
+	local dir=$1 q len
+	len=$("$POSTINO" mailbox cat -c "$dir/postino.conf" "$BENCH_RCPT" \
+	    INBOX 1 2>/dev/null | wc -c)
+	[ "$len" -ge "$SIZE" ] ||
+		echo "postino: message 1 of INBOX has $len bytes, less than the body"
 	q=$("$POSTINO" queue list -c "$dir/postino.conf" 2>/dev/null | grep -c .)
 	[ "${q:-0}" -eq 0 ] ||
 		echo "postino: queue list shows $q line(s) after the run"
-	postino_mailboxes "$dir" | awk '$1 != "INBOX" && $NF ~ /^[1-9]/ {
-		print "postino: " $NF " message(s) filed in " $1 }'
+	postino_mailboxes "$dir" | awk '$1 != "INBOX" && $2 ~ /^[1-9]/ {
+		print "postino: " $2 " message(s) filed in " $1 }'
 	if [ -f "$dir/serve.log" ]; then
 		grep -iE 'error|warn|fatal|panic' "$dir/serve.log" |
 		    sed -E 's/[0-9]+/N/g' | sort | uniq -c | sort -rn |
