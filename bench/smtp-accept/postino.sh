@@ -105,14 +105,18 @@ postino_check()
 	    INBOX 1 2>/dev/null | wc -c)
 	[ "$len" -ge "$SIZE" ] ||
 		echo "postino: message 1 of INBOX has $len bytes, less than the body"
-	q=$("$POSTINO" queue list -c "$dir/postino.conf" 2>/dev/null | grep -c .)
+	q=$("$POSTINO" queue list -c "$dir/postino.conf" 2>&1 |
+	    grep -v '^queue is empty$' | grep -c .)
 	[ "${q:-0}" -eq 0 ] ||
 		echo "postino: queue list shows $q line(s) after the run"
 	postino_mailboxes "$dir" | awk '$1 != "INBOX" && $2 ~ /^[1-9]/ {
 		print "postino: " $2 " message(s) filed in " $1 }'
 	if [ -f "$dir/serve.log" ]; then
-		grep -iE 'error|warn|fatal|panic' "$dir/serve.log" |
-		    sed -E 's/[0-9]+/N/g' | sort | uniq -c | sort -rn |
-		    head -5 | sed 's/^/postino log: /'
+		# Lines are "TIME LEVEL text"; summarise the bad levels.
+		awk '$2 ~ /^(warn|warning|error|fatal|panic)$/ {
+			$1 = ""; print }' "$dir/serve.log" |
+		    sed -E 's/[0-9a-f]{8,}/ID/g; s/[0-9]+/N/g' | sort |
+		    uniq -c | sort -rn | head -5 |
+		    sed -E 's/^ +/postino log: /'
 	fi
 }
