@@ -28,6 +28,9 @@
 #define MIME_MAX_PARTS		10000
 #define MIME_MAX_HEADER		(64u * 1024)
 #define MIME_MAX_HEADERS_TOTAL	(1024u * 1024)
+#define MIME_MAX_HEADER_FIELDS	10000		/* per header block */
+#define MIME_MAX_PARAMS		64		/* per Content-Type etc. */
+#define MIME_MAX_BOUNDARY	200		/* RFC 2046 says 70 */
 
 /* aliases */
 #define ALIAS_MAX_DEPTH		10
