@@ -1,0 +1,836 @@
+/*
+ * mailstore_test.c - unit tests for the per-account mail store
+ * (store/mailstore.h): default mailboxes and special-use, batch delivery
+ * (bytes exact, UIDs increasing, dedupe, target mailboxes), mailbox
+ * create/rename/delete, flags and MODSEQ, several accounts in one batch,
+ * two handles delivering at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "store/mailstore.h"
+#include "store/store_int.h"
+#include "../../tests/lib/test.h"
+
+static char *
+tmpdir(void)
+{
+	char tmpl[] = "/tmp/postino-mailstore-XXXXXX";
+
+	log_set_level(LOG_LEVEL_ERROR);
+	if (mkdtemp(tmpl) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	return xasprintf("%s/data", tmpl);
+}
+
+static void
+cleanup(char *data_dir)
+{
+	char *top = xstrdup(data_dir);
+
+	*strrchr(top, '/') = '\0';
+	CHECK_INT(store_rmtree(top), 0);
+	free(top);
+	free(data_dir);
+}
+
+static struct mailstore *
+new_store(const char *dir, int64_t id)
+{
+	const char *err = NULL;
+	struct mailstore *ms;
+
+	if (mailstore_create(dir, id, &err) < 0) {
+		fprintf(stderr, "mailstore_create: %s\n", err);
+		exit(1);
+	}
+	ms = mailstore_open(dir, id, &err);
+	if (ms == NULL) {
+		fprintf(stderr, "mailstore_open: %s\n", err);
+		exit(1);
+	}
+	return ms;
+}
+
+struct mblist {
+	char				 names[1024];
+	struct mailstore_mailbox	 mb[32];
+	char				 name[32][64];
+	int				 n;
+};
+
+static void
+collect_mb(void *ctx, const struct mailstore_mailbox *mb)
+{
+	struct mblist *l = ctx;
+	size_t len = strlen(l->names);
+
+	snprintf(l->names + len, sizeof(l->names) - len, "%s;", mb->name);
+	if (l->n < 32) {
+		l->mb[l->n] = *mb;
+		snprintf(l->name[l->n], sizeof(l->name[0]), "%s", mb->name);
+		l->mb[l->n].name = l->name[l->n];
+		l->n++;
+	}
+}
+
+static void
+list_mb(struct mailstore *ms, struct mblist *l)
+{
+	const char *err;
+
+	memset(l, 0, sizeof(*l));
+	CHECK_INT(mailstore_mailbox_list(ms, collect_mb, l, &err), 0);
+}
+
+static const struct mailstore_mailbox *
+find_mb(const struct mblist *l, const char *name)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->mb[i].name, name) == 0)
+			return &l->mb[i];
+	return NULL;
+}
+
+static void
+test_default_mailboxes(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 7);
+	const struct mailstore_mailbox *m;
+	struct mailstore_mailbox one;
+	struct mblist l;
+	const char *err;
+	int i, j;
+
+	list_mb(ms, &l);
+	CHECK_STR(l.names, "INBOX;Drafts;Junk;Sent;Trash;");
+	CHECK_INT(l.n, 5);
+	m = find_mb(&l, "Sent");
+	CHECK(m != NULL && m->special == MAILSTORE_SPECIAL_SENT);
+	m = find_mb(&l, "Drafts");
+	CHECK(m != NULL && m->special == MAILSTORE_SPECIAL_DRAFTS);
+	m = find_mb(&l, "Junk");
+	CHECK(m != NULL && m->special == MAILSTORE_SPECIAL_JUNK);
+	m = find_mb(&l, "Trash");
+	CHECK(m != NULL && m->special == MAILSTORE_SPECIAL_TRASH);
+	m = find_mb(&l, "INBOX");
+	CHECK(m != NULL && m->special == MAILSTORE_SPECIAL_NONE);
+	CHECK_STR(mailstore_special_name(MAILSTORE_SPECIAL_JUNK), "\\Junk");
+	CHECK(mailstore_special_name(MAILSTORE_SPECIAL_NONE) == NULL);
+	for (i = 0; i < l.n; i++) {
+		CHECK_INT(l.mb[i].uidnext, 1);
+		CHECK_INT(l.mb[i].messages, 0);
+		CHECK(l.mb[i].uidvalidity > 0);
+		CHECK(l.mb[i].subscribed);
+		/* UIDVALIDITY differs between mailboxes */
+		for (j = 0; j < i; j++)
+			CHECK(l.mb[i].uidvalidity != l.mb[j].uidvalidity);
+	}
+	CHECK_INT(mailstore_mailbox_get(ms, "inbox", &one, &err), 1);
+	CHECK_STR(one.name, "INBOX");
+	CHECK_INT(mailstore_mailbox_get(ms, "nope", &one, &err), 0);
+	CHECK_INT(mailstore_user_id(ms), 7);
+	mailstore_close(&ms);
+	CHECK(ms == NULL);
+	/* opening a store that does not exist fails cleanly */
+	CHECK(mailstore_open(dir, 8, &err) == NULL);
+	CHECK(mailstore_open(dir, 0, &err) == NULL);
+	/* a leftover directory is replaced by a fresh store */
+	ms = new_store(dir, 7);
+	list_mb(ms, &l);
+	CHECK_INT(l.n, 5);
+	mailstore_close(&ms);
+	CHECK_INT(mailstore_remove(dir, 7, &err), 0);
+	CHECK(mailstore_open(dir, 7, &err) == NULL);
+	cleanup(dir);
+}
+
+/* make_source - a spool-like file: junk, then the messages, then junk */
+static int
+make_source(const char *dir, const char *const *msgs, const size_t *lens,
+    size_t n, uint64_t *offs)
+{
+	char *path = xasprintf("%s/source", dir);
+	uint64_t off = 0;
+	size_t i;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	free(path);
+	CHECK(fd >= 0);
+	CHECK_INT(write(fd, "ENVELOPE\n", 9), 9);
+	off = 9;
+	for (i = 0; i < n; i++) {
+		offs[i] = off;
+		CHECK_INT(write(fd, msgs[i], lens[i]), (long long)lens[i]);
+		off += lens[i];
+	}
+	CHECK_INT(write(fd, "TRAILER", 7), 7);
+	return fd;
+}
+
+static void
+check_bytes(struct mailstore *ms, const char *mb, uint32_t uid,
+    const char *want)
+{
+	struct buf b;
+	const char *err;
+
+	buf_init(&b, 1 << 24);
+	CHECK_INT(mailstore_message_read(ms, mb, uid, &b, &err), 1);
+	CHECK_MEM(b.data, b.len, want, strlen(want));
+	buf_fini(&b);
+}
+
+struct msglist {
+	int		n;
+	uint32_t	uid[64];
+	uint64_t	size[64];
+	unsigned	flags[64];
+	time_t		date[64];
+	uint64_t	modseq[64];
+	char		path[64][256];
+};
+
+static void
+collect_msg(void *ctx, const struct mailstore_message *m)
+{
+	struct msglist *l = ctx;
+
+	if (l->n >= 64)
+		return;
+	l->uid[l->n] = m->uid;
+	l->size[l->n] = m->size;
+	l->flags[l->n] = m->flags;
+	l->date[l->n] = m->internal_date;
+	l->modseq[l->n] = m->modseq;
+	snprintf(l->path[l->n], sizeof(l->path[0]), "%s", m->path);
+	l->n++;
+}
+
+static void
+test_deliver_batch(void)
+{
+	static const char m3[] = "Subject: three\r\n\r\n\0binary\xff\r\n";
+	static const char *const msgs[] = {
+		"Subject: one\r\n\r\nbody one\r\n",
+		"Subject: two\r\n\r\nbody two is longer\r\n",
+		m3,
+	};
+	const size_t lens[] = { strlen(msgs[0]), strlen(msgs[1]),
+	    sizeof(m3) - 1 };
+	static const char prefix[] = "Return-Path: <s@remote.test>\r\n"
+	    "Delivered-To: u@example.org\r\n";
+	static const char mem[] = "Subject: four\r\n\r\nfrom memory\r\n";
+	char *dir = tmpdir(), want[256];
+	struct mailstore *ms = new_store(dir, 1);
+	struct mailstore_delivery d[4];
+	const struct mailstore_mailbox *inbox;
+	uint64_t offs[3];
+	struct msglist ml;
+	struct mblist l;
+	const char *err = NULL;
+	uint64_t size = 0;
+	int fd, i, mfd;
+	struct stat st;
+	off_t before;
+
+	fd = make_source(dir, msgs, lens, 3, offs);
+	before = lseek(fd, 0, SEEK_CUR);
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < 3; i++) {
+		d[i].fd = fd;
+		d[i].offset = offs[i];
+		d[i].size = strlen(msgs[i]);
+		d[i].prefix = prefix;
+		d[i].prefix_len = strlen(prefix);
+	}
+	d[2].size = lens[2];	/* contains a NUL: the caller's length */
+	d[1].internal_date = 1000000000;
+	d[1].flags = MAILSTORE_F_SEEN | MAILSTORE_F_FLAGGED;
+	d[3].fd = -1;
+	d[3].data = mem;
+	d[3].size = strlen(mem);
+	CHECK_INT(mailstore_deliver(ms, d, 4, &err), 0);
+	list_mb(ms, &l);
+	inbox = find_mb(&l, "INBOX");
+	CHECK(inbox != NULL);
+	if (inbox == NULL)
+		return;
+	for (i = 0; i < 4; i++) {
+		CHECK_INT(d[i].status, 0);
+		CHECK(!d[i].duplicate);
+		CHECK_INT(d[i].uid, i + 1);
+		CHECK_INT(d[i].uidvalidity, inbox->uidvalidity);
+	}
+	CHECK_INT(inbox->messages, 4);
+	CHECK_INT(inbox->unseen, 3);
+	CHECK_INT(inbox->uidnext, 5);
+	CHECK_INT(inbox->highestmodseq, 5);
+	/* bytes exact: prefix + the slice of the source */
+	for (i = 0; i < 2; i++) {
+		snprintf(want, sizeof(want), "%s%s", prefix, msgs[i]);
+		check_bytes(ms, "INBOX", (uint32_t)i + 1, want);
+	}
+	{
+		struct buf b;
+
+		buf_init(&b, 4096);
+		CHECK_INT(mailstore_message_read(ms, "INBOX", 3, &b, &err), 1);
+		CHECK_INT(b.len, strlen(prefix) + lens[2]);
+		CHECK_MEM(b.data + strlen(prefix), b.len - strlen(prefix),
+		    m3, lens[2]);
+		buf_fini(&b);
+	}
+	check_bytes(ms, "inbox", 4, mem);
+	/* the source was not moved */
+	CHECK_INT(lseek(fd, 0, SEEK_CUR), before);
+	/* listing */
+	memset(&ml, 0, sizeof(ml));
+	CHECK_INT(mailstore_message_list(ms, "INBOX", collect_msg, &ml, &err),
+	    4);
+	CHECK_INT(ml.uid[0], 1);
+	CHECK_INT(ml.uid[3], 4);
+	CHECK_INT(ml.size[0], strlen(prefix) + strlen(msgs[0]));
+	CHECK_INT(ml.size[3], strlen(mem));
+	CHECK_INT(ml.flags[1], MAILSTORE_F_SEEN | MAILSTORE_F_FLAGGED);
+	CHECK_INT(ml.flags[0], 0);
+	CHECK_INT(ml.date[1], 1000000000);
+	CHECK(ml.date[0] > 1000000000);
+	CHECK(ml.modseq[0] < ml.modseq[1] && ml.modseq[2] < ml.modseq[3]);
+	CHECK_INT(stat(ml.path[0], &st), 0);
+	CHECK_INT(st.st_size, (long long)ml.size[0]);
+	CHECK_INT(st.st_mode & 0777, 0600);
+	CHECK(strstr(ml.path[0], "/mail/1/msg/") != NULL);
+	/* open */
+	mfd = mailstore_message_open(ms, "INBOX", 2, &size, &err);
+	CHECK(mfd >= 0);
+	CHECK_INT(size, strlen(prefix) + strlen(msgs[1]));
+	if (mfd >= 0)
+		close(mfd);
+	CHECK_INT(mailstore_message_open(ms, "INBOX", 99, &size, &err), -1);
+	CHECK_INT(errno, ENOENT);
+	{
+		struct buf b;
+
+		buf_init(&b, 16);
+		CHECK_INT(mailstore_message_read(ms, "INBOX", 99, &b, &err), 0);
+		CHECK_INT(mailstore_message_read(ms, "INBOX", 1, &b, &err), -1);
+		buf_fini(&b);
+	}
+	CHECK_INT(mailstore_message_list(ms, "Nope", collect_msg, &ml, &err),
+	    -1);
+	/* UIDs keep growing after a reopen */
+	mailstore_close(&ms);
+	ms = mailstore_open(dir, 1, &err);
+	CHECK(ms != NULL);
+	memset(d, 0, sizeof(d));
+	d[0].fd = -1;
+	d[0].data = mem;
+	d[0].size = strlen(mem);
+	CHECK_INT(mailstore_deliver(ms, d, 1, &err), 0);
+	CHECK_INT(d[0].uid, 5);
+	close(fd);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_bad_source(void)
+{
+	static const char *const msgs[] = { "Subject: a\r\n\r\nA\r\n" };
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 1);
+	struct mailstore_delivery d[3];
+	uint64_t off;
+	const char *err = NULL;
+	size_t len = strlen(msgs[0]);
+	int fd = make_source(dir, msgs, &len, 1, &off);
+
+	memset(d, 0, sizeof(d));
+	d[0].fd = fd;			/* fine */
+	d[0].offset = off;
+	d[0].size = strlen(msgs[0]);
+	d[1].fd = fd;			/* runs past the end of the file */
+	d[1].offset = off;
+	d[1].size = 100000;
+	d[2].fd = -1;			/* no data at all */
+	d[2].size = 10;
+	CHECK_INT(mailstore_deliver(ms, d, 3, &err), 0);
+	CHECK_INT(d[0].status, 0);
+	CHECK_INT(d[0].uid, 1);
+	CHECK_INT(d[1].status, -1);
+	CHECK(d[1].error != NULL);
+	CHECK_INT(d[2].status, -1);
+	/* only failures: -1 */
+	CHECK_INT(mailstore_deliver(ms, &d[1], 2, &err), -1);
+	close(fd);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_dedupe(void)
+{
+	static const char mem[] = "Subject: x\r\n\r\nx\r\n";
+	char *dir = tmpdir(), *path;
+	struct mailstore *ms = new_store(dir, 3);
+	struct mailstore_delivery d[3];
+	struct mailstore_mailbox mb;
+	const char *err = NULL;
+	sqlite3 *db;
+	int i;
+
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < 3; i++) {
+		d[i].fd = -1;
+		d[i].data = mem;
+		d[i].size = strlen(mem);
+	}
+	d[0].dedupe_key = "q1 a@example.org";
+	d[1].dedupe_key = "q1 b@example.org";
+	d[2].dedupe_key = "q1 a@example.org";	/* same key in one batch */
+	CHECK_INT(mailstore_deliver(ms, d, 3, &err), 0);
+	CHECK_INT(d[0].status, 0);
+	CHECK_INT(d[0].uid, 1);
+	CHECK_INT(d[1].uid, 2);
+	CHECK_INT(d[2].status, 0);
+	CHECK(d[2].duplicate);
+	CHECK_INT(d[2].uid, 0);
+	/* the whole batch again (a crash before the queue noted it) */
+	CHECK_INT(mailstore_deliver(ms, d, 3, &err), 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_INT(d[i].status, 0);
+		CHECK(d[i].duplicate);
+	}
+	/* another handle sees the keys too */
+	mailstore_close(&ms);
+	ms = mailstore_open(dir, 3, &err);
+	CHECK_INT(mailstore_deliver(ms, d, 1, &err), 0);
+	CHECK(d[0].duplicate);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.messages, 2);
+	/* no key: always stored */
+	d[0].dedupe_key = NULL;
+	CHECK_INT(mailstore_deliver(ms, d, 1, &err), 0);
+	CHECK(!d[0].duplicate);
+	CHECK_INT(d[0].uid, 3);
+	/* pruning: nothing is old yet; age the keys, then they go */
+	CHECK_INT(mailstore_prune_dedupe(ms, MAILSTORE_DEDUPE_MAX_AGE, &err),
+	    0);
+	path = xasprintf("%s/mail/3/index.db", dir);
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	CHECK_INT(sqlite3_exec(db, "UPDATE dedupe SET time = time - 8 * 86400"
+	    " WHERE key = 'q1 a@example.org'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	CHECK_INT(mailstore_prune_dedupe(ms, MAILSTORE_DEDUPE_MAX_AGE, &err),
+	    1);
+	d[0].dedupe_key = "q1 a@example.org";
+	d[1].dedupe_key = "q1 b@example.org";
+	CHECK_INT(mailstore_deliver(ms, d, 2, &err), 0);
+	CHECK(!d[0].duplicate);
+	CHECK_INT(d[0].uid, 4);
+	CHECK(d[1].duplicate);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_targets(void)
+{
+	static const char mem[] = "Subject: x\r\n\r\nx\r\n";
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 4);
+	struct mailstore_delivery d[5];
+	struct mblist l;
+	const char *err = NULL;
+	int i;
+
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < 5; i++) {
+		d[i].fd = -1;
+		d[i].data = mem;
+		d[i].size = strlen(mem);
+	}
+	d[0].special = MAILSTORE_SPECIAL_JUNK;	/* spam: by special-use */
+	d[1].mailbox = "Sent";
+	d[2].mailbox = "inbox";
+	d[3].mailbox = "No Such Folder";	/* falls back to INBOX */
+	d[4].special = MAILSTORE_SPECIAL_ARCHIVE;	/* none: INBOX */
+	CHECK_INT(mailstore_deliver(ms, d, 5, &err), 0);
+	for (i = 0; i < 5; i++)
+		CHECK_INT(d[i].status, 0);
+	list_mb(ms, &l);
+	CHECK_INT(find_mb(&l, "Junk")->messages, 1);
+	CHECK_INT(find_mb(&l, "Sent")->messages, 1);
+	CHECK_INT(find_mb(&l, "INBOX")->messages, 3);
+	CHECK_INT(find_mb(&l, "Trash")->messages, 0);
+	/* UIDs are per mailbox */
+	CHECK_INT(d[0].uid, 1);
+	CHECK_INT(d[1].uid, 1);
+	CHECK_INT(d[2].uid, 1);
+	CHECK_INT(d[3].uid, 2);
+	CHECK_INT(d[4].uid, 3);
+	CHECK_INT(d[0].uidvalidity, find_mb(&l, "Junk")->uidvalidity);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_mailbox_ops(void)
+{
+	static const char mem[] = "Subject: x\r\n\r\nx\r\n";
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 5);
+	struct mailstore_delivery d;
+	struct mailstore_mailbox mb;
+	struct msglist ml;
+	struct mblist l;
+	const char *err = NULL;
+	uint32_t old_uidv;
+	struct stat st;
+
+	CHECK_INT(mailstore_mailbox_create(ms, "Work", MAILSTORE_SPECIAL_NONE,
+	    &err), 0);
+	CHECK_INT(mailstore_mailbox_create(ms, "Work/Projects",
+	    MAILSTORE_SPECIAL_NONE, &err), 0);
+	CHECK_INT(mailstore_mailbox_create(ms, "Archive",
+	    MAILSTORE_SPECIAL_ARCHIVE, &err), 0);
+	CHECK_INT(mailstore_mailbox_create(ms, "Work", MAILSTORE_SPECIAL_NONE,
+	    &err), -1);
+	CHECK(strstr(err, "exists") != NULL);
+	CHECK_INT(mailstore_mailbox_create(ms, "INBOX",
+	    MAILSTORE_SPECIAL_NONE, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "inbox",
+	    MAILSTORE_SPECIAL_NONE, &err), -1);
+	/* invalid names */
+	CHECK_INT(mailstore_mailbox_create(ms, "", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "/a", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "a/", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "a//b", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "a*", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "a%", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "a\tb", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "bad\xc3(", 0, &err), -1);
+	CHECK_INT(mailstore_mailbox_create(ms, "\xc0\xaf", 0, &err), -1);
+	/* UTF-8 is fine */
+	CHECK_INT(mailstore_mailbox_create(ms, "\xc3\x89t\xc3\xa9", 0, &err),
+	    0);
+	{
+		char name[STORE_MAX_MAILBOX_NAME + 2];
+
+		memset(name, 'n', sizeof(name));
+		name[STORE_MAX_MAILBOX_NAME] = '\0';	/* limit: ok */
+		CHECK_INT(mailstore_mailbox_create(ms, name, 0, &err), 0);
+		name[STORE_MAX_MAILBOX_NAME - 1] = '\0';	/* limit - 1 */
+		CHECK_INT(mailstore_mailbox_create(ms, name, 0, &err), 0);
+		memset(name, 'm', sizeof(name));
+		name[STORE_MAX_MAILBOX_NAME + 1] = '\0';	/* limit + 1 */
+		CHECK_INT(mailstore_mailbox_create(ms, name, 0, &err), -1);
+	}
+	/* a message in Work/Projects, delivered by name */
+	memset(&d, 0, sizeof(d));
+	d.fd = -1;
+	d.data = mem;
+	d.size = strlen(mem);
+	d.mailbox = "Work/Projects";
+	CHECK_INT(mailstore_deliver(ms, &d, 1, &err), 0);
+	CHECK_INT(d.uid, 1);
+	CHECK_INT(mailstore_mailbox_get(ms, "Work/Projects", &mb, &err), 1);
+	old_uidv = mb.uidvalidity;
+	CHECK_INT(mb.messages, 1);
+	/* rename moves the children along and keeps the messages */
+	CHECK_INT(mailstore_mailbox_rename(ms, "Work", "Job", &err), 0);
+	list_mb(ms, &l);
+	CHECK(find_mb(&l, "Job") != NULL);
+	CHECK(find_mb(&l, "Job/Projects") != NULL);
+	CHECK(find_mb(&l, "Work") == NULL);
+	CHECK(find_mb(&l, "Work/Projects") == NULL);
+	CHECK_INT(find_mb(&l, "Job/Projects")->messages, 1);
+	CHECK_INT(find_mb(&l, "Job/Projects")->uidvalidity, old_uidv);
+	CHECK_INT(mailstore_mailbox_rename(ms, "Job", "Job/Sub", &err), -1);
+	CHECK_INT(mailstore_mailbox_rename(ms, "Job", "Sent", &err), -1);
+	CHECK_INT(mailstore_mailbox_rename(ms, "Nope", "Other", &err), -1);
+	CHECK_INT(mailstore_mailbox_rename(ms, "INBOX", "Old", &err), -1);
+	CHECK_INT(mailstore_mailbox_rename(ms, "Job", "inbox", &err), -1);
+	/* a name that only shares a prefix is not a child */
+	CHECK_INT(mailstore_mailbox_create(ms, "Jobs", 0, &err), 0);
+	CHECK_INT(mailstore_mailbox_rename(ms, "Job", "Work", &err), 0);
+	list_mb(ms, &l);
+	CHECK(find_mb(&l, "Jobs") != NULL);
+	CHECK(find_mb(&l, "Work/Projects") != NULL);
+	/* subscription */
+	CHECK_INT(mailstore_mailbox_subscribe(ms, "Work", false, &err), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "Work", &mb, &err), 1);
+	CHECK(!mb.subscribed);
+	CHECK_INT(mailstore_mailbox_subscribe(ms, "Nope", true, &err), -1);
+	/* delete: messages and their files go; children stay */
+	memset(&ml, 0, sizeof(ml));
+	CHECK_INT(mailstore_message_list(ms, "Work/Projects", collect_msg, &ml,
+	    &err), 1);
+	CHECK_INT(stat(ml.path[0], &st), 0);
+	CHECK_INT(mailstore_mailbox_delete(ms, "Work/Projects", &err), 0);
+	CHECK_INT(stat(ml.path[0], &st), -1);
+	CHECK_INT(mailstore_mailbox_get(ms, "Work/Projects", &mb, &err), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "Work", &mb, &err), 1);
+	CHECK_INT(mailstore_mailbox_delete(ms, "Work/Projects", &err), -1);
+	CHECK_INT(mailstore_mailbox_delete(ms, "INBOX", &err), -1);
+	CHECK_INT(mailstore_mailbox_delete(ms, "Inbox", &err), -1);
+	/* a recreated mailbox gets a new UIDVALIDITY */
+	CHECK_INT(mailstore_mailbox_create(ms, "Work/Projects", 0, &err), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "Work/Projects", &mb, &err), 1);
+	CHECK(mb.uidvalidity != old_uidv);
+	CHECK_INT(mb.uidnext, 1);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_flags(void)
+{
+	static const char mem[] = "Subject: x\r\n\r\nx\r\n";
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 6);
+	struct mailstore_delivery d[2];
+	struct mailstore_mailbox mb;
+	struct msglist ml;
+	const char *err = NULL;
+	uint64_t hms;
+
+	memset(d, 0, sizeof(d));
+	d[0].fd = d[1].fd = -1;
+	d[0].data = d[1].data = mem;
+	d[0].size = d[1].size = strlen(mem);
+	CHECK_INT(mailstore_deliver(ms, d, 2, &err), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.unseen, 2);
+	hms = mb.highestmodseq;
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 1,
+	    MAILSTORE_F_SEEN | MAILSTORE_F_ANSWERED, 0, &err), 1);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 1,
+	    MAILSTORE_F_SEEN, 0, &err), 0);	/* no change */
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 9,
+	    MAILSTORE_F_SEEN, 0, &err), 0);	/* no such message */
+	CHECK_INT(mailstore_message_set_flags(ms, "Nope", 1,
+	    MAILSTORE_F_SEEN, 0, &err), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.unseen, 1);
+	CHECK_INT(mb.highestmodseq, hms + 1);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 1,
+	    MAILSTORE_F_DELETED, MAILSTORE_F_ANSWERED, &err), 1);
+	memset(&ml, 0, sizeof(ml));
+	CHECK_INT(mailstore_message_list(ms, "INBOX", collect_msg, &ml, &err),
+	    2);
+	CHECK_INT(ml.flags[0], MAILSTORE_F_SEEN | MAILSTORE_F_DELETED);
+	CHECK_INT(ml.modseq[0], hms + 2);
+	CHECK(ml.modseq[1] < ml.modseq[0]);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.highestmodseq, hms + 2);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_multi_and_large(void)
+{
+	char *dir = tmpdir(), *big, *path;
+	struct mailstore *a = new_store(dir, 10), *b = new_store(dir, 11);
+	struct mailstore_delivery da[2], db[1];
+	struct mailstore_batch batch[2];
+	struct buf out;
+	const char *err = NULL;
+	size_t bigsize = 3 * 1024 * 1024 + 17, i;
+	int fd;
+
+	big = xmalloc(bigsize);
+	for (i = 0; i < bigsize; i++)
+		big[i] = (char)('a' + i % 26);
+	path = xasprintf("%s/big", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	CHECK_INT(write(fd, "HEAD", 4), 4);
+	CHECK_INT(write(fd, big, bigsize), (long long)bigsize);
+	memset(da, 0, sizeof(da));
+	memset(db, 0, sizeof(db));
+	da[0].fd = fd;
+	da[0].offset = 4;
+	da[0].size = bigsize;
+	da[0].dedupe_key = "q2 x@example.org";
+	da[1].fd = -1;
+	da[1].data = "small\r\n";
+	da[1].size = 7;
+	db[0].fd = fd;
+	db[0].offset = 4;
+	db[0].size = bigsize;
+	db[0].prefix = "X: y\r\n";
+	db[0].prefix_len = 6;
+	/* the same dedupe key in another account is another delivery */
+	db[0].dedupe_key = "q2 x@example.org";
+	batch[0] = (struct mailstore_batch){ a, da, 2 };
+	batch[1] = (struct mailstore_batch){ b, db, 1 };
+	CHECK_INT(mailstore_deliver_multi(batch, 2, &err), 0);
+	CHECK_INT(da[0].status, 0);
+	CHECK_INT(da[1].status, 0);
+	CHECK_INT(db[0].status, 0);
+	CHECK(!db[0].duplicate);
+	CHECK_INT(da[1].uid, 2);
+	CHECK_INT(db[0].uid, 1);
+	buf_init(&out, 8 * 1024 * 1024);
+	CHECK_INT(mailstore_message_read(a, "INBOX", 1, &out, &err), 1);
+	CHECK_INT(out.len, bigsize);
+	CHECK(out.len == bigsize && memcmp(out.data, big, bigsize) == 0);
+	buf_reset(&out);
+	CHECK_INT(mailstore_message_read(b, "INBOX", 1, &out, &err), 1);
+	CHECK_INT(out.len, bigsize + 6);
+	CHECK(out.len == bigsize + 6 && memcmp(out.data, "X: y\r\n", 6) == 0 &&
+	    memcmp(out.data + 6, big, bigsize) == 0);
+	buf_fini(&out);
+	/* an over-sized batch is refused as a whole */
+	{
+		size_t n = STORE_MAX_DELIVERY_BATCH + 1;
+		struct mailstore_delivery *many = xcalloc(n, sizeof(*many));
+
+		for (i = 0; i < n; i++) {
+			many[i].fd = -1;
+			many[i].data = "x";
+			many[i].size = 1;
+		}
+		CHECK_INT(mailstore_deliver(a, many, n, &err), -1);
+		CHECK_INT(many[0].status, -1);
+		free(many);
+	}
+	close(fd);
+	free(path);
+	free(big);
+	mailstore_close(&a);
+	mailstore_close(&b);
+	cleanup(dir);
+}
+
+/* ---- two handles delivering to one account at once ---- */
+
+#define NTHREAD_BATCHES	15
+#define NPER_BATCH	8
+
+struct deliverer {
+	const char	*dir;
+	int		 tag;
+	int		 errors;
+	uint32_t	 uids[NTHREAD_BATCHES * NPER_BATCH];
+};
+
+static void *
+deliverer_main(void *arg)
+{
+	struct deliverer *w = arg;
+	struct mailstore_delivery d[NPER_BATCH];
+	char keys[NPER_BATCH][64];
+	const char *err;
+	struct mailstore *ms = mailstore_open(w->dir, 20, &err);
+	int b, i;
+
+	if (ms == NULL) {
+		w->errors++;
+		return NULL;
+	}
+	for (b = 0; b < NTHREAD_BATCHES; b++) {
+		memset(d, 0, sizeof(d));
+		for (i = 0; i < NPER_BATCH; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "t%d b%d m%d",
+			    w->tag, b, i);
+			d[i].fd = -1;
+			d[i].data = keys[i];
+			d[i].size = strlen(keys[i]);
+			d[i].dedupe_key = keys[i];
+		}
+		if (mailstore_deliver(ms, d, NPER_BATCH, &err) < 0) {
+			fprintf(stderr, "deliver: %s\n", err);
+			w->errors++;
+			continue;
+		}
+		for (i = 0; i < NPER_BATCH; i++) {
+			if (d[i].status != 0 || d[i].duplicate)
+				w->errors++;
+			w->uids[b * NPER_BATCH + i] = d[i].uid;
+		}
+	}
+	mailstore_close(&ms);
+	return NULL;
+}
+
+static void
+test_two_handles(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 20);
+	struct deliverer w[2];
+	struct mailstore_mailbox mb;
+	static uint8_t seen[2 * NTHREAD_BATCHES * NPER_BATCH + 1];
+	pthread_t t[2];
+	const char *err;
+	int i, j, bad = 0, n = NTHREAD_BATCHES * NPER_BATCH;
+
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < 2; i++) {
+		w[i].dir = dir;
+		w[i].tag = i;
+		CHECK_INT(pthread_create(&t[i], NULL, deliverer_main, &w[i]),
+		    0);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	CHECK_INT(w[0].errors + w[1].errors, 0);
+	/* every UID given once, 1..2n; each thread's UIDs increase */
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < n; j++) {
+			uint32_t u = w[i].uids[j];
+
+			if (u < 1 || u > (uint32_t)(2 * n) || seen[u]++)
+				bad++;
+			if (j > 0 && u <= w[i].uids[j - 1])
+				bad++;
+		}
+	}
+	CHECK_INT(bad, 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.messages, 2 * n);
+	CHECK_INT(mb.uidnext, 2 * n + 1);
+	/* and each message holds its own bytes */
+	check_bytes(ms, "INBOX", w[1].uids[5], "t1 b0 m5");
+	check_bytes(ms, "INBOX", w[0].uids[n - 1], "t0 b14 m7");
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static const struct test_case cases[] = {
+	TEST(test_default_mailboxes),
+	TEST(test_deliver_batch),
+	TEST(test_bad_source),
+	TEST(test_dedupe),
+	TEST(test_targets),
+	TEST(test_mailbox_ops),
+	TEST(test_flags),
+	TEST(test_multi_and_large),
+	TEST(test_two_handles),
+};
+
+TEST_MAIN(cases)
