@@ -909,13 +909,11 @@ mailstore_deliver_multi(struct mailstore_batch *b, size_t nb,
 			;
 		if (j == b[i].n)
 			continue;	/* nothing to index */
-		if (commit_batch(b[i].ms, b[i].d, pp[i], b[i].n, &err) < 0) {
+		/* a failed index update only fails that account's
+		 * deliveries (status -1, files removed); others stand */
+		if (commit_batch(b[i].ms, b[i].d, pp[i], b[i].n, &err) < 0)
 			log_error("store deliver user=%lld: %s",
 			    (long long)b[i].ms->user_id, err);
-			*error_r = store_err(static_err, sizeof(static_err),
-			    "%s", err);
-			r = -1;
-		}
 	}
 	for (i = 0; i < nb; i++)
 		free(pp[i]);

@@ -93,7 +93,9 @@ int64_t mailstore_user_id(const struct mailstore *ms);
 struct mailstore_delivery {
 	/* in */
 	const char	*dedupe_key;	/* e.g. "<qid> <rcpt>"; NULL: none */
-	const char	*mailbox;	/* target name; NULL: see special */
+	const char	*mailbox;	/* target name; NULL: see special;
+					 * an unknown name falls back to
+					 * INBOX */
 	enum mailstore_special special;	/* used when mailbox is NULL: the
 					 * mailbox with this attribute; INBOX
 					 * if NONE or none has it */
@@ -118,7 +120,7 @@ struct mailstore_delivery {
 /*
  * Delivers n messages to one account.  Every delivery's out fields are
  * set.  Returns 0 if the batch was processed (individual deliveries may
- * still have status -1: e.g. unknown mailbox name, read error on fd), or -1
+ * still have status -1: e.g. a read error on fd), or -1
  * with error_r set if nothing was stored (every status is then -1).
  * When this returns, each delivery with status 0 is on stable storage.
  * Source fds are read with pread/copy_file_range: their offsets are not
@@ -133,7 +135,13 @@ struct mailstore_batch {
 	struct mailstore_delivery	*d;
 	size_t				 n;
 };
-/* Returns 0, or -1 if the sync failed (then nothing of the batch counts). */
+/*
+ * Returns 0 when the batch was processed: each delivery's status says
+ * whether it is stored (a failed index update of one account fails only
+ * that account's deliveries).  Returns -1 with error_r set if the files
+ * could not be made durable: then no delivery of any account is stored
+ * (every status -1 except duplicates found beforehand).
+ */
 int mailstore_deliver_multi(struct mailstore_batch *b, size_t nb,
     const char **error_r) __attribute__((warn_unused_result));
 
