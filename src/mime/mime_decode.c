@@ -236,6 +236,8 @@ mime_qp_decode(struct span in, struct buf *out, bool *errors_r)
 			    (l = hexval(p[i + 2])) >= 0) {
 				*o++ = (uint8_t)(h << 4 | l);
 				i += 3;
+				/* an encoded blank is not padding */
+				line_out = (size_t)(o - o0);
 				continue;
 			}
 			/* soft line break: "=" then blanks then EOL/EOF */
