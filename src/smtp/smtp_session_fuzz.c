@@ -1,0 +1,175 @@
+/*
+ * smtp_session_fuzz.c - libFuzzer target for the whole SMTP session, with
+ * fake ops that complete every request synchronously.
+ *
+ * The first byte picks small limits and options, the second a chunk size;
+ * the rest is what the client sends.  Every reply must be a well-formed
+ * SMTP reply line, and the session must take all input unless it closed.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "smtp/smtp_session.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct fz {
+	size_t	 stored;
+	int	 open;
+};
+
+static void
+fz_rcpt(void *ctx, struct smtp_session *s, const char *addr)
+{
+	(void)ctx;
+	if (addr[0] == 'b')
+		smtp_session_rcpt_done(s, 550, "5.1.1", "unknown");
+	else
+		smtp_session_rcpt_done(s, 250, "2.1.5", "OK");
+}
+
+static int
+fz_begin(void *ctx, const struct smtp_envelope *env, char qid[64],
+    int *code_r, const char **enh_r, const char **text_r)
+{
+	struct fz *f = ctx;
+
+	if (env->nrcpts == 0 || env->helo == NULL || env->mail_from == NULL)
+		abort();
+	if (env->mail_from[0] == 'f') {
+		*code_r = 451;
+		*enh_r = "4.3.0";
+		*text_r = "no";
+		return -1;
+	}
+	if (f->open)
+		abort();
+	f->open = 1;
+	memcpy(qid, "FUZZ", 5);
+	return 0;
+}
+
+static int
+fz_write(void *ctx, const void *p, size_t n)
+{
+	struct fz *f = ctx;
+
+	(void)p;
+	if (!f->open)
+		abort();
+	f->stored += n;
+	return 0;
+}
+
+static void
+fz_end(void *ctx, struct smtp_session *s)
+{
+	struct fz *f = ctx;
+
+	if (!f->open)
+		abort();
+	f->open = 0;
+	smtp_session_data_done(s, 250, "2.0.0", "queued");
+}
+
+static void
+fz_abort(void *ctx)
+{
+	struct fz *f = ctx;
+
+	if (!f->open)
+		abort();
+	f->open = 0;
+}
+
+static void
+fz_lines(void *ctx, struct smtp_session *s, const char *arg)
+{
+	const char *lines[2] = { arg, "second" };
+
+	(void)ctx;
+	smtp_session_lines_done(s, 250, "2.1.5", lines, 2);
+}
+
+static const struct smtp_session_ops fz_ops = {
+	fz_rcpt, fz_begin, fz_write, fz_end, fz_abort, fz_lines, fz_lines,
+};
+
+/* check_output - every line is "ddd[ -]text\r\n" */
+static void
+check_output(const struct buf *out)
+{
+	size_t i = 0;
+
+	while (i < out->len) {
+		const uint8_t *p = out->data + i;
+		const uint8_t *lf = memchr(p, '\n', out->len - i);
+		size_t n;
+
+		if (lf == NULL)
+			abort();
+		n = (size_t)(lf - p) + 1;
+		if (n < 6 || n > 512 || p[n - 2] != '\r' ||
+		    p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '9' ||
+		    p[2] < '0' || p[2] > '9' || (p[3] != ' ' && p[3] != '-'))
+			abort();
+		if (memchr(p, '\r', n - 2) != NULL || memchr(p, 0, n) != NULL)
+			abort();
+		i += n;
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct smtp_session_config cfg;
+	struct smtp_peer peer = { "fuzz", "192.0.2.1", NULL, false };
+	struct smtp_session *s;
+	struct fz f = { 0, 0 };
+	size_t pos = 0, chunk;
+
+	if (size < 2)
+		return 0;
+	log_set_level(LOG_LEVEL_ERROR);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.hostname = "mx.fuzz";
+	cfg.max_message_size = 64 + (data[0] & 3) * 1000;
+	cfg.max_rcpts = 1 + (data[0] >> 2 & 3);
+	cfg.max_errors = 1 + (data[0] >> 4 & 3) * 4;
+	cfg.max_received = 2;
+	cfg.max_cmd_line = (data[0] & 0x40) ? 64 : 512;
+	cfg.max_text_line = (data[0] & 0x40) ? 40 : 1000;
+	cfg.vrfy_enabled = cfg.expn_enabled = data[0] & 0x80;
+	cfg.tls_available = data[0] & 1;
+	chunk = 1 + data[1];
+	data += 2;
+	size -= 2;
+	s = smtp_session_new(&cfg, &fz_ops, &f, &peer);
+	smtp_session_start(s);
+	while (pos < size) {
+		size_t k = size - pos < chunk ? size - pos : chunk;
+		size_t used = smtp_session_input(s, data + pos, k);
+
+		if (used > k || smtp_session_is_pending(s))
+			abort();
+		check_output(smtp_session_output(s));
+		buf_reset(smtp_session_output(s));
+		pos += used;
+		if (used < k) {
+			if (!smtp_session_want_close(s))
+				abort();
+			break;
+		}
+	}
+	if (pos == size && (data[-1] & 1))
+		smtp_session_timeout(s);
+	check_output(smtp_session_output(s));
+	smtp_session_free(&s);
+	if (f.open)
+		abort();	/* freeing must abort an open message */
+	return 0;
+}
