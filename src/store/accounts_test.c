@@ -171,9 +171,15 @@ test_users(void)
 	CHECK_INT(l.n, 3);
 	CHECK(strncmp(l.names, "Alice@example.org;bob@example.org;", 34)
 	    == 0);
+	/* private files: password hashes, mail */
+	path = xasprintf("%s/accounts.db", dir);
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
+	free(path);
 	/* the store exists and goes with the user */
 	path = xasprintf("%s/mail/%lld/index.db", dir, (long long)id2);
 	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
 	CHECK_INT(accounts_user_del(a, "BOB@example.org", &err), 0);
 	CHECK_INT(stat(path, &st), -1);
 	free(path);

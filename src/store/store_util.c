@@ -6,6 +6,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,10 +29,22 @@ store_db_open(const char *path, bool create, char *err, size_t errsize)
 {
 	sqlite3 *db = NULL;
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-	int rc;
+	int rc, persist = 1;
 
-	if (create)
+	if (create) {
+		/* SQLite would create the file with 0644 (less umask): it
+		 * holds password hashes or mail, so create it 0600 first;
+		 * SQLite gives -wal and -shm the same mode */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd < 0) {
+			store_err(err, errsize, "cannot create %s: %s", path,
+			    strerror(errno));
+			return NULL;
+		}
+		close(fd);
 		flags |= SQLITE_OPEN_CREATE;
+	}
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		store_err(err, errsize, "cannot open %s: %s", path,
@@ -41,6 +54,11 @@ store_db_open(const char *path, bool create, char *err, size_t errsize)
 	}
 	sqlite3_extended_result_codes(db, 1);
 	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+	/* keep the -wal file when the last connection closes: it is then
+	 * created once, with its directory entry made durable at store
+	 * creation, instead of at the first commit after each reopen */
+	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL,
+	    &persist);
 	/*
 	 * WAL: readers never block the writer, so the RCPT check on the
 	 * event loop does not wait for a delivery or a CLI change.
