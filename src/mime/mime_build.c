@@ -253,7 +253,7 @@ mime_build_choose_cte(struct span d, bool is_text)
 	}
 	if (!bad && high == 0)
 		return MIME_CTE_7BIT;
-	if (is_text && high * 4 < d.len + 1 && !memchr(d.p, 0, d.len))
+	if (is_text && high * 3 <= d.len && memchr(d.p, 0, d.len) == NULL)
 		return MIME_CTE_QP;
 	return MIME_CTE_BASE64;
 }
