@@ -28,6 +28,12 @@
 #include <stdint.h>
 #include <time.h>
 
+/* How a group commit is made durable (docs/queue.md compares them). */
+enum queue_sync {
+	QUEUE_SYNC_SYNCFS,	/* one syncfs(2) of the spool's file system */
+	QUEUE_SYNC_FILES,	/* fdatasync(2) of each file + fsync of dir */
+};
+
 struct queue_config {
 	const char	*dir;		/* DATA_DIR/queue */
 	uint64_t	 retry_first;	/* seconds */
@@ -35,6 +41,7 @@ struct queue_config {
 	uint64_t	 lifetime;
 	uint64_t	 delay_warning;
 	unsigned	 batch_max;	/* messages per delivery batch, e.g. 256 */
+	enum queue_sync	 sync;		/* added; 0 = QUEUE_SYNC_SYNCFS */
 };
 
 struct queue;
