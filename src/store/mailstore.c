@@ -695,8 +695,9 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
 	if ((ins = prep(ms, "INSERT INTO messages (mailbox_id, uid, blob,"
-	    " size, internal_date, flags, modseq) VALUES (?1, ?2, ?3, ?4, ?5,"
-	    " ?6, ?7)", error_r)) == NULL ||
+	    " size, internal_date, flags, modseq, envelope, bodystructure,"
+	    " body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    error_r)) == NULL ||
 	    (dk = prep(ms, "INSERT OR IGNORE INTO dedupe (key, time)"
 	    " VALUES (?1, ?2)", error_r)) == NULL ||
 	    (mb = prep(ms, "SELECT uidvalidity, uidnext, highestmodseq"
@@ -762,6 +763,7 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 			goto fail;
 		}
 		sqlite3_reset(ins);
+		sqlite3_clear_bindings(ins);
 		sqlite3_bind_int64(ins, 1, m->id);
 		sqlite3_bind_int64(ins, 2, m->uidnext);
 		sqlite3_bind_text(ins, 3, p[i].blob, -1, SQLITE_STATIC);
@@ -770,6 +772,15 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		    != 0 ? d[i].internal_date : now));
 		sqlite3_bind_int(ins, 6, (int)(d[i].flags & MAILSTORE_F_ALL));
 		sqlite3_bind_int64(ins, 7, (sqlite3_int64)(m->modseq + 1));
+		if (d[i].envelope != NULL)
+			sqlite3_bind_text(ins, 8, d[i].envelope, -1,
+			    SQLITE_STATIC);
+		if (d[i].bodystructure != NULL)
+			sqlite3_bind_text(ins, 9, d[i].bodystructure, -1,
+			    SQLITE_STATIC);
+		if (d[i].body != NULL)
+			sqlite3_bind_text(ins, 10, d[i].body, -1,
+			    SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			fail_db(ms, error_r);
 			goto fail;
@@ -1423,4 +1434,77 @@ mailstore_message_set_flags(struct mailstore *ms, const char *mailbox,
 fail:
 	store_db_rollback(ms->db);
 	return -1;
+}
+
+/* ---- cached parse ---- */
+
+int
+mailstore_message_cache_set(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, const char *envelope, const char *bodystructure,
+    const char *body, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	if ((s = prep(ms, "UPDATE messages SET"
+	    " envelope = coalesce(?3, envelope),"
+	    " bodystructure = coalesce(?4, bodystructure),"
+	    " body = coalesce(?5, body)"
+	    " WHERE uid = ?2 AND mailbox_id ="
+	    " (SELECT id FROM mailboxes WHERE name = ?1)", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, uid);
+	if (envelope != NULL)
+		sqlite3_bind_text(s, 3, envelope, -1, SQLITE_STATIC);
+	if (bodystructure != NULL)
+		sqlite3_bind_text(s, 4, bodystructure, -1, SQLITE_STATIC);
+	if (body != NULL)
+		sqlite3_bind_text(s, 5, body, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return fail_db(ms, error_r);
+	return sqlite3_changes(ms->db) > 0 ? 1 : 0;
+}
+
+static char *
+column_dup(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t != NULL ? xstrdup((const char *)t) : NULL;
+}
+
+int
+mailstore_message_cache_get(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, char **envelope_r, char **bodystructure_r, char **body_r,
+    const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int rc;
+
+	*envelope_r = *bodystructure_r = *body_r = NULL;
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	if ((s = prep(ms, "SELECT envelope, bodystructure, body FROM messages"
+	    " WHERE uid = ?2 AND mailbox_id ="
+	    " (SELECT id FROM mailboxes WHERE name = ?1)", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, uid);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*envelope_r = column_dup(s, 0);
+		*bodystructure_r = column_dup(s, 1);
+		*body_r = column_dup(s, 2);
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
 }

@@ -109,6 +109,9 @@ struct mailstore_delivery {
 	const void	*data;		/* used when fd < 0 */
 	time_t		 internal_date;	/* 0: now */
 	unsigned	 flags;		/* MAILSTORE_F_* */
+	const char	*envelope;	/* cached parse (IMAP ENVELOPE, */
+	const char	*bodystructure;	/* BODYSTRUCTURE, BODY text), stored */
+	const char	*body;		/* as given; NULL: left empty */
 	/* out */
 	int		 status;	/* 0 stored or duplicate, -1 failed */
 	bool		 duplicate;	/* dedupe key was known: not stored */
@@ -241,5 +244,19 @@ int mailstore_message_open(struct mailstore *ms, const char *mailbox,
 int mailstore_message_set_flags(struct mailstore *ms, const char *mailbox,
     uint32_t uid, unsigned add, unsigned del, const char **error_r)
 	__attribute__((warn_unused_result));
+
+/*
+ * The cached parse of a message (nullable TEXT columns filled by the MIME
+ * library, at delivery or later).  set: a NULL argument leaves that column
+ * unchanged; returns 1, 0 if no such message, -1.  get: heap copies (NULL
+ * where empty; caller frees); returns 1, 0 if no such message, -1.
+ */
+int mailstore_message_cache_set(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, const char *envelope, const char *bodystructure,
+    const char *body, const char **error_r)
+	__attribute__((warn_unused_result));
+int mailstore_message_cache_get(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, char **envelope_r, char **bodystructure_r, char **body_r,
+    const char **error_r) __attribute__((warn_unused_result));
 
 #endif

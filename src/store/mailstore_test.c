@@ -821,7 +821,56 @@ test_two_handles(void)
 	cleanup(dir);
 }
 
+static void
+test_cache(void)
+{
+	static const char mem[] = "Subject: x\r\n\r\nx\r\n";
+	char *dir = tmpdir(), *e, *bs, *b;
+	struct mailstore *ms = new_store(dir, 9);
+	struct mailstore_delivery d[2];
+	const char *err = NULL;
+
+	memset(d, 0, sizeof(d));
+	d[0].fd = d[1].fd = -1;
+	d[0].data = d[1].data = mem;
+	d[0].size = d[1].size = strlen(mem);
+	d[0].envelope = "(NIL \"x\" NIL)";
+	d[0].bodystructure = "(\"text\" \"plain\")";
+	CHECK_INT(mailstore_deliver(ms, d, 2, &err), 0);
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 1, &e, &bs, &b,
+	    &err), 1);
+	CHECK_STR(e, "(NIL \"x\" NIL)");
+	CHECK_STR(bs, "(\"text\" \"plain\")");
+	CHECK(b == NULL);
+	free(e);
+	free(bs);
+	free(b);
+	/* the second row did not inherit the first one's bindings */
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 2, &e, &bs, &b,
+	    &err), 1);
+	CHECK(e == NULL && bs == NULL && b == NULL);
+	CHECK_INT(mailstore_message_cache_set(ms, "INBOX", 2, "E", NULL, "B",
+	    &err), 1);
+	CHECK_INT(mailstore_message_cache_set(ms, "INBOX", 2, NULL, "S", NULL,
+	    &err), 1);
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 2, &e, &bs, &b,
+	    &err), 1);
+	CHECK_STR(e, "E");
+	CHECK_STR(bs, "S");
+	CHECK_STR(b, "B");
+	free(e);
+	free(bs);
+	free(b);
+	CHECK_INT(mailstore_message_cache_set(ms, "INBOX", 3, "E", NULL, NULL,
+	    &err), 0);
+	CHECK_INT(mailstore_message_cache_get(ms, "Junk", 1, &e, &bs, &b,
+	    &err), 0);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_cache),
 	TEST(test_default_mailboxes),
 	TEST(test_deliver_batch),
 	TEST(test_bad_source),
