@@ -141,6 +141,20 @@ queue_retry_delay(const struct queue_config *cfg, unsigned attempts)
 	return d < max ? d : max;
 }
 
+/* Durations past this (about 300 years) count as "never". */
+#define QUEUE_MAX_SECONDS	((uint64_t)1 << 33)
+
+/* delay_ms - the retry delay in milliseconds, without overflow. */
+static int64_t
+delay_ms(const struct queue_config *cfg, unsigned attempts)
+{
+	uint64_t d = queue_retry_delay(cfg, attempts);
+
+	if (d > QUEUE_MAX_SECONDS)
+		d = QUEUE_MAX_SECONDS;
+	return (int64_t)d * 1000;
+}
+
 /* ---- the heap of messages by next due time (under q->mu) ---- */
 
 static void
@@ -354,8 +368,8 @@ committer_main(void *arg)
 			}
 		}
 		if (r < 0)
-			log_error("queue commit failed messages=%zu error=\"%s\"",
-			    n, strerror(errno));
+			log_error("queue commit failed messages=%zu "
+			    "error=\"%s\"", n, strerror(errno));
 
 		lock(&q->commit_mu);
 		*q->done_tail = batch;
@@ -714,7 +728,8 @@ apply_rcpt(struct queue *q, struct queue_msg *m, size_t k,
 	case QUEUE_RCPT_DEFERRED:
 	default:
 		set_error(r, jr->error);
-		expiry = q->cfg.lifetime > 0 ? m->arrival_ms +
+		expiry = q->cfg.lifetime > 0 &&
+		    q->cfg.lifetime < QUEUE_MAX_SECONDS ? m->arrival_ms +
 		    (int64_t)q->cfg.lifetime * 1000 : INT64_MAX;
 		if (now >= expiry) {
 			char *e;
@@ -729,8 +744,7 @@ apply_rcpt(struct queue *q, struct queue_msg *m, size_t k,
 			break;
 		}
 		r->status = QUEUE_RCPT_DEFERRED;
-		r->due_ms = now +
-		    (int64_t)queue_retry_delay(&q->cfg, r->attempts) * 1000;
+		r->due_ms = now + delay_ms(&q->cfg, r->attempts);
 		if (r->due_ms > expiry)
 			r->due_ms = expiry;
 		r->next_attempt = (time_t)((r->due_ms + 999) / 1000);
@@ -741,8 +755,10 @@ apply_rcpt(struct queue *q, struct queue_msg *m, size_t k,
 		    (long long)r->next_attempt,
 		    esc(e2, sizeof(e2), r->last_error != NULL ?
 		    r->last_error : ""));
-		if (q->cfg.delay_warning > 0 && !m->warned && now -
-		    m->arrival_ms >= (int64_t)q->cfg.delay_warning * 1000) {
+		if (q->cfg.delay_warning > 0 &&
+		    q->cfg.delay_warning < QUEUE_MAX_SECONDS && !m->warned &&
+		    now - m->arrival_ms >=
+		    (int64_t)q->cfg.delay_warning * 1000) {
 			m->warned = true;
 			log_warn("queue delayed qid=%s from=<%s> age=%llds",
 			    m->qid, esc(e1, sizeof(e1), m->sender),
@@ -847,11 +863,20 @@ process_batch(struct queue *q, struct queue_msg **batch, size_t n)
 		fd = openat(q->dirfd, m->qid, O_RDONLY | O_CLOEXEC |
 		    O_NOFOLLOW);
 		if (fd < 0) {
-			if (errno == ENOENT)
+			if (errno == ENOENT) {
 				m->deleted = true;
-			else
-				log_error("queue open qid=%s error=\"%s\"",
-				    m->qid, strerror(errno));
+				continue;
+			}
+			/* out of descriptors?  try again later, not in a
+			 * tight loop */
+			log_error("queue open qid=%s error=\"%s\"",
+			    m->qid, strerror(errno));
+			for (k = 0; k < m->nrcpts; k++) {
+				if (rcpt_open(&m->rcpts[k]) &&
+				    m->rcpts[k].due_ms <= now)
+					m->rcpts[k].due_ms = now +
+					    delay_ms(&q->cfg, 1);
+			}
 			continue;
 		}
 		s->m = m;

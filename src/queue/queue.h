@@ -40,7 +40,8 @@ struct queue_config {
 	uint64_t	 retry_max;
 	uint64_t	 lifetime;
 	uint64_t	 delay_warning;
-	unsigned	 batch_max;	/* messages per delivery batch, e.g. 256 */
+	unsigned	 batch_max;	/* messages per delivery batch, e.g.
+					 * 256 */
 	enum queue_sync	 sync;		/* added; 0 = QUEUE_SYNC_SYNCFS */
 };
 

@@ -764,7 +764,8 @@ test_recovery(void)
 	plant(dir, &good, "00000000000000a4", edit_bad_magic);
 	plant(dir, &good, "00000000000000a5", edit_state_tail);
 	p = xasprintf("%s/%s", dir, "00000000000000a6");
-	CHECK_INT(write_file_atomic(p, "", 0, 0600), 0);	/* crashed at creation */
+	/* crashed right after creation */
+	CHECK_INT(write_file_atomic(p, "", 0, 0600), 0);
 	free(p);
 	CHECK_INT(count_files(dir), 7);	/* a6 is empty */
 
@@ -788,7 +789,8 @@ test_recovery(void)
 	free(p);
 	list_dir(dir, &l);
 	CHECK_INT(l.n, 2);
-	CHECK_STR(l.qid[0], "00000000000000a5");	/* same arrival, by id */
+	/* same arrival: by id */
+	CHECK_STR(l.qid[0], "00000000000000a5");
 	CHECK_STR(l.qid[1], qid);
 	CHECK_INT(l.status[0][0], QUEUE_RCPT_PENDING);
 	CHECK_INT(l.status[0][1], QUEUE_RCPT_DELIVERED);
@@ -1117,7 +1119,8 @@ test_crash_safety(void)
 			CHECK_INT(buf_append(&acked, tmp, (size_t)r), 0);
 		}
 		close(pfd[0]);
-		nacked = acked.len / (QUEUE_ID_LEN + 1);	/* whole lines */
+		/* whole lines only */
+		nacked = acked.len / (QUEUE_ID_LEN + 1);
 		CHECK(nacked > 0);
 
 		/* recover and deliver everything; every acknowledged message
