@@ -317,7 +317,13 @@ parse_header(struct pstate *s, struct mime_part *p)
 		}
 		if (s->d[pos] == '-' && s->nopen > 0 &&
 		    boundary_match(s, pos, &dummy_close, &dummy_next) >= 0) {
+			/* the line break before the boundary line belongs
+			 * to the boundary, not to this header */
 			p->flags |= MIME_PART_F_NO_HEADER_END;
+			if (pos > p->hdr_off && s->d[pos - 1] == '\n')
+				pos--;
+			if (pos > p->hdr_off && s->d[pos - 1] == '\r')
+				pos--;
 			p->body_off = pos;
 			return;
 		}
@@ -776,11 +782,11 @@ mime_header_filter(struct span hdr, const char *const *names, size_t n,
 static int
 dump_str(struct buf *out, const char *s)
 {
-	/* escape so each part stays on one line */
+	/* escape so each part stays one line of blank-separated words */
 	for (; *s != '\0'; s++) {
 		uint8_t c = (uint8_t)*s;
 
-		if (c < 0x20 || c == '\\' || c == 0x7f) {
+		if (c <= 0x20 || c == '\\' || c == 0x7f) {
 			if (buf_printf(out, "\\x%02x", c) < 0)
 				return -1;
 		} else if (buf_append_byte(out, c) < 0)
@@ -821,7 +827,7 @@ dump_part(struct mime_message *m, struct mime_part *p, const char *sec,
 			buf_fini(&b);
 			return -1;
 		}
-		if (buf_append_str(out, " body=") < 0)
+		if (buf_append_str(out, " data=") < 0)
 			return -1;
 		for (k = 0; k < b.len; k++) {
 			if (buf_printf(out, "%02x", b.data[k]) < 0) {

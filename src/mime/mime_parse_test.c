@@ -208,6 +208,41 @@ test_boundary_rules(void)
 	mime_message_free(&m);
 }
 
+/* children lie inside their parent, offsets are ordered */
+static void
+check_tree(const struct mime_message *m, const struct mime_part *p)
+{
+	const struct mime_part *c;
+
+	CHECK(p->hdr_off <= p->body_off && p->body_off <= p->end_off);
+	CHECK(p->end_off <= m->len);
+	for (c = p->children; c != NULL; c = c->next) {
+		CHECK(c->hdr_off >= p->body_off && c->end_off <= p->end_off);
+		check_tree(m, c);
+	}
+}
+
+/* found by mime_parse_fuzz: an inner message whose header runs into the
+ * digest's boundary used to end after its parent */
+static void
+test_fuzz_digest_header_at_boundary(void)
+{
+	const char *s = "Content-Type: multipart/digest; boundary=\"-- n --\""
+	    "\r\n\r\n---- n --\r\n\r\nSubject: a\r\n\r\nfirst\r\n"
+	    "---- n --\r\nCo[tent-Type: text/plain\r\n\r\nexplicitly typed"
+	    "\r\n---- n ----\r\n";
+	struct mime_message *m = parse(s);
+	struct mime_part *inner;
+
+	check_tree(m, m->root);
+	inner = m->root->children->next->children;
+	CHECK(inner->flags & MIME_PART_F_NO_HEADER_END);
+	CHECK_INT(inner->body_off, inner->end_off);
+	check_span(m, inner->hdr_off, inner->body_off - inner->hdr_off,
+	    "explicitly typed");
+	mime_message_free(&m);
+}
+
 static void
 test_empty(void)
 {
@@ -474,6 +509,7 @@ static const struct test_case cases[] = {
 	TEST(test_missing_close),
 	TEST(test_boundary_rules),
 	TEST(test_empty),
+	TEST(test_fuzz_digest_header_at_boundary),
 	TEST(test_depth_limit),
 	TEST(test_parts_limit),
 	TEST(test_header_limits),
