@@ -1289,6 +1289,65 @@ test_zero_config(void)
 	fake_end(&f, &tr);
 }
 
+/* Reply texts from the server can never break the framing. */
+static void
+test_reply_sanitizing(void)
+{
+	struct smtp_session_config cfg = default_cfg();
+	struct fake f;
+	struct buf tr;
+	char longtext[2000];
+
+	memset(&f, 0, sizeof(f));
+	f.defer = true;
+	run_simple(&cfg, &f, "HELO c\r\nMAIL FROM:<>\r\n", 22, &tr);
+	buf_reset(&tr);
+	CHECK_INT(smtp_session_input(f.s, (const uint8_t *)
+	    "RCPT TO:<x@l.test>\r\n", 20), 20);
+	f.pending = P_NONE;
+	smtp_session_rcpt_done(f.s, 550, NULL, "bad\r\nMAIL FROM:<x>");
+	drain(&f, &tr);
+	CHECK_STR(buf_cstr(&tr), "550 5.0.0 bad??MAIL FROM:<x>\r\n");
+	buf_reset(&tr);
+	CHECK_INT(smtp_session_input(f.s, (const uint8_t *)
+	    "RCPT TO:<x@l.test>\r\n", 20), 20);
+	memset(longtext, 'z', sizeof(longtext) - 1);
+	longtext[sizeof(longtext) - 1] = '\0';
+	f.pending = P_NONE;
+	smtp_session_rcpt_done(f.s, 250, "2.1.5", longtext);
+	drain(&f, &tr);
+	CHECK_INT(tr.len, 512);		/* RFC 5321 4.5.3.1.5 */
+	CHECK(tr.data[510] == '\r' && tr.data[511] == '\n');
+	fake_end(&f, &tr);
+}
+
+/* IPv6 peers and known peer names in Received:. */
+static void
+test_received_ipv6(void)
+{
+	struct smtp_session_config cfg = default_cfg();
+	struct smtp_peer peer = { "t2", "2001:db8::7", "client.example",
+	    false };
+	struct fake f;
+	struct buf tr;
+	static const char rcv[] =
+	    "Received: from c (client.example [IPv6:2001:db8::7])\r\n";
+	static const char in[] = "HELO c\r\nMAIL FROM:<>\r\n"
+	    "RCPT TO:<x@l.test>\r\nDATA\r\nx\r\n.\r\n";
+
+	memset(&f, 0, sizeof(f));
+	log_set_level(LOG_LEVEL_ERROR);
+	buf_init(&f.msg, 1 << 20);
+	buf_init(&f.seen, 1 << 20);
+	buf_init(&tr, 1 << 20);
+	f.s = smtp_session_new(&cfg, &fake_ops, &f, &peer);
+	smtp_session_start(f.s);
+	feed(&f, (const uint8_t *)in, sizeof(in) - 1, &tr);
+	CHECK(f.msg.len > sizeof(rcv));
+	CHECK_MEM(f.msg.data, sizeof(rcv) - 1, rcv, sizeof(rcv) - 1);
+	fake_end(&f, &tr);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_greeting),
 	TEST(test_transaction),
@@ -1318,6 +1377,8 @@ static const struct test_case cases[] = {
 	TEST(test_tls_and_auth_flags),
 	TEST(test_pipelining_many),
 	TEST(test_zero_config),
+	TEST(test_reply_sanitizing),
+	TEST(test_received_ipv6),
 };
 
 TEST_MAIN(cases)
