@@ -136,6 +136,26 @@ proc_cpu_us()
 	    '{ printf "%.0f\n", ($12 + $13) * 1000000 / hz }'
 }
 
+# wait_quiet MAX_S PCT: wait up to MAX_S seconds, sampling 2 s at a time,
+# until the machine is less than PCT % busy (all CPUs together); print the
+# last busy percentage seen.
+wait_quiet()
+{
+	local max=$1 pct=$2 waited=0 a b busy ncpu
+	ncpu=$(nproc)
+	while :; do
+		a=$(sys_busy_us)
+		sleep 2
+		b=$(sys_busy_us)
+		busy=$(( (b - a) / (20000 * ncpu) ))
+		waited=$((waited + 2))
+		if [ "$busy" -lt "$pct" ] || [ "$waited" -ge "$max" ]; then
+			echo "$busy"
+			return
+		fi
+	done
+}
+
 # --- memory ----------------------------------------------------------------
 
 # rss_sampler PID OUTFILE: every 100 ms read VmRSS of PID; when PID ends or
