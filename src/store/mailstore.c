@@ -20,6 +20,7 @@
  */
 #include "store/mailstore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -1167,6 +1168,74 @@ fail:
 	return -1;
 }
 
+/* step - runs a statement to completion; 0 or -1 (error set) */
+static int
+step_done(struct mailstore *ms, sqlite3_stmt *s, const char **error_r)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+/*
+ * rename_inbox - RFC 3501 6.3.5: INBOX's messages move to a new mailbox;
+ * INBOX stays (empty, same UIDVALIDITY, so its UIDs are never reused).
+ */
+static int
+rename_inbox(struct mailstore *ms, const char *to, const char **error_r)
+{
+	sqlite3_stmt *s;
+	int64_t inbox, id;
+
+	if (strcmp(to, "INBOX") == 0 || strncmp(to, "INBOX/", 6) == 0)
+		return fail(ms, error_r, "cannot rename INBOX into itself");
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((inbox = mailbox_id(ms, "INBOX", error_r)) <= 0) {
+		if (inbox == 0)
+			fail(ms, error_r, "no INBOX");
+		goto fail;
+	}
+	if ((id = mailbox_id(ms, to, error_r)) != 0) {
+		if (id > 0)
+			fail(ms, error_r, "mailbox %s exists already", to);
+		goto fail;
+	}
+	if (insert_mailbox(ms->db, to, MAILSTORE_SPECIAL_NONE) < 0) {
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	id = sqlite3_last_insert_rowid(ms->db);
+	if ((s = prep(ms, "UPDATE mailboxes SET (uidnext, highestmodseq) ="
+	    " (SELECT uidnext, highestmodseq + 1 FROM mailboxes WHERE id = ?1)"
+	    " WHERE id = ?2", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, inbox);
+	sqlite3_bind_int64(s, 2, id);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
+	if ((s = prep(ms, "UPDATE messages SET mailbox_id = ?2 WHERE"
+	    " mailbox_id = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, inbox);
+	sqlite3_bind_int64(s, 2, id);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
+	if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq ="
+	    " highestmodseq + 1 WHERE id = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, inbox);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
+	if (exec(ms, "COMMIT", error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	store_db_rollback(ms->db);
+	return -1;
+}
+
 int
 mailstore_mailbox_rename(struct mailstore *ms, const char *from,
     const char *to, const char **error_r)
@@ -1181,7 +1250,7 @@ mailstore_mailbox_rename(struct mailstore *ms, const char *from,
 	    mailbox_name_check(ms, to, ct, error_r) < 0)
 		return -1;
 	if (strcmp(cf, "INBOX") == 0)
-		return fail(ms, error_r, "renaming INBOX is not supported");
+		return rename_inbox(ms, ct, error_r);
 	lf = strlen(cf);
 	lt = strlen(ct);
 	if (strncmp(ct, cf, lf) == 0 && (ct[lf] == '/' || ct[lf] == '\0'))
@@ -1507,4 +1576,181 @@ mailstore_message_cache_get(struct mailstore *ms, const char *mailbox,
 	if (rc == SQLITE_ROW)
 		return 1;
 	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+/* ---- expunge and sweep ---- */
+
+struct gone {
+	uint32_t	 uid;
+	char		*blob;
+};
+
+static int
+cmp_gone(const void *a, const void *b)
+{
+	const struct gone *x = a, *y = b;
+
+	return (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+/* blob_unused - true if no message row references blob */
+static bool
+blob_unused(struct mailstore *ms, const char *blob)
+{
+	const char *ignored;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = prep(ms, "SELECT 1 FROM messages WHERE blob = ?1 LIMIT 1",
+	    &ignored)) == NULL)
+		return false;
+	sqlite3_bind_text(s, 1, blob, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE;
+}
+
+int
+mailstore_expunge(struct mailstore *ms, const char *mailbox,
+    const uint32_t *uids, size_t nuids, bool require_deleted,
+    uint32_t **expunged_r, size_t *nexpunged_r, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	struct gone *g = NULL;
+	sqlite3_stmt *sel = NULL, *del = NULL, *s;
+	size_t ng = 0, i;
+	int64_t id;
+	int rc;
+
+	if (expunged_r != NULL)
+		*expunged_r = NULL;
+	*nexpunged_r = 0;
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((id = mailbox_id(ms, canon, error_r)) <= 0) {
+		if (id == 0)
+			fail(ms, error_r, "no mailbox %s", canon);
+		goto fail;
+	}
+	if ((sel = prep(ms, uids == NULL ?
+	    "SELECT uid, blob, flags FROM messages WHERE mailbox_id = ?1" :
+	    "SELECT uid, blob, flags FROM messages WHERE mailbox_id = ?1"
+	    " AND uid = ?2", error_r)) == NULL)
+		goto fail;
+	for (i = 0; uids == NULL ? i < 1 : i < nuids; i++) {
+		sqlite3_reset(sel);
+		sqlite3_bind_int64(sel, 1, id);
+		if (uids != NULL)
+			sqlite3_bind_int64(sel, 2, uids[i]);
+		while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+			if (require_deleted && (sqlite3_column_int(sel, 2) &
+			    MAILSTORE_F_DELETED) == 0)
+				continue;
+			g = xreallocarray(g, ng + 1, sizeof(*g));
+			g[ng].uid = (uint32_t)sqlite3_column_int64(sel, 0);
+			g[ng].blob = xstrdup((const char *)
+			    sqlite3_column_text(sel, 1));
+			ng++;
+		}
+		if (rc != SQLITE_DONE) {
+			fail_db(ms, error_r);
+			goto fail;
+		}
+	}
+	if ((del = prep(ms, "DELETE FROM messages WHERE mailbox_id = ?1 AND"
+	    " uid = ?2", error_r)) == NULL)
+		goto fail;
+	for (i = 0; i < ng; i++) {
+		sqlite3_reset(del);
+		sqlite3_bind_int64(del, 1, id);
+		sqlite3_bind_int64(del, 2, g[i].uid);
+		if (sqlite3_step(del) != SQLITE_DONE) {
+			fail_db(ms, error_r);
+			goto fail;
+		}
+	}
+	if (ng > 0) {
+		if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq ="
+		    " highestmodseq + 1 WHERE id = ?1", error_r)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, id);
+		if (step_done(ms, s, error_r) < 0)
+			goto fail;
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(del);
+	sel = del = NULL;
+	if (exec(ms, "COMMIT", error_r) < 0)
+		goto fail;
+	if (ng > 1)
+		qsort(g, ng, sizeof(*g), cmp_gone);
+	if (expunged_r != NULL && ng > 0)
+		*expunged_r = xreallocarray(NULL, ng, sizeof(**expunged_r));
+	for (i = 0; i < ng; i++) {
+		if (expunged_r != NULL)
+			(*expunged_r)[i] = g[i].uid;
+		if (blob_unused(ms, g[i].blob))
+			unlink_blob(ms, g[i].blob);
+		free(g[i].blob);
+	}
+	free(g);
+	*nexpunged_r = ng;
+	return 0;
+fail:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(del);
+	store_db_rollback(ms->db);
+	for (i = 0; i < ng; i++)
+		free(g[i].blob);
+	free(g);
+	return -1;
+}
+
+/* blob_name_ok - looks like one of our file names (24 hex digits) */
+static bool
+blob_name_ok(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0'; i++)
+		if (!ascii_isxdigit((unsigned char)name[i]))
+			return false;
+	return i == BLOB_RANDOM_BYTES * 2;
+}
+
+int
+mailstore_sweep(struct mailstore *ms, uint64_t min_age, const char **error_r)
+{
+	DIR *dir;
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	int n = 0;
+
+	if ((dir = opendir(ms->msgdir)) == NULL)
+		return fail(ms, error_r, "cannot read %s: %s", ms->msgdir,
+		    strerror(errno));
+	while ((de = readdir(dir)) != NULL) {
+		if (!blob_name_ok(de->d_name))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (st.st_mtime > now ||
+		    (uint64_t)(now - st.st_mtime) < min_age)
+			continue;
+		/* checked one by one: a file committed meanwhile by another
+		 * handle has a row by now, since it is older than min_age */
+		if (!blob_unused(ms, de->d_name))
+			continue;
+		if (unlinkat(dirfd(dir), de->d_name, 0) == 0) {
+			log_info("store sweep user=%lld removed=%s",
+			    (long long)ms->user_id, de->d_name);
+			n++;
+		}
+	}
+	closedir(dir);
+	return n;
 }

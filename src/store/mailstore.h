@@ -192,8 +192,10 @@ int mailstore_mailbox_create(struct mailstore *ms, const char *name,
 int mailstore_mailbox_delete(struct mailstore *ms, const char *name,
     const char **error_r) __attribute__((warn_unused_result));
 /*
- * Renames a mailbox and every child ("a/b" moves with "a").  INBOX cannot
- * be renamed yet (RFC 3501 gives it special semantics: XXX later).
+ * Renames a mailbox and every child ("a/b" moves with "a"), keeping
+ * UIDVALIDITY and UIDs.  Renaming INBOX follows RFC 3501 section 6.3.5: a
+ * new mailbox `to` receives all of INBOX's messages (same UIDs, its own new
+ * UIDVALIDITY), INBOX stays, empty, and its children are not moved.
  * -1 if from does not exist, to exists, or a name is invalid.
  */
 int mailstore_mailbox_rename(struct mailstore *ms, const char *from,
@@ -202,6 +204,29 @@ int mailstore_mailbox_rename(struct mailstore *ms, const char *from,
 int mailstore_mailbox_subscribe(struct mailstore *ms, const char *name,
     bool subscribed, const char **error_r)
 	__attribute__((warn_unused_result));
+
+/*
+ * Removes messages from a mailbox (IMAP EXPUNGE / UID EXPUNGE, POP3 QUIT).
+ * uids NULL: every message of the mailbox, else those of uids[0..nuids);
+ * with require_deleted, only those carrying \Deleted.  Bumps
+ * HIGHESTMODSEQ if anything went.  The removed UIDs (ascending) go to
+ * *expunged_r (heap, caller frees; may be NULL if not wanted) and their
+ * count to *nexpunged_r.  Files no other message uses are unlinked after
+ * the commit.  0, or -1 (no such mailbox, error).
+ */
+int mailstore_expunge(struct mailstore *ms, const char *mailbox,
+    const uint32_t *uids, size_t nuids, bool require_deleted,
+    uint32_t **expunged_r, size_t *nexpunged_r, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * Removes files in msg/ that no message row references and that are older
+ * than min_age seconds (left by a crash between writing files and the
+ * index commit).  min_age must exceed the longest delivery (e.g. 3600) so
+ * that files of a batch in progress in another thread are not taken.
+ * Returns the number removed, or -1.
+ */
+int mailstore_sweep(struct mailstore *ms, uint64_t min_age,
+    const char **error_r);
 
 /* ---- messages ---- */
 

@@ -569,7 +569,6 @@ test_mailbox_ops(void)
 	CHECK_INT(mailstore_mailbox_rename(ms, "Job", "Job/Sub", &err), -1);
 	CHECK_INT(mailstore_mailbox_rename(ms, "Job", "Sent", &err), -1);
 	CHECK_INT(mailstore_mailbox_rename(ms, "Nope", "Other", &err), -1);
-	CHECK_INT(mailstore_mailbox_rename(ms, "INBOX", "Old", &err), -1);
 	CHECK_INT(mailstore_mailbox_rename(ms, "Job", "inbox", &err), -1);
 	/* a name that only shares a prefix is not a child */
 	CHECK_INT(mailstore_mailbox_create(ms, "Jobs", 0, &err), 0);
@@ -869,7 +868,132 @@ test_cache(void)
 	cleanup(dir);
 }
 
+static void
+deliver_n(struct mailstore *ms, const char *mailbox, int n)
+{
+	static const char mem[] = "Subject: x\r\n\r\nx\r\n";
+	struct mailstore_delivery d[16];
+	const char *err = NULL;
+	int i;
+
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < n && i < 16; i++) {
+		d[i].fd = -1;
+		d[i].data = mem;
+		d[i].size = strlen(mem);
+		d[i].mailbox = mailbox;
+	}
+	CHECK_INT(mailstore_deliver(ms, d, (size_t)i, &err), 0);
+}
+
+static void
+test_rename_inbox(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 12);
+	struct mailstore_mailbox in, old, child;
+	const char *err = NULL;
+
+	deliver_n(ms, NULL, 3);
+	CHECK_INT(mailstore_mailbox_create(ms, "INBOX/Child", 0, &err), 0);
+	deliver_n(ms, "INBOX/Child", 1);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &in, &err), 1);
+	CHECK_INT(mailstore_mailbox_rename(ms, "inbox", "Old Mail", &err), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "Old Mail", &old, &err), 1);
+	CHECK_INT(old.messages, 3);
+	CHECK_INT(old.uidnext, 4);
+	CHECK(old.uidvalidity != in.uidvalidity);
+	check_bytes(ms, "Old Mail", 3, "Subject: x\r\n\r\nx\r\n");
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &child, &err), 1);
+	CHECK_INT(child.messages, 0);
+	CHECK_INT(child.uidvalidity, in.uidvalidity);
+	CHECK(child.highestmodseq > in.highestmodseq);
+	/* INBOX keeps counting: its UIDs are never reused */
+	deliver_n(ms, NULL, 1);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &in, &err), 1);
+	CHECK_INT(in.uidnext, 5);
+	/* children of INBOX stay */
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX/Child", &child, &err), 1);
+	CHECK_INT(child.messages, 1);
+	CHECK_INT(mailstore_mailbox_rename(ms, "INBOX", "Old Mail", &err), -1);
+	CHECK_INT(mailstore_mailbox_rename(ms, "INBOX", "INBOX/x", &err), -1);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_expunge_sweep(void)
+{
+	char *dir = tmpdir(), *orphan;
+	struct mailstore *ms = new_store(dir, 13);
+	struct mailstore_mailbox mb;
+	struct msglist ml;
+	const char *err = NULL;
+	uint32_t *gone = NULL, pick[3] = { 2, 5, 99 };
+	uint64_t hms;
+	size_t ngone = 0;
+	struct stat st;
+	int fd;
+
+	deliver_n(ms, NULL, 6);
+	memset(&ml, 0, sizeof(ml));
+	CHECK_INT(mailstore_message_list(ms, "INBOX", collect_msg, &ml, &err),
+	    6);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 4,
+	    MAILSTORE_F_DELETED, 0, &err), 1);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 2,
+	    MAILSTORE_F_DELETED, 0, &err), 1);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	hms = mb.highestmodseq;
+	/* EXPUNGE: only \Deleted */
+	CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, true, &gone, &ngone,
+	    &err), 0);
+	CHECK_INT(ngone, 2);
+	if (ngone == 2) {
+		CHECK_INT(gone[0], 2);
+		CHECK_INT(gone[1], 4);
+	}
+	free(gone);
+	CHECK_INT(stat(ml.path[1], &st), -1);	/* uid 2's file is gone */
+	CHECK_INT(stat(ml.path[3], &st), -1);
+	CHECK_INT(stat(ml.path[0], &st), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.messages, 4);
+	CHECK_INT(mb.highestmodseq, hms + 1);
+	/* nothing more to expunge: no change */
+	CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, true, NULL, &ngone,
+	    &err), 0);
+	CHECK_INT(ngone, 0);
+	/* by UID, whatever the flags (2 and 99 do not exist) */
+	CHECK_INT(mailstore_expunge(ms, "INBOX", pick, 3, false, &gone,
+	    &ngone, &err), 0);
+	CHECK_INT(ngone, 1);
+	if (ngone == 1)
+		CHECK_INT(gone[0], 5);
+	free(gone);
+	CHECK_INT(mailstore_expunge(ms, "Nope", NULL, 0, false, NULL, &ngone,
+	    &err), -1);
+	/* sweep: an old unreferenced file goes; young ones and referenced
+	 * ones stay */
+	orphan = xasprintf("%s/mail/13/msg/0123456789abcdef01234567", dir);
+	fd = open(orphan, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_INT(mailstore_sweep(ms, 3600, &err), 0);
+	CHECK_INT(stat(orphan, &st), 0);
+	CHECK_INT(mailstore_sweep(ms, 0, &err), 1);
+	CHECK_INT(stat(orphan, &st), -1);
+	CHECK_INT(stat(ml.path[0], &st), 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.messages, 3);
+	free(orphan);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_rename_inbox),
+	TEST(test_expunge_sweep),
 	TEST(test_cache),
 	TEST(test_default_mailboxes),
 	TEST(test_deliver_batch),
