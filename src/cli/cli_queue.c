@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "conf/config.h"
@@ -106,7 +107,11 @@ cli_queue(int argc, char **argv)
 		return 1;
 	qdir = config_data_path(cfg, "queue");
 	if (!strcmp(cmd, "list")) {
-		if (queue_list(qdir, print_message, &count, &err) < 0) {
+		struct stat st;
+
+		if (stat(qdir, &st) < 0 && errno == ENOENT)
+			printf("queue is empty\n");	/* never started */
+		else if (queue_list(qdir, print_message, &count, &err) < 0) {
 			fprintf(stderr, "postino: queue list: %s\n",
 			    err ? err : "failed");
 			r = 1;

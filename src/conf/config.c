@@ -68,7 +68,7 @@ static const struct key_def keys[] = {
 
 	{ "smtp", "max_message_size", KEY_SIZE, OFF(max_message_size), "50M" },
 	{ "smtp", "max_recipients", KEY_UINT, OFF(max_recipients), "100" },
-	{ "smtp", "max_errors", KEY_UINT, OFF(max_errors), "10" },
+	{ "smtp", "max_errors", KEY_UINT, OFF(max_errors), "20" },
 	{ "smtp", "max_connections", KEY_UINT, OFF(max_connections), "1000" },
 	{ "smtp", "max_connections_per_ip", KEY_UINT,
 	    OFF(max_connections_per_ip), "50" },

@@ -34,6 +34,7 @@ struct item {
 	char			*prefix;
 	char			*key;
 	const struct queue_job	*job;
+	size_t			 seq;		/* position in the batch */
 };
 
 struct local_delivery *
@@ -159,6 +160,7 @@ expand_rcpt(struct local_delivery *ld, const struct queue_job *job,
 		it = &(*items)[(*nitems)++];
 		it->rcpt = r;
 		it->job = job;
+		it->seq = *nitems - 1;
 		it->user_id = res.local[k].user_id;
 		it->prefix = xasprintf("Return-Path: <%s>\r\nDelivered-To: "
 		    "%s\r\n", job->sender, res.local[k].address);
@@ -173,12 +175,15 @@ expand_rcpt(struct local_delivery *ld, const struct queue_job *job,
 	resolve_result_fini(&res);
 }
 
+/* cmp_item_user - by user, then in arrival order (UIDs follow arrival) */
 static int
 cmp_item_user(const void *a, const void *b)
 {
 	const struct item *x = a, *y = b;
 
-	return (x->user_id > y->user_id) - (x->user_id < y->user_id);
+	if (x->user_id != y->user_id)
+		return (x->user_id > y->user_id) - (x->user_id < y->user_id);
+	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 void
@@ -207,7 +212,8 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 			    &nitems, &cap);
 
 	/* group by account: one batch per user, one sync for all */
-	qsort(items, nitems, sizeof(*items), cmp_item_user);
+	if (nitems > 1)
+		qsort(items, nitems, sizeof(*items), cmp_item_user);
 	d = xcalloc(nitems ? nitems : 1, sizeof(*d));
 	batches = xcalloc(nitems ? nitems : 1, sizeof(*batches));
 	for (i = 0; i < nitems; i++) {

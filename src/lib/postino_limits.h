@@ -13,7 +13,7 @@
 #define SMTP_MAX_TEXT_LINE	1000		/* DATA line incl. CRLF */
 #define SMTP_MAX_MESSAGE	(50u * 1024 * 1024)
 #define SMTP_MAX_RCPTS		100
-#define SMTP_MAX_ERRORS		10		/* then 421 and close */
+#define SMTP_MAX_ERRORS		20		/* then 421 and close */
 #define SMTP_MAX_LOCAL_PART	64
 #define SMTP_MAX_DOMAIN		255
 #define SMTP_MAX_PATH		256

@@ -78,7 +78,7 @@ class Server:
     def cli(self, *args, stdin=None, check=True, use_conf=True):
         argv = [POSTINO] + list(args)
         if use_conf:
-            argv[2:2] = ["-c", self.conf]
+            argv += ["-c", self.conf]
         p = subprocess.run(argv, input=stdin, capture_output=True, timeout=60)
         if check and p.returncode != 0:
             raise AssertionError("postino %s failed (%d): %s" % (

@@ -24,7 +24,7 @@ def test_kill9_mid_load(make_server):
                     if stop.is_set():
                         return
                     mid = "<t%d-%d@crash.test>" % (t, i)
-                    msg = ("Message-ID: %s\r\nSubject: crash\r\n\r\n" % mid) + "x" * 2000 + "\r\n"
+                    msg = ("Message-ID: %s\r\nSubject: crash\r\n\r\n" % mid) + ("x" * 98 + "\r\n") * 20
                     try:
                         c.sendmail("s@remote.test", ["alice@local.test"], msg)
                     except (smtplib.SMTPException, OSError):
