@@ -8,15 +8,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "lib/buf.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "store/mailstore.h"
@@ -991,7 +994,172 @@ test_expunge_sweep(void)
 	cleanup(dir);
 }
 
+/* ---- crash safety: kill -9 a delivering child at random points ---- */
+
+#define CRASH_ROUNDS	6
+#define CRASH_BATCH	4
+
+static void
+crash_child(const char *dir, int round, int wfd)
+{
+	struct mailstore_delivery d[CRASH_BATCH];
+	char keys[CRASH_BATCH][32];
+	const char *err;
+	struct mailstore *ms = mailstore_open(dir, 30, &err);
+	int n = 0, i;
+
+	if (ms == NULL)
+		_exit(2);
+	for (;;) {
+		memset(d, 0, sizeof(d));
+		for (i = 0; i < CRASH_BATCH; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "k%d-%d", round,
+			    n + i);
+			d[i].fd = -1;
+			d[i].data = keys[i];
+			d[i].size = strlen(keys[i]);
+			d[i].dedupe_key = keys[i];
+		}
+		if (mailstore_deliver(ms, d, CRASH_BATCH, &err) < 0)
+			_exit(3);
+		/* report only what the store acknowledged */
+		for (i = 0; i < CRASH_BATCH; i++) {
+			int v = n + i;
+
+			if (d[i].status == 0 && write(wfd, &v, sizeof(v)) !=
+			    sizeof(v))
+				_exit(4);
+		}
+		n += CRASH_BATCH;
+	}
+}
+
+struct seen {
+	char	**bytes;
+	int	  n;
+};
+
+static void
+collect_bytes(void *ctx, const struct mailstore_message *m)
+{
+	struct seen *sn = ctx;
+	struct buf b;
+
+	buf_init(&b, 4096);
+	if (read_file(m->path, &b) < 0)
+		CHECK(0);
+	sn->bytes = xreallocarray(sn->bytes, (size_t)sn->n + 1,
+	    sizeof(*sn->bytes));
+	sn->bytes[sn->n++] = xstrdup(buf_cstr(&b));
+	buf_fini(&b);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+test_crash_kill(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 30);
+	struct seen sn = { NULL, 0 };
+	const char *err = NULL;
+	int round, i, total_acked = 0, missing = 0, dups = 0;
+
+	mailstore_close(&ms);
+	srand(12345);
+	for (round = 0; round < CRASH_ROUNDS; round++) {
+		int p[2], status, v, acked[4096], nacked = 0;
+		pid_t pid;
+
+		CHECK_INT(pipe(p), 0);
+		pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			crash_child(dir, round, p[1]);
+		}
+		close(p[1]);
+		usleep((useconds_t)(5000 + rand() % 60000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(WIFSIGNALED(status));	/* it was still delivering */
+		while (read(p[0], &v, sizeof(v)) == sizeof(v) &&
+		    nacked < 4096)
+			acked[nacked++] = v;
+		close(p[0]);
+		total_acked += nacked;
+		/* every acknowledged delivery is there; a redelivery of
+		 * the same keys stores nothing new */
+		ms = mailstore_open(dir, 30, &err);
+		CHECK(ms != NULL);
+		if (ms == NULL)
+			break;
+		for (i = 0; i < nacked; i++) {
+			struct mailstore_delivery d;
+			char key[32];
+
+			snprintf(key, sizeof(key), "k%d-%d", round, acked[i]);
+			memset(&d, 0, sizeof(d));
+			d.fd = -1;
+			d.data = key;
+			d.size = strlen(key);
+			d.dedupe_key = key;
+			CHECK_INT(mailstore_deliver(ms, &d, 1, &err), 0);
+			if (!d.duplicate)
+				missing++;
+		}
+		mailstore_close(&ms);
+	}
+	CHECK_INT(missing, 0);
+	CHECK(total_acked > 0);
+	fprintf(stderr, "crash test: %d deliveries acknowledged over %d"
+	    " kills\n", total_acked, CRASH_ROUNDS);
+	/* no message is stored twice, and each acknowledged one once */
+	ms = mailstore_open(dir, 30, &err);
+	CHECK(ms != NULL);
+	if (ms != NULL) {
+		CHECK(mailstore_message_list(ms, "INBOX", collect_bytes, &sn,
+		    &err) >= total_acked);
+		if (sn.n > 1)
+			qsort(sn.bytes, (size_t)sn.n, sizeof(*sn.bytes),
+			    cmp_str);
+		for (i = 1; i < sn.n; i++)
+			if (strcmp(sn.bytes[i - 1], sn.bytes[i]) == 0)
+				dups++;
+		CHECK_INT(dups, 0);
+		/* and files left by the kills are swept, nothing else */
+		CHECK(mailstore_sweep(ms, 0, &err) >= 0);
+		for (i = 0; i < sn.n; i++) {
+			char *want = xstrdup(sn.bytes[i]);
+			const char *dash = strchr(want, '-');
+
+			CHECK(want[0] == 'k' && dash != NULL);
+			free(want);
+		}
+		mailstore_close(&ms);
+		ms = mailstore_open(dir, 30, &err);
+		{
+			struct seen again = { NULL, 0 };
+
+			CHECK_INT(mailstore_message_list(ms, "INBOX",
+			    collect_bytes, &again, &err), sn.n);
+			for (i = 0; i < again.n; i++)
+				free(again.bytes[i]);
+			free(again.bytes);
+		}
+		mailstore_close(&ms);
+	}
+	for (i = 0; i < sn.n; i++)
+		free(sn.bytes[i]);
+	free(sn.bytes);
+	cleanup(dir);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_crash_kill),
 	TEST(test_rename_inbox),
 	TEST(test_expunge_sweep),
 	TEST(test_cache),
