@@ -58,7 +58,8 @@ struct pool_file {
 struct queue_incoming {
 	struct queue		*q;
 	struct queue_msg	*msg;
-	int			 fd;
+	int			 fd;		/* -1: no file yet */
+	bool			 has_file;	/* we created it */
 	struct buf		 out;
 	uint64_t		 file_off;	/* bytes written so far */
 	uint64_t		 size;		/* message bytes so far */
@@ -91,6 +92,7 @@ struct queue {
 	pthread_cond_t		 pool_cv;
 	struct pool_file	 pool[QUEUE_POOL_MAX];
 	size_t			 npool;
+	size_t			 pool_max;	/* target, <= QUEUE_POOL_MAX */
 	bool			 pool_stop;
 	bool			 pool_started;
 	pthread_t		 pool_thread;
@@ -329,6 +331,36 @@ sync_files(struct queue *q, const int *fds, size_t nfds, bool *fallback_r)
 	return fsync(q->dirfd);
 }
 
+static int create_file_named(struct queue *, const char *);
+
+/*
+ * write_whole - creates the spool file of a message that is still whole in
+ * memory and writes it in one go (committer thread).  Doing it here, just
+ * before the group sync, keeps every file-system call for small messages
+ * off the loop thread.
+ */
+static void
+write_whole(struct queue *q, struct queue_incoming *in)
+{
+	in->fd = create_file_named(q, in->msg->qid);
+	if (in->fd < 0) {
+		log_error("queue create qid=%s error=\"%s\"", in->msg->qid,
+		    strerror(errno));
+		in->failed = true;
+		in->error = "cannot create the spool file";
+		return;
+	}
+	in->has_file = true;
+	if (write_all(in->fd, in->out.data, in->out.len) < 0) {
+		log_error("queue write qid=%s error=\"%s\"", in->msg->qid,
+		    strerror(errno));
+		in->failed = true;
+		in->error = errno == ENOSPC ? "queue file system full" :
+		    "cannot write the message";
+	}
+	buf_fini(&in->out);
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -358,11 +390,14 @@ committer_main(void *arg)
 			fds_cap = n * 2;
 			fds = xreallocarray(fds, fds_cap, sizeof(*fds));
 		}
-		for (i = 0, in = batch; in != NULL; in = in->next)
-			fds[i++] = in->fd;
+		for (i = 0, in = batch; in != NULL; in = in->next) {
+			if (in->fd < 0)
+				write_whole(q, in);
+			fds[i++] = in->failed ? -1 : in->fd;
+		}
 		r = sync_files(q, fds, n, &fallback);
 		for (in = batch; in != NULL; in = in->next) {
-			if (r < 0) {
+			if (r < 0 && !in->failed) {
 				in->failed = true;
 				in->error = "cannot make the message durable";
 			}
@@ -393,6 +428,13 @@ committer_main(void *arg)
 
 /* ---- incoming messages ---- */
 
+static int
+create_file_named(struct queue *q, const char *qid)
+{
+	return openat(q->dirfd, qid, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
 /* create_file - a new, empty spool file with a fresh unique id. */
 static int
 create_file(struct queue *q, char qid[QUEUE_ID_LEN + 1])
@@ -420,7 +462,7 @@ pool_main(void *arg)
 
 	lock(&q->pool_mu);
 	for (;;) {
-		while (q->npool >= QUEUE_POOL_MAX && !q->pool_stop)
+		while (q->npool >= q->pool_max && !q->pool_stop)
 			pthread_cond_wait(&q->pool_cv, &q->pool_mu);
 		if (q->pool_stop)
 			break;
@@ -432,11 +474,30 @@ pool_main(void *arg)
 		if (f.fd < 0)
 			usleep(100 * 1000);	/* disk full? try later */
 		lock(&q->pool_mu);
-		if (f.fd >= 0)
+		if (f.fd >= 0 && q->npool < q->pool_max) {
 			q->pool[q->npool++] = f;
+		} else if (f.fd >= 0) {
+			(void)unlinkat(q->dirfd, f.qid, 0);
+			close(f.fd);
+		}
 	}
 	unlock(&q->pool_mu);
 	return NULL;
+}
+
+void
+queue_pool_set(struct queue *q, size_t max)
+{
+	lock(&q->pool_mu);
+	q->pool_max = max < QUEUE_POOL_MAX ? max : QUEUE_POOL_MAX;
+	while (q->npool > q->pool_max) {
+		struct pool_file *f = &q->pool[--q->npool];
+
+		(void)unlinkat(q->dirfd, f->qid, 0);
+		close(f->fd);
+	}
+	pthread_cond_signal(&q->pool_cv);
+	unlock(&q->pool_mu);
 }
 
 /* pool_take - a ready spool file, or -1 if none is ready. */
@@ -497,6 +558,18 @@ flush_out(struct queue_incoming *in)
 {
 	int r = 0;
 
+	if (in->fd < 0 && in->out.len > 0) {
+		/* a large message: it needs its file now */
+		in->fd = create_file_named(in->q, in->msg->qid);
+		if (in->fd < 0) {
+			log_error("queue create qid=%s error=\"%s\"",
+			    in->msg->qid, strerror(errno));
+			in->failed = true;
+			in->error = "cannot create the spool file";
+			return -1;
+		}
+		in->has_file = true;
+	}
 	if (in->out.len > 0)
 		r = emit(in, in->out.data, in->out.len);
 	buf_reset(&in->out);
@@ -516,26 +589,24 @@ queue_incoming_new(struct queue *q, const struct queue_envelope *env,
 	m = queue_msg_new("0000000000000000", queue_now_ms(), env, error_r);
 	if (m == NULL)
 		return NULL;
+	/* a ready file from the pool; if there is none, the file is
+	 * created later, off this thread (at commit, or at the first
+	 * flush of a large message) */
 	fd = pool_take(q, qid);
 	if (fd < 0)
-		fd = create_file(q, qid);
-	if (fd < 0) {
-		log_error("queue create dir=%s error=\"%s\"", q->dir,
-		    strerror(errno));
-		*error_r = "cannot create the spool file";
-		queue_msg_free(&m);
-		return NULL;
-	}
+		queue_id_new(qid);
 	memcpy(m->qid, qid, QUEUE_ID_LEN + 1);
 	in = xcalloc(1, sizeof(*in));
 	in->q = q;
 	in->msg = m;
 	in->fd = fd;
+	in->has_file = fd >= 0;
 	in->crc = crc32(0L, Z_NULL, 0);
 	buf_init(&in->out, QUEUE_MAX_ENVELOPE + QUEUE_WRITE_CHUNK);
 	if (queue_spool_header(&in->out, m) < 0) {
 		*error_r = "envelope too large";
-		(void)unlinkat(q->dirfd, qid, 0);
+		if (in->has_file)
+			(void)unlinkat(q->dirfd, qid, 0);
 		incoming_free(in);
 		return NULL;
 	}
@@ -575,7 +646,16 @@ queue_incoming_commit(struct queue_incoming *in, queue_commit_fn *cb,
 	in->cb = cb;
 	in->ctx = ctx;
 	in->next = NULL;
-	if (!in->failed && flush_out(in) == 0) {
+	if (!in->failed && in->fd < 0) {
+		/* still whole in memory: the committer writes it */
+		ASSERT(in->out.len >= QUEUE_PREFIX_LEN);
+		in->crc = crc32(in->crc, in->out.data + QUEUE_PREFIX_LEN,
+		    (uInt)(in->out.len - QUEUE_PREFIX_LEN));
+		in->msg->size = in->size;
+		queue_spool_commit_line(line, in->size, (uint32_t)in->crc);
+		memcpy(in->out.data + QUEUE_MAGIC_LINE_LEN, line,
+		    QUEUE_COMMIT_LINE_LEN);
+	} else if (!in->failed && flush_out(in) == 0) {
 		in->msg->size = in->size;
 		queue_spool_commit_line(line, in->size, (uint32_t)in->crc);
 		if (pwrite_all(in->fd, line, QUEUE_COMMIT_LINE_LEN,
@@ -609,7 +689,8 @@ queue_incoming_abort(struct queue_incoming **inp)
 	if (in == NULL)
 		return;
 	*inp = NULL;
-	(void)unlinkat(in->q->dirfd, in->msg->qid, 0);
+	if (in->has_file)
+		(void)unlinkat(in->q->dirfd, in->msg->qid, 0);
 	incoming_free(in);
 }
 
@@ -636,7 +717,8 @@ queue_run_completions(struct queue *q)
 
 	while ((in = list) != NULL) {
 		list = in->next;
-		close(in->fd);
+		if (in->fd >= 0)
+			close(in->fd);
 		in->fd = -1;
 		if (!in->failed) {
 			struct queue_msg *m = in->msg;
@@ -653,7 +735,8 @@ queue_run_completions(struct queue *q)
 			if (in->cb != NULL)
 				in->cb(in->ctx, 0, NULL);
 		} else {
-			(void)unlinkat(q->dirfd, in->msg->qid, 0);
+			if (in->has_file)
+				(void)unlinkat(q->dirfd, in->msg->qid, 0);
 			lock(&q->commit_mu);
 			q->stats.commit_failures++;
 			unlock(&q->commit_mu);
@@ -1193,6 +1276,7 @@ queue_open(const struct queue_config *cfg, const char **error_r)
 	pthread_cond_init(&q->cv, NULL);
 	pthread_mutex_init(&q->pool_mu, NULL);
 	pthread_cond_init(&q->pool_cv, NULL);
+	q->pool_max = QUEUE_POOL_MAX;
 	q->commit_tail = &q->commit_head;
 	q->done_tail = &q->done_head;
 	if (recover(q, error_r) < 0) {
@@ -1249,7 +1333,7 @@ queue_close(struct queue **qp)
 	 * (durable ones are loaded again at the next start) */
 	while ((in = q->done_head) != NULL) {
 		q->done_head = in->next;
-		if (in->failed)
+		if (in->failed && in->has_file)
 			(void)unlinkat(q->dirfd, in->msg->qid, 0);
 		incoming_free(in);
 	}

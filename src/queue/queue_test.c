@@ -426,13 +426,21 @@ test_accept_and_deliver(void)
 	/* a second queue on the same spool is refused */
 	CHECK(queue_open(&c, &err) == NULL);
 
+	/* without a ready file, the committer creates it */
+	queue_pool_set(q, 0);
+	id = accept_msg(q, two_rcpts + 1, 1, body1);
+	CHECK(id != NULL);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 2);
+
 	fake_init(&a, verdict_deliver);
 	queue_start(q, fake_deliver, &a);
-	CHECK(wait_nlog(&a, 2, 5000));
+	CHECK(wait_nlog(&a, 3, 5000));
 	CHECK(wait_empty(q, 5000));
 	CHECK_MEM(a.last_body.data, a.last_body.len, body1, strlen(body1));
-	CHECK_INT(a.nlog, 2);
-	CHECK_STR(a.log[0].qid, qid);
+	CHECK_INT(a.nlog, 3);
+	CHECK_INT(fake_attempts(&a, qid, "a@example.com"), 1);
+	CHECK_INT(fake_attempts(&a, qid, "b@example.com"), 1);
 	CHECK_INT(count_files(dir), 0);		/* spool file removed */
 	queue_close(&q);
 	CHECK(q == NULL);
@@ -880,6 +888,7 @@ test_envelope_checks_and_abort(void)
 	const char *err = NULL;
 	struct queue *q;
 	struct stat sb;
+	unsigned i;
 	char *p;
 
 	q = queue_open(&c, &err);
@@ -897,18 +906,29 @@ test_envelope_checks_and_abort(void)
 	CHECK_INT(count_files(dir), 0);
 
 	env.sender = "s@example.org";
-	in = queue_incoming_new(q, &env, &err);
-	if (!CHECK(in != NULL))
-		goto out;
-	p = xasprintf("%s/%s", dir, queue_incoming_id(in));
-	CHECK_INT(stat(p, &sb), 0);
-	CHECK_INT(queue_incoming_write(in, "abc", 3), 0);
-	queue_incoming_abort(&in);
-	CHECK(in == NULL);
-	queue_incoming_abort(&in);	/* NULL: no-op */
-	CHECK_INT(stat(p, &sb), -1);
-	free(p);
-	CHECK_INT(count_files(dir), 0);
+	/* abort: with a pool file, without one, and a large message that
+	 * had to create its file early */
+	for (i = 0; i < 3; i++) {
+		static char big[200000];
+
+		queue_pool_set(q, i == 0 ? 64 : 0);
+		if (i == 0)
+			usleep(20 * 1000);	/* let the pool fill */
+		in = queue_incoming_new(q, &env, &err);
+		if (!CHECK(in != NULL))
+			goto out;
+		p = xasprintf("%s/%s", dir, queue_incoming_id(in));
+		CHECK_INT(stat(p, &sb), i == 0 ? 0 : -1);
+		CHECK_INT(queue_incoming_write(in, big, i == 2 ?
+		    sizeof(big) : 3), 0);
+		CHECK_INT(stat(p, &sb), i == 1 ? -1 : 0);
+		queue_incoming_abort(&in);
+		CHECK(in == NULL);
+		queue_incoming_abort(&in);	/* NULL: no-op */
+		CHECK_INT(stat(p, &sb), -1);
+		free(p);
+		CHECK_INT(count_files(dir), 0);
+	}
 
 	/* an empty message is still a message */
 	in = queue_incoming_new(q, &env, &err);
@@ -1028,7 +1048,7 @@ child_defer(void *ctx, struct queue_job *const *jobs, size_t njobs)
 /* The child: accepts messages as fast as it can, 8 in flight, defers
  * every delivery; reports each acknowledged id on the pipe. */
 static void __attribute__((noreturn))
-crash_child(const char *dir, int wfd)
+crash_child(const char *dir, int wfd, bool use_pool)
 {
 	struct queue_config c = config(dir);
 	struct crash_slot *slots;
@@ -1043,6 +1063,8 @@ crash_child(const char *dir, int wfd)
 	if (q == NULL)
 		_exit(2);
 	queue_start(q, child_defer, NULL);
+	if (!use_pool)
+		queue_pool_set(q, 0);	/* files made by the committer */
 	/* one commit context per message (leaked: the child is killed) */
 	slots = xcalloc(1u << 20, sizeof(*slots));
 	for (;;) {
@@ -1090,7 +1112,7 @@ test_crash_safety(void)
 		ASSERT(pid >= 0);
 		if (pid == 0) {
 			close(pfd[0]);
-			crash_child(dir, pfd[1]);
+			crash_child(dir, pfd[1], round % 2 == 0);
 		}
 		close(pfd[1]);
 		/* once the child acknowledged its first message, kill it at
