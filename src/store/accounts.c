@@ -529,6 +529,8 @@ static int
 pw_make(struct accounts *a, const char *password, struct pwdata *pw,
     const char **error_r)
 {
+	if (password[0] == '\0')
+		return fail(a, error_r, "empty password");
 	if (crypto_pwhash_str(pw->hash, password, strlen(password),
 	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
@@ -748,6 +750,8 @@ accounts_user_passwd(struct accounts *a, const char *address,
 
 	if (canon(a, address, false, c, k, d, error_r) < 0)
 		return -1;
+	if (password == NULL)
+		return fail(a, error_r, "no password given");
 	if (pw_make(a, password, &pw, error_r) < 0) {
 		explicit_wipe(&pw, sizeof(pw));
 		return -1;
@@ -840,6 +844,8 @@ accounts_user_verify(struct accounts *a, const char *address,
 	sqlite3_stmt *s;
 	int rc;
 
+	if (password == NULL)
+		password = "";	/* empty passwords are never set */
 	if (canon(a, address, false, c, k, d, &ignored) < 0) {
 		dummy_verify(password);
 		return 0;

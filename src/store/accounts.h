@@ -87,7 +87,7 @@ struct accounts_user {
  * Adds a user and creates its mail store with the default mailboxes
  * (INBOX, Sent, Drafts, Junk, Trash).  The user's domain is made local if it
  * is not yet.  password may be NULL: the account then receives mail but
- * cannot log in until accounts_user_passwd.  Returns 0 with the new id in
+ * cannot log in until accounts_user_passwd; "" is refused.  Returns 0 with the new id in
  * *id_r (id_r may be NULL), or -1 (bad address, exists already, I/O error).
  */
 int accounts_user_add(struct accounts *a, const char *address,
@@ -96,7 +96,10 @@ int accounts_user_add(struct accounts *a, const char *address,
 /* Removes the user and its store directory.  -1 if there is no such user. */
 int accounts_user_del(struct accounts *a, const char *address,
     const char **error_r) __attribute__((warn_unused_result));
-/* Sets a new password (argon2id hash and SCRAM keys).  -1 if no such user. */
+/*
+ * Sets a new password (argon2id hash and SCRAM keys).  -1 if no such
+ * user, or password is NULL or "".
+ */
 int accounts_user_passwd(struct accounts *a, const char *address,
     const char *password, const char **error_r)
 	__attribute__((warn_unused_result));

@@ -251,6 +251,15 @@ test_passwords(void)
 	    &err), 1);
 	CHECK_INT(accounts_user_passwd(a, "ghost@example.org", "n3w", &err),
 	    -1);
+	/* empty and NULL passwords are refused, and never match */
+	CHECK_INT(accounts_user_add(a, "empty@example.org", "", NULL, &err),
+	    -1);
+	CHECK_INT(accounts_user_passwd(a, "nopw@example.org", "", &err), -1);
+	CHECK_INT(accounts_user_passwd(a, "nopw@example.org", NULL, &err), -1);
+	CHECK_INT(accounts_user_verify(a, "nopw@example.org", NULL, NULL,
+	    &err), 0);
+	CHECK_INT(accounts_user_verify(a, "alice@example.org", NULL, NULL,
+	    &err), 0);
 	/* a password-less account gets one */
 	CHECK_INT(accounts_user_passwd(a, "nopw@example.org", "pw", &err), 0);
 	CHECK_INT(accounts_user_verify(a, "nopw@example.org", "pw", NULL,
