@@ -133,7 +133,10 @@ size_t smtp_session_input(struct smtp_session *s, const uint8_t *p,
     size_t n);
 /* Replies waiting to be sent; the caller sends them and resets the buf. */
 struct buf *smtp_session_output(struct smtp_session *s);
-/* True once QUIT was answered or a 421 was sent: flush, then close. */
+/*
+ * True once QUIT was answered or a 421 was sent (or the output overflowed,
+ * see above): flush, then close.
+ */
 bool smtp_session_want_close(const struct smtp_session *s);
 /* True while a request (rcpt_check, data_end, ...) is outstanding. */
 bool smtp_session_is_pending(const struct smtp_session *s);
