@@ -24,9 +24,12 @@ static bool
 is_atext(uint8_t c)
 {
 	/* atext plus '.' (obs-phrase, dot-atom) and 8-bit bytes */
-	if (c <= ' ' || c == 0x7f)
+	switch (c) {
+	case '(': case ')': case '<': case '>': case '[': case ']':
+	case ':': case ';': case '@': case '\\': case ',': case '"':
 		return false;
-	return strchr("()<>[]:;@\\,\"", c) == NULL;
+	}
+	return c > ' ' && c != 0x7f;
 }
 
 /* skip_cfws - blanks, folds and comments; remembers the last comment. */

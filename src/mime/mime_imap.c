@@ -56,23 +56,34 @@ nstring(struct buf *out, const void *vp, size_t len, bool is_nil,
 			n++;
 	}
 	if (literal) {
+		size_t st = 0;
+
 		if (buf_printf(out, "{%zu}\r\n", n) < 0)
 			return -1;
-		for (i = 0; i < len; i++) {
-			if (p[i] != '\r' && p[i] != '\n' &&
-			    buf_append_byte(out, p[i]) < 0)
-				return -1;
+		for (i = 0; i <= len; i++) {
+			if (i == len || p[i] == '\r' || p[i] == '\n') {
+				if (buf_append(out, p + st, i - st) < 0)
+					return -1;
+				st = i + 1;
+			}
 		}
 		return 0;
 	}
 	if (buf_append_byte(out, '"') < 0)
 		return -1;
-	for (i = 0; i < len; i++) {
-		if ((p[i] == '"' || p[i] == '\\') &&
-		    buf_append_byte(out, '\\') < 0)
-			return -1;
-		if (buf_append_byte(out, p[i]) < 0)
-			return -1;
+	{
+		size_t st = 0;
+
+		/* copy runs, escaping '"' and '\\' */
+		for (i = 0; i <= len; i++) {
+			if (i == len || p[i] == '"' || p[i] == '\\') {
+				if (buf_append(out, p + st, i - st) < 0)
+					return -1;
+				if (i < len && buf_append_byte(out, '\\') < 0)
+					return -1;
+				st = i;
+			}
+		}
 	}
 	return buf_append_byte(out, '"');
 }

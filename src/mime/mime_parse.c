@@ -57,6 +57,16 @@ struct pstate {
 	bool			 stop;	/* part limit reached */
 };
 
+/* popcount16 - inline: without -mpopcnt the builtin is a libgcc call. */
+static inline unsigned
+popcount16(unsigned x)
+{
+	x = x - ((x >> 1) & 0x5555);
+	x = (x & 0x3333) + ((x >> 2) & 0x3333);
+	x = (x + (x >> 4)) & 0x0f0f;
+	return (x + (x >> 8)) & 0x1f;
+}
+
 /* count_range - add LF and CRLF counts of d[from, to) to *lf, *crlf. */
 static void
 count_range(const uint8_t *d, size_t from, size_t to, size_t *lf,
@@ -84,8 +94,8 @@ count_range(const uint8_t *d, size_t from, size_t to, size_t *lf,
 				unsigned mc = (unsigned)_mm_movemask_epi8(
 				    _mm_cmpeq_epi8(pv, cr));
 
-				a += (size_t)__builtin_popcount(ml);
-				b += (size_t)__builtin_popcount(ml & mc);
+				a += popcount16(ml);
+				b += popcount16(ml & mc);
 			}
 			i += 16;
 		}
@@ -410,8 +420,23 @@ end_part(struct pstate *s, struct mime_part *p, size_t e)
 {
 	size_t lf, crlf;
 
-	if (e < p->body_off)
-		e = p->body_off;
+	if (e < p->body_off) {
+		/*
+		 * The line break that ended the header (or the empty line)
+		 * is also the one before a boundary: it belongs to the
+		 * boundary, so the header gives it up.
+		 */
+		size_t hl, hc;
+
+		p->body_off = e;
+		if (p->hdr_off > e)
+			p->hdr_off = e;
+		counts_at(s, p->hdr_off, &hl, &hc);
+		counts_at(s, e, &lf, &crlf);
+		p->hdr_vsize = e - p->hdr_off + (lf - hl) - (crlf - hc);
+		p->lf0 = lf;
+		p->crlf0 = crlf;
+	}
 	p->end_off = e;
 	counts_at(s, e, &lf, &crlf);
 	p->body_lines = lf - p->lf0;

@@ -243,6 +243,29 @@ test_fuzz_digest_header_at_boundary(void)
 	mime_message_free(&m);
 }
 
+/* found by mime_parse_fuzz: a header whose empty line is directly
+ * followed by an outer boundary; and a message/rfc822 part whose own
+ * header ends right at the boundary */
+static void
+test_fuzz_blank_line_then_boundary(void)
+{
+	const char *s = "Content-Type: multipart/mixed; boundary=o\r\n\r\n"
+	    "--o\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n"
+	    "\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n--o--\r\n";
+	struct mime_message *m = parse(s);
+	struct mime_part *p1, *p2;
+
+	check_tree(m, m->root);
+	p1 = m->root->children;
+	p2 = p1->next;
+	CHECK(p1->flags & MIME_PART_F_MESSAGE);
+	CHECK_INT(p1->children->body_off, p1->end_off);
+	check_span(m, p1->children->hdr_off, p1->children->body_off -
+	    p1->children->hdr_off, "Subject: in\r\n");
+	CHECK(p2->children != NULL && p2->children->end_off == p2->end_off);
+	mime_message_free(&m);
+}
+
 static void
 test_empty(void)
 {
@@ -510,6 +533,7 @@ static const struct test_case cases[] = {
 	TEST(test_boundary_rules),
 	TEST(test_empty),
 	TEST(test_fuzz_digest_header_at_boundary),
+	TEST(test_fuzz_blank_line_then_boundary),
 	TEST(test_depth_limit),
 	TEST(test_parts_limit),
 	TEST(test_header_limits),
