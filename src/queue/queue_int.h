@@ -104,6 +104,9 @@ int queue_spool_load(int dirfd, const char *qid, unsigned flags,
 /* Sets how many empty spool files the pool thread keeps ready (at most
  * 64; 0 turns the pool off).  For tests and benchmarks. */
 void queue_pool_set(struct queue *q, size_t max);
+/* The same on an open file (read; written only to repair). */
+int queue_spool_load_fd(int fd, const char *qid, unsigned flags,
+    struct queue_msg **m_r, const char **error_r);
 /* Copies error text for keeping: printable ASCII only, cut to
  * QUEUE_MAX_ERROR bytes.  NULL in, NULL out. */
 char *queue_error_dup(const char *s);

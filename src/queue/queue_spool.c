@@ -535,10 +535,9 @@ verify_crc(int fd, const struct queue_msg *m, uint32_t want)
 	return (uint32_t)crc == want ? 0 : -1;
 }
 
-/* load_fd - the body of queue_spool_load, on an open file. */
-static int
-load_fd(int fd, const char *qid, unsigned flags, struct queue_msg **m_r,
-    const char **error_r)
+int
+queue_spool_load_fd(int fd, const char *qid, unsigned flags,
+    struct queue_msg **m_r, const char **error_r)
 {
 	struct queue_msg *m;
 	struct stat st;
@@ -675,7 +674,7 @@ queue_spool_load(int dirfd, const char *qid, unsigned flags,
 		    "cannot open spool file";
 		return -1;
 	}
-	r = load_fd(fd, qid, flags, m_r, error_r);
+	r = queue_spool_load_fd(fd, qid, flags, m_r, error_r);
 	close(fd);
 	return r;
 }
