@@ -321,8 +321,9 @@ def test_too_many_errors(server):
         codes.append(r.cmd("BOGUS%d" % i)[0])
         if codes[-1] == 421:
             break
-    # [smtp] max_errors = 20 by default: the 21st error closes
-    assert codes == [500] * 20 + [421], codes
+    # [smtp] max_errors = 20 by default: the 21st error is answered,
+    # then 421 follows and the connection closes
+    assert codes == [500] * 21 + [421], codes
     assert r.closed()
 
 
