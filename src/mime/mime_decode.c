@@ -18,28 +18,28 @@
 #define B64_JUNK	(-1)
 #define B64_PAD		(-2)
 
-static signed char b64_dec[256];
-static bool b64_ready;
+/* base64 decode table: value, B64_JUNK (-1) or B64_PAD (-2) */
+static const signed char b64_dec[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -2, -1, -1,
+	-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 static const char b64_alpha[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* b64_init - build the decode table: the static one has 0 for unused. */
-static void
-b64_init(void)
-{
-	int i;
-
-	if (b64_ready)
-		return;
-	for (i = 0; i < 256; i++)
-		b64_dec[i] = B64_JUNK;
-	for (i = 0; i < 64; i++)
-		b64_dec[(unsigned char)b64_alpha[i]] = (signed char)i;
-	b64_dec['='] = B64_PAD;
-	/* a benign race: every thread writes the same values */
-	__atomic_store_n(&b64_ready, true, __ATOMIC_RELEASE);
-}
 
 enum mime_cte
 mime_cte_parse(struct span v)
@@ -112,7 +112,6 @@ mime_base64_decode(struct span in, struct buf *out, bool *errors_r)
 	bool err = false;
 	int rc = 0;
 
-	b64_init();
 	room = n / 4 * 3 + 3;
 	if (out->max - out->len < room)
 		room = out->max - out->len;
