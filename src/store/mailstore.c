@@ -50,6 +50,7 @@ struct mailstore {
 	char		*msgdir;	/* .../msg */
 	dev_t		 dev;		/* file system of msgdir */
 	time_t		 last_prune;
+	bool		 pack;		/* mailstore_set_packing */
 	char		 name[STORE_MAX_MAILBOX_NAME + 1];	/* mailbox_get */
 	char		 err[STORE_ERR_SIZE];
 };
@@ -80,6 +81,7 @@ static const char schema_sql[] =
 	" envelope TEXT,"
 	" bodystructure TEXT,"
 	" body TEXT,"
+	" blob_offset INTEGER NOT NULL DEFAULT 0,"
 	" UNIQUE (mailbox_id, uid));"
 	"CREATE INDEX IF NOT EXISTS messages_modseq"
 	" ON messages(mailbox_id, modseq);"
@@ -88,7 +90,13 @@ static const char schema_sql[] =
 	" key TEXT PRIMARY KEY,"
 	" time INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS dedupe_time ON dedupe(time);"
-	"PRAGMA user_version = 1;";
+	"PRAGMA user_version = 2;";
+
+/* version 1 -> 2: messages may share a file (packs) */
+static const char migrate_v2_sql[] =
+	"ALTER TABLE messages ADD COLUMN"
+	" blob_offset INTEGER NOT NULL DEFAULT 0;"
+	"PRAGMA user_version = 2;";
 
 static const struct {
 	const char		*name;
@@ -358,6 +366,44 @@ mailstore_remove(const char *data_dir, int64_t user_id,
 	return r;
 }
 
+static int
+user_version(sqlite3 *db)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			v = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	return v;
+}
+
+/* migrate - brings an index made by an older version up to date */
+static int
+migrate(struct mailstore *ms)
+{
+	int v;
+
+	if (exec(ms, "BEGIN IMMEDIATE", NULL) < 0)
+		return -1;
+	v = user_version(ms->db);	/* again, under the write lock */
+	if (v == 1 && exec(ms, migrate_v2_sql, NULL) < 0)
+		goto fail;
+	if (v != 1 && v != 2) {
+		fail(ms, NULL, "index.db of unknown version %d", v);
+		goto fail;
+	}
+	if (exec(ms, "COMMIT", NULL) < 0)
+		goto fail;
+	return 0;
+fail:
+	store_db_rollback(ms->db);
+	return -1;
+}
+
 struct mailstore *
 mailstore_open(const char *data_dir, int64_t user_id, const char **error_r)
 {
@@ -389,7 +435,19 @@ mailstore_open(const char *data_dir, int64_t user_id, const char **error_r)
 		mailstore_close(&ms);
 		return NULL;
 	}
+	if (user_version(ms->db) < 2 && migrate(ms) < 0) {
+		*error_r = store_err(static_err, sizeof(static_err), "%s",
+		    ms->err);
+		mailstore_close(&ms);
+		return NULL;
+	}
 	return ms;
+}
+
+void
+mailstore_set_packing(struct mailstore *ms, bool on)
+{
+	ms->pack = on;
 }
 
 void
@@ -418,7 +476,9 @@ mailstore_user_id(const struct mailstore *ms)
 struct pending {
 	char		blob[BLOB_NAME_SIZE];
 	bool		written;	/* file exists and must be indexed */
+	bool		packed;		/* shares its file with others */
 	int64_t		mailbox_id;
+	uint64_t	offset;		/* of the message in the file */
 	uint64_t	size;
 };
 
@@ -464,50 +524,115 @@ copy_fd(int out, int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* write_blob - writes one message file; sets d->status/error on failure */
+/* open_blob - creates a new file with a random name in msg/ */
 static int
-write_blob(struct mailstore *ms, struct mailstore_delivery *d,
-    struct pending *p)
+open_blob(struct mailstore *ms, char *blob)
 {
 	char *path;
 	int fd, tries;
 
 	for (tries = 0; ; tries++) {
-		random_hex(p->blob, BLOB_RANDOM_BYTES);
-		path = xasprintf("%s/%s", ms->msgdir, p->blob);
+		random_hex(blob, BLOB_RANDOM_BYTES);
+		path = xasprintf("%s/%s", ms->msgdir, blob);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST || tries >= 3)
 			break;
 		free(path);
 	}
-	if (fd < 0) {
+	if (fd < 0)
 		log_error("store deliver user=%lld open %s: %s",
 		    (long long)ms->user_id, path, strerror(errno));
-		free(path);
-		d->error = "cannot create message file";
-		return -1;
-	}
+	free(path);
+	return fd;
+}
+
+/* write_message - prefix and bytes at fd's current position */
+static int
+write_message(struct mailstore *ms, int fd, const char *blob,
+    const struct mailstore_delivery *d)
+{
 	if ((d->prefix_len > 0 &&
 	    write_all(fd, d->prefix, d->prefix_len) < 0) ||
 	    (d->fd >= 0 ? copy_fd(fd, d->fd, d->offset, d->size) :
 	    write_all(fd, d->data, (size_t)d->size)) < 0) {
 		log_error("store deliver user=%lld write %s: %s",
-		    (long long)ms->user_id, path, strerror(errno));
-		close(fd);
+		    (long long)ms->user_id, blob, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* write_blob - writes one message to a file of its own */
+static int
+write_blob(struct mailstore *ms, struct mailstore_delivery *d,
+    struct pending *p)
+{
+	char *path;
+	int fd, r;
+
+	if ((fd = open_blob(ms, p->blob)) < 0) {
+		d->error = "cannot create message file";
+		return -1;
+	}
+	r = write_message(ms, fd, p->blob, d);
+	if (close(fd) < 0)
+		r = -1;		/* write-back error: the data may be lost */
+	if (r < 0) {
+		path = xasprintf("%s/%s", ms->msgdir, p->blob);
 		unlink(path);
 		free(path);
 		d->error = "cannot write message file";
 		return -1;
 	}
-	if (close(fd) < 0) {
-		unlink(path);
-		free(path);
-		d->error = "cannot write message file";
-		return -1;
-	}
-	free(path);
+	p->offset = 0;
 	p->size = d->prefix_len + d->size;
 	p->written = true;
+	return 0;
+}
+
+/*
+ * A pack: several small messages of one batch in one file, one after the
+ * other.  One file creation instead of one per message: creating inodes is
+ * the dominant cost of a delivery on a busy ext4 (the inode allocator
+ * scans recently freed inodes), more than the shared fsync.
+ */
+struct pack {
+	int		fd;		/* -1: none open */
+	char		blob[BLOB_NAME_SIZE];
+	uint64_t	off;		/* end of the last good message */
+	size_t		nmsgs;
+};
+
+/* write_packed - appends one message to the batch's pack */
+static int
+write_packed(struct mailstore *ms, struct pack *pk,
+    struct mailstore_delivery *d, struct pending *p)
+{
+	if (pk->fd < 0) {
+		if ((pk->fd = open_blob(ms, pk->blob)) < 0) {
+			d->error = "cannot create message file";
+			return -1;
+		}
+		pk->off = 0;
+		pk->nmsgs = 0;
+	}
+	if (write_message(ms, pk->fd, pk->blob, d) < 0) {
+		/* cut the partial message off; the pack goes on */
+		if (ftruncate(pk->fd, (off_t)pk->off) < 0 ||
+		    lseek(pk->fd, (off_t)pk->off, SEEK_SET) < 0) {
+			close(pk->fd);
+			pk->fd = -2;	/* unusable: single files from now */
+		}
+		d->error = "cannot write message file";
+		return -1;
+	}
+	memcpy(p->blob, pk->blob, sizeof(p->blob));
+	p->offset = pk->off;
+	p->size = d->prefix_len + d->size;
+	p->written = true;
+	p->packed = true;
+	pk->off += p->size;
+	pk->nmsgs++;
 	return 0;
 }
 
@@ -588,6 +713,8 @@ prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
 	int64_t inbox = -2;
 	size_t i, j;
 
+	struct pack pk = { .fd = -1 };
+
 	dk = prep(ms, "SELECT 1 FROM dedupe WHERE key = ?1", &ignored);
 	for (i = 0; i < n; i++) {
 		d[i].status = -1;
@@ -643,10 +770,27 @@ prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
 			d[i].error = "mailbox lookup failed";
 			continue;
 		}
-		if (write_blob(ms, &d[i], &p[i]) < 0)
-			continue;
+		if (ms->pack && pk.fd != -2 &&
+		    d[i].prefix_len + d[i].size <= MAILSTORE_PACK_MAX_MESSAGE)
+			(void)write_packed(ms, &pk, &d[i], &p[i]);
+		else
+			(void)write_blob(ms, &d[i], &p[i]);
 	}
 	sqlite3_finalize(dk);
+	if (pk.fd >= 0) {
+		if (close(pk.fd) < 0) {
+			/* the data may be lost: fail every message in it */
+			for (i = 0; i < n; i++) {
+				if (p[i].packed && p[i].written) {
+					p[i].written = false;
+					d[i].error = "cannot write message file";
+				}
+			}
+			pk.nmsgs = 0;
+		}
+		if (pk.nmsgs == 0)
+			unlink_blob(ms, pk.blob);
+	}
 }
 
 /* sync_files - the fallback when syncfs() fails: fsync every file */
@@ -659,7 +803,8 @@ sync_files(struct mailstore *ms, struct pending *p, size_t n)
 		char *path;
 		int fd, r;
 
-		if (!p[i].written)
+		if (!p[i].written || (i > 0 && p[i - 1].written &&
+		    strcmp(p[i - 1].blob, p[i].blob) == 0))
 			continue;
 		path = xasprintf("%s/%s", ms->msgdir, p[i].blob);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -697,8 +842,8 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		return -1;
 	if ((ins = prep(ms, "INSERT INTO messages (mailbox_id, uid, blob,"
 	    " size, internal_date, flags, modseq, envelope, bodystructure,"
-	    " body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	    error_r)) == NULL ||
+	    " body, blob_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10, ?11)", error_r)) == NULL ||
 	    (dk = prep(ms, "INSERT OR IGNORE INTO dedupe (key, time)"
 	    " VALUES (?1, ?2)", error_r)) == NULL ||
 	    (mb = prep(ms, "SELECT uidvalidity, uidnext, highestmodseq"
@@ -730,9 +875,11 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 				goto fail;
 			}
 			if (sqlite3_changes(ms->db) == 0) {
-				/* another handle stored it meanwhile */
+				/* another handle stored it meanwhile (a
+				 * packed copy stays as unreferenced bytes) */
 				p[i].written = false;
-				unlink_blob(ms, p[i].blob);
+				if (!p[i].packed)
+					unlink_blob(ms, p[i].blob);
 				d[i].status = 0;
 				d[i].duplicate = true;
 				continue;
@@ -782,6 +929,7 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		if (d[i].body != NULL)
 			sqlite3_bind_text(ins, 10, d[i].body, -1,
 			    SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 11, (sqlite3_int64)p[i].offset);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			fail_db(ms, error_r);
 			goto fail;
@@ -1345,8 +1493,8 @@ mailstore_message_list(struct mailstore *ms, const char *mailbox,
 		return -1;
 	}
 	if ((s = prep(ms, "SELECT uid, size, flags, keywords, internal_date,"
-	    " modseq, blob FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
-	    error_r)) == NULL) {
+	    " modseq, blob, blob_offset FROM messages WHERE mailbox_id = ?1"
+	    " ORDER BY uid", error_r)) == NULL) {
 		store_db_rollback(ms->db);
 		return -1;
 	}
@@ -1364,6 +1512,7 @@ mailstore_message_list(struct mailstore *ms, const char *mailbox,
 		m.internal_date = (time_t)sqlite3_column_int64(s, 4);
 		m.modseq = (uint64_t)sqlite3_column_int64(s, 5);
 		m.path = path;
+		m.offset = (uint64_t)sqlite3_column_int64(s, 7);
 		fn(ctx, &m);
 		free(path);
 		n++;
@@ -1373,10 +1522,10 @@ mailstore_message_list(struct mailstore *ms, const char *mailbox,
 	return rc == SQLITE_DONE ? n : fail_db(ms, error_r);
 }
 
-/* message_path - file path of (mailbox, uid); 1, 0 none, -1 error */
-static int
-message_path(struct mailstore *ms, const char *mailbox, uint32_t uid,
-    char **path_r, const char **error_r)
+int
+mailstore_message_locate(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, char **path_r, uint64_t *offset_r, uint64_t *size_r,
+    const char **error_r)
 {
 	char canon[STORE_MAX_MAILBOX_NAME + 1];
 	sqlite3_stmt *s;
@@ -1385,37 +1534,91 @@ message_path(struct mailstore *ms, const char *mailbox, uint32_t uid,
 	*path_r = NULL;
 	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
 		return -1;
-	if ((s = prep(ms, "SELECT blob FROM messages WHERE uid = ?2 AND"
+	if ((s = prep(ms, "SELECT blob, blob_offset, size FROM messages"
+	    " WHERE uid = ?2 AND"
 	    " mailbox_id = (SELECT id FROM mailboxes WHERE name = ?1)",
 	    error_r)) == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, uid);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*path_r = xasprintf("%s/%s", ms->msgdir,
 		    sqlite3_column_text(s, 0));
+		*offset_r = (uint64_t)sqlite3_column_int64(s, 1);
+		*size_r = (uint64_t)sqlite3_column_int64(s, 2);
+	}
 	sqlite3_finalize(s);
 	if (rc == SQLITE_ROW)
 		return 1;
 	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
 }
 
+/* open_at - opens path read-only, positioned at off */
+static int
+open_at(struct mailstore *ms, const char *path, uint64_t off,
+    const char **error_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), saved;
+
+	if (fd >= 0 && lseek(fd, (off_t)off, SEEK_SET) == (off_t)off)
+		return fd;
+	saved = errno;
+	fail(ms, error_r, "cannot open %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+	return -1;
+}
+
 int
 mailstore_message_read(struct mailstore *ms, const char *mailbox,
     uint32_t uid, struct buf *out, const char **error_r)
 {
+	uint64_t off = 0, size = 0, done = 0;
+	uint8_t *w;
 	char *path;
-	int r;
+	int r, fd;
 
-	if ((r = message_path(ms, mailbox, uid, &path, error_r)) <= 0)
+	if ((r = mailstore_message_locate(ms, mailbox, uid, &path, &off,
+	    &size, error_r)) <= 0)
 		return r;
-	if (read_file(path, out) < 0) {
-		r = fail(ms, error_r, "cannot read %s: %s", path,
-		    strerror(errno));
+	if (size > out->max - out->len) {
 		free(path);
-		return r;
+		errno = EFBIG;
+		return fail(ms, error_r, "message %u is larger than %zu bytes",
+		    uid, out->max);
 	}
+	if ((fd = open_at(ms, path, off, error_r)) < 0) {
+		free(path);
+		return -1;
+	}
+	if ((w = buf_reserve(out, (size_t)size)) == NULL) {
+		close(fd);
+		free(path);
+		errno = EFBIG;
+		return fail(ms, error_r, "message %u too large", uid);
+	}
+	while (done < size) {
+		ssize_t n = pread(fd, w + done, (size_t)(size - done),
+		    (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;	/* file shorter than the row */
+			r = fail(ms, error_r, "cannot read %s: %s", path,
+			    strerror(errno));
+			close(fd);
+			free(path);
+			return r;
+		}
+		done += (uint64_t)n;
+	}
+	out->len += (size_t)size;
+	out->data[out->len] = '\0';
+	close(fd);
 	free(path);
 	return 1;
 }
@@ -1424,30 +1627,20 @@ int
 mailstore_message_open(struct mailstore *ms, const char *mailbox,
     uint32_t uid, uint64_t *size_r, const char **error_r)
 {
-	struct stat st;
+	uint64_t off = 0;
 	char *path;
 	int r, fd;
 
-	if ((r = message_path(ms, mailbox, uid, &path, error_r)) <= 0) {
+	if ((r = mailstore_message_locate(ms, mailbox, uid, &path, &off,
+	    size_r, error_r)) <= 0) {
 		if (r == 0) {
 			fail(ms, error_r, "no message %u in %s", uid, mailbox);
 			errno = ENOENT;
 		}
 		return -1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int saved = errno;
-
-		fail(ms, error_r, "cannot open %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		free(path);
-		errno = saved;
-		return -1;
-	}
+	fd = open_at(ms, path, off, error_r);
 	free(path);
-	*size_r = (uint64_t)st.st_size;
 	return fd;
 }
 

@@ -41,6 +41,8 @@
 #include "lib/buf.h"
 #include "lib/postino_limits.h"
 
+/* With packing on, messages up to this size share one file per batch. */
+#define MAILSTORE_PACK_MAX_MESSAGE	(256u * 1024)
 /* Dedupe keys older than this are pruned (seconds). */
 #define MAILSTORE_DEDUPE_MAX_AGE	(7 * 24 * 3600)
 
@@ -87,6 +89,18 @@ struct mailstore *mailstore_open(const char *data_dir, int64_t user_id,
 /* NULL is a no-op; sets *ms to NULL. */
 void mailstore_close(struct mailstore **ms);
 int64_t mailstore_user_id(const struct mailstore *ms);
+/*
+ * Packing (off by default): the messages of one delivery batch up to
+ * MAILSTORE_PACK_MAX_MESSAGE bytes go into ONE new file, one after the
+ * other, instead of a file each; larger ones still get their own.  A
+ * message is then (path, offset, size), not a whole file: readers must
+ * use mailstore_message_read/_open/_locate or the offset of
+ * struct mailstore_message.  A file is removed when its last message is
+ * expunged (space inside a pack is not reclaimed before: XXX compaction).
+ * Creating one inode per message is the main cost of a delivery on a busy
+ * ext4, so this multiplies delivery throughput.
+ */
+void mailstore_set_packing(struct mailstore *ms, bool on);
 
 /* ---- delivery ---- */
 
@@ -237,7 +251,9 @@ struct mailstore_message {
 	const char	*keywords;	/* space-separated, "" if none */
 	time_t		 internal_date;
 	uint64_t	 modseq;
-	const char	*path;		/* full path of the message file */
+	const char	*path;		/* full path of the file holding it */
+	uint64_t	 offset;	/* where it starts in that file (0
+					 * unless packing is on); size bytes */
 };
 typedef void mailstore_message_fn(void *ctx,
     const struct mailstore_message *m);
@@ -256,11 +272,19 @@ int mailstore_message_read(struct mailstore *ms, const char *mailbox,
     uint32_t uid, struct buf *out, const char **error_r)
 	__attribute__((warn_unused_result));
 /*
- * Opens one message read-only: returns an fd (caller closes) with the size
- * in *size_r, or -1 (errno ENOENT if there is no such message).
+ * Opens one message read-only: returns an fd (caller closes) positioned at
+ * the message's first byte, with its size in *size_r (read that many
+ * bytes, the file may hold more), or -1 (errno ENOENT if no such message).
  */
 int mailstore_message_open(struct mailstore *ms, const char *mailbox,
     uint32_t uid, uint64_t *size_r, const char **error_r);
+/*
+ * Where a message lives: heap path in *path_r (caller frees), byte offset
+ * and size (for pread, IMAP partial fetch).  1, 0 if none, -1.
+ */
+int mailstore_message_locate(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, char **path_r, uint64_t *offset_r, uint64_t *size_r,
+    const char **error_r) __attribute__((warn_unused_result));
 /*
  * Changes system flags: sets the bits of add, then clears those of del;
  * bumps MODSEQ if anything changed.  1 changed, 0 unchanged or no such
