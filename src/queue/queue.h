@@ -200,6 +200,7 @@ struct queue_stats {
 	uint64_t	sync_fallbacks;	/* syncfs failed: per-file fsync */
 	uint64_t	batches;	/* delivery batches run */
 	uint64_t	messages;	/* messages in the index now */
+	uint64_t	recycled;	/* spool files reused for new ones */
 };
 void queue_get_stats(struct queue *q, struct queue_stats *st_r);
 
