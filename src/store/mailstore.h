@@ -2,8 +2,10 @@
  * mailstore.h - one account's mailboxes and messages (IMAP data model).
  *
  * Layout: DATA_DIR/mail/<user id>/index.db (SQLite, WAL) and immutable
- * message files DATA_DIR/mail/<user id>/msg/<blob>.  The directory is named
- * by the numeric user id only, never by anything a client sends.
+ * message files DATA_DIR/mail/<user id>/msg/<blob> (one message per file,
+ * or several with packing: a message is (file, offset, size)).  The
+ * directory is named by the numeric user id only, never by anything a
+ * client sends.
  *
  * Data model (RFC 3501/9051, RFC 6154, RFC 7162): mailboxes form a
  * hierarchy with delimiter '/', names in UTF-8, "INBOX" case-insensitive;
