@@ -2,14 +2,20 @@
  * queue.c - the durable queue: accepting messages with group commit,
  * recovery at start, and the delivery scheduler.
  *
- * Three threads touch a queue:
- *   - the server's loop thread writes incoming messages, commits them,
- *     runs the completions (commit callbacks) and calls flush/rescan;
- *   - the committer thread makes every message committed since its last
- *     round durable with one syncfs() (group commit), then hands them back
- *     as completions and calls the notify hook;
+ * Four threads touch a queue:
+ *   - the server's loop thread buffers incoming messages, commits them,
+ *     runs the completions (commit callbacks) and calls flush/rescan; for
+ *     a small message it makes no file-system call at all;
+ *   - the committer thread writes the messages committed since its last
+ *     round (into ready or new files), makes them all durable with one
+ *     syncfs() (group commit), then hands them back as completions and
+ *     calls the notify hook;
+ *   - the pool thread keeps a reserve of empty spool files, so that file
+ *     creation (a slow, journaled metadata change) happens off the paths
+ *     that sessions wait on;
  *   - the worker thread takes due messages from a min-heap in batches,
- *     calls the delivery agent, and records each recipient's new state.
+ *     calls the delivery agent, records each recipient's new state, and
+ *     recycles the files of finished messages into the pool.
  * RFC 5321 section 6.1: a message is durable before the 250 after DATA;
  * retries and the queue lifetime follow section 4.5.4.1.
  *
