@@ -44,10 +44,21 @@ skip_cfws(struct lexer *lx)
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
 			lx->i++;
 		} else if (c == '(') {
-			size_t st = ++lx->i, n = 0;
+			size_t st = ++lx->i, end, n = 0;
 			int depth = 1;
-			char *t = arena_alloc(lx->a, s.len - st + 1);
+			char *t;
 
+			/* find the end first: allocate only what it holds */
+			for (end = st; end < s.len; end++) {
+				if (s.p[end] == '\\' && end + 1 < s.len)
+					end++;
+				else if (s.p[end] == '(')
+					depth++;
+				else if (s.p[end] == ')' && --depth == 0)
+					break;
+			}
+			t = arena_alloc(lx->a, end - st + 1);
+			depth = 1;
 			while (lx->i < s.len) {
 				c = s.p[lx->i++];
 				if (c == '\\' && lx->i < s.len) {
@@ -81,7 +92,13 @@ next(struct lexer *lx, const char **text, uint8_t *special)
 		return T_END;
 	st = lx->i;
 	if (s.p[st] == '"') {
-		t = arena_alloc(lx->a, s.len - st + 1);
+		size_t end;
+
+		for (end = st + 1; end < s.len && s.p[end] != '"'; end++) {
+			if (s.p[end] == '\\' && end + 1 < s.len)
+				end++;
+		}
+		t = arena_alloc(lx->a, end - st + 1);
 		lx->i++;
 		while (lx->i < s.len && s.p[lx->i] != '"') {
 			uint8_t c = s.p[lx->i++];

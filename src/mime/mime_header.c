@@ -182,8 +182,15 @@ struct raw_param {
 static struct span
 unquote(struct span s, size_t *ip, struct arena *a)
 {
-	size_t i = *ip + 1, n = 0;
-	uint8_t *o = arena_alloc(a, s.len - *ip + 1);
+	size_t i = *ip + 1, n = 0, end;
+	uint8_t *o;
+
+	/* find the end first: allocate only what the string holds */
+	for (end = i; end < s.len && s.p[end] != '"'; end++) {
+		if (s.p[end] == '\\' && end + 1 < s.len)
+			end++;
+	}
+	o = arena_alloc(a, end - *ip + 1);
 
 	while (i < s.len && s.p[i] != '"') {
 		if (s.p[i] == '\\' && i + 1 < s.len)
@@ -236,10 +243,13 @@ collect(struct span s, struct arena *a, struct raw_param *r, size_t max)
 		/* to the next ';', skipping quoted strings */
 		while (i < s.len && s.p[i] != ';') {
 			if (s.p[i] == '"') {
-				(void)unquote(s, &i, a);
-				continue;
+				for (i++; i < s.len && s.p[i] != '"'; i++) {
+					if (s.p[i] == '\\' && i + 1 < s.len)
+						i++;
+				}
 			}
-			i++;
+			if (i < s.len)
+				i++;
 		}
 		if (i >= s.len)
 			break;
