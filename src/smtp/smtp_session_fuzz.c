@@ -2,9 +2,11 @@
  * smtp_session_fuzz.c - libFuzzer target for the whole SMTP session, with
  * fake ops that complete every request synchronously.
  *
- * The first byte picks small limits and options, the second a chunk size;
- * the rest is what the client sends.  Every reply must be a well-formed
- * SMTP reply line, and the session must take all input unless it closed.
+ * The first byte picks small limits and options, the second a chunk size
+ * and whether requests complete inside the op or later (from the "event
+ * loop", between input calls); the rest is what the client sends.  Every
+ * reply must be a well-formed SMTP reply line, and the session must take
+ * all input unless a request is out or it closed.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,19 +19,58 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+enum fz_pending { FZ_NONE, FZ_RCPT_OK, FZ_RCPT_BAD, FZ_END, FZ_LINES };
+
 struct fz {
-	size_t	 stored;
-	int	 open;
+	size_t			 stored;
+	int			 open;
+	bool			 defer;
+	enum fz_pending		 pending;
+	struct smtp_session	*s;
 };
+
+static void
+fz_complete(struct fz *f)
+{
+	static const char *const lines[2] = { "first", "second" };
+	enum fz_pending p = f->pending;
+
+	f->pending = FZ_NONE;
+	switch (p) {
+	case FZ_NONE:
+		abort();
+	case FZ_RCPT_OK:
+		smtp_session_rcpt_done(f->s, 250, "2.1.5", "OK");
+		break;
+	case FZ_RCPT_BAD:
+		smtp_session_rcpt_done(f->s, 550, "5.1.1", "unknown");
+		break;
+	case FZ_END:
+		if (!f->open)
+			abort();
+		f->open = 0;
+		smtp_session_data_done(f->s, 250, "2.0.0", "queued");
+		break;
+	case FZ_LINES:
+		smtp_session_lines_done(f->s, 250, "2.1.5", lines, 2);
+		break;
+	}
+}
+
+static void
+fz_request(struct fz *f, struct smtp_session *s, enum fz_pending p)
+{
+	if (f->pending != FZ_NONE || s != f->s)
+		abort();
+	f->pending = p;
+	if (!f->defer)
+		fz_complete(f);
+}
 
 static void
 fz_rcpt(void *ctx, struct smtp_session *s, const char *addr)
 {
-	(void)ctx;
-	if (addr[0] == 'b')
-		smtp_session_rcpt_done(s, 550, "5.1.1", "unknown");
-	else
-		smtp_session_rcpt_done(s, 250, "2.1.5", "OK");
+	fz_request(ctx, s, addr[0] == 'b' ? FZ_RCPT_BAD : FZ_RCPT_OK);
 }
 
 static int
@@ -72,8 +113,7 @@ fz_end(void *ctx, struct smtp_session *s)
 
 	if (!f->open)
 		abort();
-	f->open = 0;
-	smtp_session_data_done(s, 250, "2.0.0", "queued");
+	fz_request(f, s, FZ_END);
 }
 
 static void
@@ -89,10 +129,8 @@ fz_abort(void *ctx)
 static void
 fz_lines(void *ctx, struct smtp_session *s, const char *arg)
 {
-	const char *lines[2] = { arg, "second" };
-
-	(void)ctx;
-	smtp_session_lines_done(s, 250, "2.1.5", lines, 2);
+	(void)arg;
+	fz_request(ctx, s, FZ_LINES);
 }
 
 static const struct smtp_session_ops fz_ops = {
@@ -129,7 +167,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct smtp_session_config cfg;
 	struct smtp_peer peer = { "fuzz", "192.0.2.1", NULL, false };
 	struct smtp_session *s;
-	struct fz f = { 0, 0 };
+	struct fz f;
 	size_t pos = 0, chunk;
 
 	if (size < 2)
@@ -145,28 +183,39 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_text_line = (data[0] & 0x40) ? 40 : 1000;
 	cfg.vrfy_enabled = cfg.expn_enabled = data[0] & 0x80;
 	cfg.tls_available = data[0] & 1;
-	chunk = 1 + data[1];
+	memset(&f, 0, sizeof(f));
+	f.defer = data[1] & 0x80;
+	chunk = 1 + (data[1] & 0x7f);
 	data += 2;
 	size -= 2;
-	s = smtp_session_new(&cfg, &fz_ops, &f, &peer);
+	s = f.s = smtp_session_new(&cfg, &fz_ops, &f, &peer);
 	smtp_session_start(s);
 	while (pos < size) {
 		size_t k = size - pos < chunk ? size - pos : chunk;
 		size_t used = smtp_session_input(s, data + pos, k);
 
-		if (used > k || smtp_session_is_pending(s))
+		if (used > k || smtp_session_is_pending(s) !=
+		    (f.pending != FZ_NONE))
 			abort();
 		check_output(smtp_session_output(s));
 		buf_reset(smtp_session_output(s));
 		pos += used;
+		if (f.pending != FZ_NONE) {
+			fz_complete(&f);	/* the "event loop" */
+			if (smtp_session_is_pending(s))
+				abort();
+			continue;
+		}
 		if (used < k) {
 			if (!smtp_session_want_close(s))
 				abort();
 			break;
 		}
 	}
-	if (pos == size && (data[-1] & 1))
+	if (data[-1] & 1)
 		smtp_session_timeout(s);
+	if (f.pending != FZ_NONE)
+		fz_complete(&f);	/* a late answer after the timeout */
 	check_output(smtp_session_output(s));
 	smtp_session_free(&s);
 	if (f.open)
