@@ -279,7 +279,35 @@ test_addresses(void)
 	}
 }
 
+/* memory stays linear in the input for hostile comment / quote runs */
+static void
+test_linear_memory(void)
+{
+	struct arena *a = arena_new("t", 4096, (size_t)1 << 30);
+	struct buf b;
+	unsigned i;
+
+	buf_init(&b, 1 << 20);
+	for (i = 0; i < 20000; i++)
+		CHECK_INT(buf_append_str(&b, "(c) \"q\" "), 0);
+	CHECK_INT(buf_append_str(&b, "a@b"), 0);
+	(void)mime_address_parse(buf_span(&b), a, 1000);
+	CHECK(arena_used(a) < 16 * b.len);
+	arena_free(&a);
+	a = arena_new("t", 4096, (size_t)1 << 30);
+	buf_reset(&b);
+	CHECK_INT(buf_append_str(&b, "text/plain"), 0);
+	for (i = 0; i < 20000; i++)
+		CHECK_INT(buf_append_str(&b, " \"x\""), 0);
+	CHECK_INT(buf_append_str(&b, "; a=\"1\""), 0);
+	(void)mime_params_parse(buf_span(&b), a);
+	CHECK(arena_used(a) < 16 * b.len);
+	arena_free(&a);
+	buf_fini(&b);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_linear_memory),
 	TEST(test_fields),
 	TEST(test_ctype),
 	TEST(test_rfc2231),
