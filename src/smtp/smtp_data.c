@@ -42,7 +42,7 @@ struct smtp_data {
 	uint64_t		 size;
 	size_t			 line_len;	/* incl. CR and LF so far */
 	unsigned		 received;
-	bool			 in_header;	/* still in the header section */
+	bool			 in_header;	/* still in the header */
 	bool			 matching;	/* line may be "Received:" */
 	unsigned		 match_pos;
 	size_t			 staged;

@@ -30,7 +30,7 @@
 struct smtp_data;
 
 struct smtp_data_limits {
-	uint64_t	 max_size;	/* unstuffed bytes; 0: SMTP_MAX_MESSAGE */
+	uint64_t	 max_size;	/* after unstuffing; 0: default */
 	size_t		 max_line;	/* incl. CRLF; 0: SMTP_MAX_TEXT_LINE */
 	unsigned	 max_received;	/* 0: SMTP_MAX_RECEIVED */
 	bool		 allow_nul;	/* BODY=BINARYMIME */

@@ -77,7 +77,8 @@ smtp_parse_command(struct span line, struct span *verb_r, struct span *args_r)
 		return -1;
 	*verb_r = span_make(line.p, i);
 	if (i < line.len)
-		*args_r = span_trim(span_make(line.p + i + 1, line.len - i - 1));
+		*args_r = span_trim(span_make(line.p + i + 1,
+		    line.len - i - 1));
 	else
 		*args_r = span_make(line.p + i, 0);
 	return 0;

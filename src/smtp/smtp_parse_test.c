@@ -319,7 +319,8 @@ test_domains(void)
 	CHECK(smtp_parse_addr_literal_ok(SPAN_LIT("[ipv6:::1]")));
 	CHECK(smtp_parse_addr_literal_ok(SPAN_LIT("[IPv6:::ffff:1.2.3.4]")));
 	CHECK(!smtp_parse_addr_literal_ok(SPAN_LIT("[IPv6:]")));
-	CHECK(!smtp_parse_addr_literal_ok(SPAN_LIT("[IPv6:1:2:3:4:5:6:7:8:9]")));
+	CHECK(!smtp_parse_addr_literal_ok(
+	    SPAN_LIT("[IPv6:1:2:3:4:5:6:7:8:9]")));
 }
 
 static void

@@ -96,7 +96,7 @@ struct smtp_session {
 	enum smtp_pending		 pending;
 	unsigned			 flags;
 	bool				 want_close;
-	bool				 skipping;	/* rest of a long line */
+	bool				 skipping;	/* a too long line */
 	unsigned			 errors;
 	const struct smtp_cmd		*cur;		/* command running */
 

@@ -20,7 +20,7 @@ struct fake {
 	/* settings */
 	bool			 defer;
 	bool			 begin_fail;
-	int			 write_fail;	/* fail the Nth write; 0 never */
+	int			 write_fail;	/* fail write N; 0: never */
 	int			 end_code;	/* 0: 250 */
 	/* state */
 	struct smtp_session	*s;
@@ -287,7 +287,7 @@ strip_received(struct buf *m)
 
 struct expect {
 	const char	*transcript;	/* after the greeting */
-	const char	*message;	/* stored bytes minus Received:, or NULL */
+	const char	*message;	/* stored minus Received:; or NULL */
 	int		 aborts;	/* -1: don't care */
 };
 
@@ -1238,7 +1238,8 @@ test_tls_and_auth_flags(void)
 	    "250 STARTTLS\r\n"
 	    "454 4.7.0 TLS not available now\r\n"
 	    "530 5.7.0 Authentication required\r\n";
-	static const char in[] = "EHLO c\r\nSTARTTLS\r\nMAIL FROM:<a@b.test>\r\n";
+	static const char in[] =
+	    "EHLO c\r\nSTARTTLS\r\nMAIL FROM:<a@b.test>\r\n";
 
 	cfg.tls_available = true;
 	cfg.auth_required = true;
