@@ -39,5 +39,6 @@
 /* mail store */
 #define STORE_MAX_MAILBOX_NAME	1024		/* bytes of a full name */
 #define STORE_MAX_DELIVERY_BATCH 4096		/* messages per deliver call */
+#define STORE_MAX_KEYWORDS	1024		/* bytes of one message's keywords */
 
 #endif

@@ -1947,3 +1947,246 @@ mailstore_sweep(struct mailstore *ms, uint64_t min_age, const char **error_r)
 	closedir(dir);
 	return n;
 }
+
+/* ---- copy / move ---- */
+
+/* bump_mailbox - UIDNEXT += uids, HIGHESTMODSEQ += 1 (inside a txn) */
+static int
+bump_mailbox(struct mailstore *ms, int64_t id, int uids,
+    const char **error_r)
+{
+	sqlite3_stmt *s;
+
+	if ((s = prep(ms, "UPDATE mailboxes SET uidnext = uidnext + ?2,"
+	    " highestmodseq = highestmodseq + 1 WHERE id = ?1", error_r)) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, uids);
+	return step_done(ms, s, error_r);
+}
+
+int
+mailstore_message_copy(struct mailstore *ms, const char *from,
+    uint32_t uid, const char *to, bool move, uint32_t *uid_r,
+    uint32_t *uidvalidity_r, const char **error_r)
+{
+	char cf[STORE_MAX_MAILBOX_NAME + 1], ct[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int64_t src, dst;
+	uint32_t newuid, uidv;
+	int rc;
+
+	if (mailbox_name_check(ms, from, cf, error_r) < 0 ||
+	    mailbox_name_check(ms, to, ct, error_r) < 0)
+		return -1;
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((src = mailbox_id(ms, cf, error_r)) < 0 ||
+	    (dst = mailbox_id(ms, ct, error_r)) < 0)
+		goto fail;
+	if (dst == 0) {
+		fail(ms, error_r, "no mailbox %s", ct);
+		goto fail;
+	}
+	if (src == 0) {
+		store_db_rollback(ms->db);
+		return 0;
+	}
+	if ((s = prep(ms, "SELECT uidnext, highestmodseq, uidvalidity FROM"
+	    " mailboxes WHERE id = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, dst);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	newuid = (uint32_t)sqlite3_column_int64(s, 0);
+	uidv = (uint32_t)sqlite3_column_int64(s, 2);
+	sqlite3_finalize(s);
+	if (newuid == UINT32_MAX) {
+		fail(ms, error_r, "mailbox UIDs exhausted");
+		goto fail;
+	}
+	if ((s = prep(ms, "INSERT INTO messages (mailbox_id, uid, blob,"
+	    " blob_offset, size, internal_date, flags, keywords, modseq,"
+	    " envelope, bodystructure, body)"
+	    " SELECT ?3, ?4, blob, blob_offset, size, internal_date, flags,"
+	    " keywords, (SELECT highestmodseq + 1 FROM mailboxes WHERE"
+	    " id = ?3), envelope, bodystructure, body FROM messages"
+	    " WHERE mailbox_id = ?1 AND uid = ?2", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, src);
+	sqlite3_bind_int64(s, 2, uid);
+	sqlite3_bind_int64(s, 3, dst);
+	sqlite3_bind_int64(s, 4, newuid);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
+	if (sqlite3_changes(ms->db) == 0) {
+		store_db_rollback(ms->db);
+		return 0;
+	}
+	if (bump_mailbox(ms, dst, 1, error_r) < 0)
+		goto fail;
+	if (move) {
+		if ((s = prep(ms, "DELETE FROM messages WHERE mailbox_id = ?1"
+		    " AND uid = ?2", error_r)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, src);
+		sqlite3_bind_int64(s, 2, uid);
+		if (step_done(ms, s, error_r) < 0 ||
+		    bump_mailbox(ms, src, 0, error_r) < 0)
+			goto fail;
+	}
+	if ((rc = exec(ms, "COMMIT", error_r)) < 0)
+		goto fail;
+	if (uid_r != NULL)
+		*uid_r = newuid;
+	if (uidvalidity_r != NULL)
+		*uidvalidity_r = uidv;
+	return 1;
+fail:
+	store_db_rollback(ms->db);
+	return -1;
+}
+
+/* ---- keywords ---- */
+
+/* keyword_ok - an IMAP atom (RFC 3501 section 9) not starting with '\' */
+static bool
+keyword_ok(const char *k, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || k[0] == '\\')
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)k[i];
+
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+/* kw_find - index of keyword k in the space-separated list, or -1 */
+static long
+kw_find(const char *list, const char *k, size_t klen)
+{
+	const char *p = list;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, " ");
+
+		if (n == klen && strncasecmp(p, k, n) == 0)
+			return p - list;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return -1;
+}
+
+/* kw_apply - edits list (a buf) by one space-separated argument */
+static int
+kw_apply(struct mailstore *ms, struct buf *list, const char *arg, bool add,
+    const char **error_r)
+{
+	const char *p = arg;
+
+	while (p != NULL && *p != '\0') {
+		size_t n;
+		long at;
+
+		while (*p == ' ')
+			p++;
+		if ((n = strcspn(p, " ")) == 0)
+			break;
+		if (!keyword_ok(p, n))
+			return fail(ms, error_r, "invalid keyword");
+		at = kw_find(buf_cstr(list), p, n);
+		if (add && at < 0) {
+			if ((list->len > 0 && buf_append_byte(list, ' ') < 0) ||
+			    buf_append(list, p, n) < 0)
+				return fail(ms, error_r, "too many keywords");
+		} else if (!add && at >= 0) {
+			size_t start = (size_t)at, end = start + n;
+
+			/* take the keyword and one neighbouring space */
+			if (end < list->len)
+				end++;
+			else if (start > 0)
+				start--;
+			memmove(list->data + start, list->data + end,
+			    list->len - end);
+			list->len -= end - start;
+			list->data[list->len] = '\0';
+		}
+		p += n;
+	}
+	return 0;
+}
+
+int
+mailstore_message_set_keywords(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, const char *add, const char *del, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	struct buf list;
+	sqlite3_stmt *s;
+	int64_t id;
+	char *old = NULL;
+	int rc, r = -1;
+
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	buf_init(&list, STORE_MAX_KEYWORDS);
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		goto out;
+	if ((id = mailbox_id(ms, canon, error_r)) <= 0) {
+		r = id == 0 ? 0 : -1;
+		goto rollback;
+	}
+	if ((s = prep(ms, "SELECT keywords FROM messages WHERE"
+	    " mailbox_id = ?1 AND uid = ?2", error_r)) == NULL)
+		goto rollback;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, uid);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		old = xstrdup(sqlite3_column_text(s, 0) != NULL ?
+		    (const char *)sqlite3_column_text(s, 0) : "");
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+		goto rollback;
+	}
+	if (buf_append_str(&list, old) < 0 ||
+	    kw_apply(ms, &list, add, true, error_r) < 0 ||
+	    kw_apply(ms, &list, del, false, error_r) < 0)
+		goto rollback;
+	if (strcmp(old, buf_cstr(&list)) == 0) {
+		r = 0;
+		goto rollback;
+	}
+	if ((s = prep(ms, "UPDATE messages SET keywords = ?3, modseq ="
+	    " (SELECT highestmodseq + 1 FROM mailboxes WHERE id = ?1)"
+	    " WHERE mailbox_id = ?1 AND uid = ?2", error_r)) == NULL)
+		goto rollback;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, uid);
+	sqlite3_bind_text(s, 3, buf_cstr(&list), -1, SQLITE_STATIC);
+	if (step_done(ms, s, error_r) < 0 ||
+	    bump_mailbox(ms, id, 0, error_r) < 0 ||
+	    exec(ms, "COMMIT", error_r) < 0)
+		goto rollback;
+	r = 1;
+	goto out;
+rollback:
+	store_db_rollback(ms->db);
+out:
+	free(old);
+	buf_fini(&list);
+	return r;
+}

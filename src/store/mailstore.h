@@ -288,6 +288,30 @@ int mailstore_message_locate(struct mailstore *ms, const char *mailbox,
     uint32_t uid, char **path_r, uint64_t *offset_r, uint64_t *size_r,
     const char **error_r) __attribute__((warn_unused_result));
 /*
+ * Copies a message into a mailbox of the same account (IMAP COPY): the new
+ * row shares the file; flags, keywords, internal date and cached parse go
+ * along; the target's UIDNEXT and HIGHESTMODSEQ advance.  With move, the
+ * source row goes in the same transaction (IMAP MOVE, RFC 6851).  Returns
+ * 1 with the new UID in *uid_r and the target's UIDVALIDITY in
+ * *uidvalidity_r (either may be NULL), 0 if no such message, -1 (no such
+ * target mailbox, error).
+ */
+int mailstore_message_copy(struct mailstore *ms, const char *from,
+    uint32_t uid, const char *to, bool move, uint32_t *uid_r,
+    uint32_t *uidvalidity_r, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * Keywords (RFC 3501 flag-keywords): adds the space-separated keywords of
+ * add, then removes those of del (either may be NULL), compared ASCII
+ * case-insensitively as IMAP does; bumps MODSEQ if the set changed.  A
+ * keyword must be an atom not starting with '\'; the stored list is at
+ * most STORE_MAX_KEYWORDS bytes.  1 changed, 0 unchanged or no such
+ * message, -1 (invalid keyword, too many, error).
+ */
+int mailstore_message_set_keywords(struct mailstore *ms, const char *mailbox,
+    uint32_t uid, const char *add, const char *del, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
  * Changes system flags: sets the bits of add, then clears those of del;
  * bumps MODSEQ if anything changed.  1 changed, 0 unchanged or no such
  * message, -1 error.

@@ -1347,7 +1347,127 @@ test_migrate_v1(void)
 	cleanup(dir);
 }
 
+struct kwlist {
+	int	n;
+	char	kw[8][256];
+	uint64_t modseq[8];
+};
+
+static void
+collect_kw(void *ctx, const struct mailstore_message *m)
+{
+	struct kwlist *l = ctx;
+
+	if (l->n < 8) {
+		snprintf(l->kw[l->n], sizeof(l->kw[0]), "%s", m->keywords);
+		l->modseq[l->n] = m->modseq;
+		l->n++;
+	}
+}
+
+static void
+test_copy_move_keywords(void)
+{
+	char *dir = tmpdir(), *p1 = NULL, *p2 = NULL;
+	struct mailstore *ms = new_store(dir, 50);
+	struct mailstore_mailbox in, tr;
+	struct kwlist kl;
+	const char *err = NULL;
+	uint32_t uid = 0, uidv = 0, *gone = NULL;
+	uint64_t o1, o2, s1, s2;
+	size_t ngone;
+	struct stat st;
+
+	deliver_n(ms, NULL, 2);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 1,
+	    MAILSTORE_F_FLAGGED, 0, &err), 1);
+	/* keywords: add, no duplicates (case-insensitive), remove */
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1,
+	    "$Forwarded Work", NULL, &err), 1);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1, "work", NULL,
+	    &err), 0);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1, "Later",
+	    "$forwarded", &err), 1);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1, "\\Seen",
+	    NULL, &err), -1);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1, "a(b", NULL,
+	    &err), -1);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 9, "x", NULL,
+	    &err), 0);
+	memset(&kl, 0, sizeof(kl));
+	CHECK_INT(mailstore_message_list(ms, "INBOX", collect_kw, &kl, &err),
+	    2);
+	CHECK_STR(kl.kw[0], "Work Later");
+	CHECK_STR(kl.kw[1], "");
+	CHECK(kl.modseq[0] > kl.modseq[1]);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1, NULL,
+	    "LATER work", &err), 1);
+	memset(&kl, 0, sizeof(kl));
+	CHECK_INT(mailstore_message_list(ms, "INBOX", collect_kw, &kl, &err),
+	    2);
+	CHECK_STR(kl.kw[0], "");
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1, "Keep", NULL,
+	    &err), 1);
+	/* too many keywords: limit enforced */
+	{
+		char many[STORE_MAX_KEYWORDS + 64];
+		size_t n = 0;
+		int i;
+
+		for (i = 0; n + 8 < sizeof(many); i++)
+			n += (size_t)snprintf(many + n, sizeof(many) - n,
+			    "k%05d ", i);
+		CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, many,
+		    NULL, &err), -1);
+	}
+	/* copy: same file, flags and keywords along, new UID in target */
+	CHECK_INT(mailstore_message_copy(ms, "INBOX", 1, "Trash", false, &uid,
+	    &uidv, &err), 1);
+	CHECK_INT(uid, 1);
+	CHECK_INT(mailstore_mailbox_get(ms, "Trash", &tr, &err), 1);
+	CHECK_INT(uidv, tr.uidvalidity);
+	CHECK_INT(tr.messages, 1);
+	CHECK_INT(tr.uidnext, 2);
+	CHECK_INT(mailstore_message_locate(ms, "INBOX", 1, &p1, &o1, &s1,
+	    &err), 1);
+	CHECK_INT(mailstore_message_locate(ms, "Trash", 1, &p2, &o2, &s2,
+	    &err), 1);
+	CHECK_STR(p1, p2);
+	CHECK_INT(o1, o2);
+	CHECK_INT(s1, s2);
+	memset(&kl, 0, sizeof(kl));
+	CHECK_INT(mailstore_message_list(ms, "Trash", collect_kw, &kl, &err),
+	    1);
+	CHECK_STR(kl.kw[0], "Keep");
+	/* the shared file outlives the expunge of one copy */
+	CHECK_INT(mailstore_expunge(ms, "INBOX", (uint32_t[]){ 1 }, 1, false,
+	    &gone, &ngone, &err), 0);
+	free(gone);
+	CHECK_INT(stat(p1, &st), 0);
+	check_bytes(ms, "Trash", 1, "Subject: x\r\n\r\nx\r\n");
+	/* move */
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &in, &err), 1);
+	CHECK_INT(mailstore_message_copy(ms, "Trash", 1, "INBOX", true, &uid,
+	    NULL, &err), 1);
+	CHECK_INT(uid, in.uidnext);
+	CHECK_INT(mailstore_mailbox_get(ms, "Trash", &tr, &err), 1);
+	CHECK_INT(tr.messages, 0);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &in, &err), 1);
+	CHECK_INT(in.messages, 2);
+	check_bytes(ms, "INBOX", uid, "Subject: x\r\n\r\nx\r\n");
+	/* missing message, missing target */
+	CHECK_INT(mailstore_message_copy(ms, "INBOX", 99, "Trash", false, NULL,
+	    NULL, &err), 0);
+	CHECK_INT(mailstore_message_copy(ms, "INBOX", 2, "Nope", false, NULL,
+	    NULL, &err), -1);
+	free(p1);
+	free(p2);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_copy_move_keywords),
 	TEST(test_packing),
 	TEST(test_migrate_v1),
 	TEST(test_crash_kill),
