@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/postino_limits.h"
 #include "lib/util.h"
 #include "mime/mime_parse.h"
 #include "../../tests/lib/test.h"
@@ -407,6 +408,59 @@ test_header_limits(void)
 	buf_fini(&b);
 }
 
+/* boundary length at MIME_MAX_BOUNDARY - 1, at it, and past it */
+static void
+test_boundary_limit(void)
+{
+	struct buf b, bd;
+	struct mime_message *m;
+	size_t n;
+
+	buf_init(&b, 1 << 16);
+	buf_init(&bd, 1024);
+	for (n = MIME_MAX_BOUNDARY - 1; n <= MIME_MAX_BOUNDARY + 1; n++) {
+		buf_reset(&bd);
+		while (bd.len < n)
+			CHECK_INT(buf_append_byte(&bd, 'b'), 0);
+		buf_reset(&b);
+		CHECK_INT(buf_printf(&b, "Content-Type: multipart/mixed; "
+		    "boundary=\"%s\"\r\n\r\n--%s\r\n\r\nx\r\n--%s--\r\n",
+		    buf_cstr(&bd), buf_cstr(&bd), buf_cstr(&bd)), 0);
+		m = mime_parse(b.data, b.len, NULL);
+		CHECK_INT(m->root->nchildren, n <= MIME_MAX_BOUNDARY ? 1 : 0);
+		CHECK(((m->root->flags & MIME_PART_F_NO_BOUNDARY) != 0) ==
+		    (n > MIME_MAX_BOUNDARY));
+		mime_message_free(&m);
+	}
+	buf_fini(&b);
+	buf_fini(&bd);
+}
+
+/* the header block limit: fields starting past it are ignored */
+static void
+test_headers_total_limit(void)
+{
+	struct mime_limits lim;
+	const char *s = "X-A: 0123456789\r\nContent-Type: text/html\r\n\r\n";
+	struct mime_message *m;
+	size_t off = 17;	/* where Content-Type starts */
+
+	mime_limits_default(&lim);
+	lim.max_headers_total = off - 1;
+	m = mime_parse(s, strlen(s), &lim);
+	CHECK_STR(m->root->subtype, "plain");
+	mime_message_free(&m);
+	lim.max_headers_total = off;
+	m = mime_parse(s, strlen(s), &lim);
+	CHECK_STR(m->root->subtype, "html");
+	mime_message_free(&m);
+	lim.max_headers_total = off + 1;
+	m = mime_parse(s, strlen(s), &lim);
+	CHECK_STR(m->root->subtype, "html");
+	CHECK_INT(m->root->body_off, strlen(s));
+	mime_message_free(&m);
+}
+
 /* many boundary-like lines against many open boundaries stays linear */
 static void
 test_hostile_time(void)
@@ -538,6 +592,8 @@ static const struct test_case cases[] = {
 	TEST(test_parts_limit),
 	TEST(test_header_limits),
 	TEST(test_hostile_time),
+	TEST(test_boundary_limit),
+	TEST(test_headers_total_limit),
 	TEST(test_sections),
 	TEST(test_header_filter),
 	TEST(test_decode_part),
