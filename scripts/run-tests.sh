@@ -58,6 +58,7 @@ run_fuzz() {
 		corpus=tests/fuzz/$name
 		[ -d "$corpus" ] && cp -r "$corpus"/. "$tmp"/
 		if "$fz" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
+			-artifact_prefix=build/"$name"- \
 			"$tmp" >"build/$name.log" 2>&1; then
 			echo "fuzz $name: ok (${secs}s)"
 			passed=$((passed + 1))
