@@ -708,12 +708,11 @@ static void
 prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
     struct pending *p, size_t n)
 {
+	struct pack pk = { .fd = -1 };
 	sqlite3_stmt *dk;
 	const char *ignored;
 	int64_t inbox = -2;
 	size_t i, j;
-
-	struct pack pk = { .fd = -1 };
 
 	dk = prep(ms, "SELECT 1 FROM dedupe WHERE key = ?1", &ignored);
 	for (i = 0; i < n; i++) {
