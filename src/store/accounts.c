@@ -164,7 +164,7 @@ local_char_ok(unsigned char c)
 static bool
 domain_valid(struct span d)
 {
-	size_t i;
+	size_t i, label = 0;
 
 	if (d.len == 0 || d.len > SMTP_MAX_DOMAIN)
 		return false;
@@ -176,6 +176,10 @@ domain_valid(struct span d)
 		if (c == '.' && i + 1 < d.len && d.p[i + 1] == '.')
 			return false;
 		if (!(ascii_isalnum(c) || c == '-' || c == '.' || c >= 0x80))
+			return false;
+		/* RFC 1035 2.3.4: labels of at most 63 octets */
+		label = c == '.' ? 0 : label + 1;
+		if (label > 63)
 			return false;
 	}
 	return store_utf8_valid(d.p, d.len);

@@ -167,6 +167,31 @@ test_users(void)
 	memset(longlocal, 'y', 65);
 	memcpy(longlocal + 65, "@example.org", 13);
 	CHECK_INT(accounts_user_add(a, longlocal, NULL, NULL, &err), -1);
+	/* whole address: ACCOUNTS_MAX_ADDRESS ok, one more refused; labels
+	 * of 63 ok, 64 refused */
+	{
+		char addr[ACCOUNTS_MAX_ADDRESS + 2];
+		size_t n;
+
+		memset(addr, 'z', sizeof(addr));
+		/* 64 local + '@' + 63 + '.' + 63 + '.' + 63 = 256 */
+		addr[64] = '@';
+		addr[64 + 64] = '.';
+		addr[64 + 128] = '.';
+		addr[ACCOUNTS_MAX_ADDRESS] = '\0';
+		n = strlen(addr);
+		CHECK_INT(n, ACCOUNTS_MAX_ADDRESS);
+		CHECK(accounts_address_valid(addr, false));
+		CHECK_INT(accounts_user_add(a, addr, NULL, NULL, &err), 0);
+		CHECK_INT(accounts_user_del(a, addr, &err), 0);
+		addr[ACCOUNTS_MAX_ADDRESS] = 'z';	/* 257, label of 64 */
+		addr[ACCOUNTS_MAX_ADDRESS + 1] = '\0';
+		CHECK(!accounts_address_valid(addr, false));
+		addr[ACCOUNTS_MAX_ADDRESS - 1] = '\0';	/* 255: fine */
+		CHECK(accounts_address_valid(addr, false));
+		addr[64 + 64] = 'z';			/* label of 127 */
+		CHECK(!accounts_address_valid(addr, false));
+	}
 	CHECK_INT(accounts_user_list(a, collect_user, &l, &err), 0);
 	CHECK_INT(l.n, 3);
 	CHECK(strncmp(l.names, "Alice@example.org;bob@example.org;", 34)

@@ -706,10 +706,12 @@ test_multi_and_large(void)
 	CHECK(out.len == bigsize + 6 && memcmp(out.data, "X: y\r\n", 6) == 0 &&
 	    memcmp(out.data + 6, big, bigsize) == 0);
 	buf_fini(&out);
-	/* an over-sized batch is refused as a whole */
+	/* batch size: the limit is accepted (packed: one file), one more
+	 * is refused as a whole */
 	{
 		size_t n = STORE_MAX_DELIVERY_BATCH + 1;
 		struct mailstore_delivery *many = xcalloc(n, sizeof(*many));
+		struct mailstore_mailbox mb;
 
 		for (i = 0; i < n; i++) {
 			many[i].fd = -1;
@@ -718,6 +720,13 @@ test_multi_and_large(void)
 		}
 		CHECK_INT(mailstore_deliver(a, many, n, &err), -1);
 		CHECK_INT(many[0].status, -1);
+		CHECK_INT(many[n - 1].status, -1);
+		mailstore_set_packing(a, true);
+		CHECK_INT(mailstore_deliver(a, many, n - 1, &err), 0);
+		CHECK_INT(many[n - 2].status, 0);
+		CHECK_INT(many[n - 2].uid, STORE_MAX_DELIVERY_BATCH + 2);
+		CHECK_INT(mailstore_mailbox_get(a, "INBOX", &mb, &err), 1);
+		CHECK_INT(mb.messages, STORE_MAX_DELIVERY_BATCH + 2);
 		free(many);
 	}
 	close(fd);
@@ -1408,17 +1417,32 @@ test_copy_move_keywords(void)
 	CHECK_STR(kl.kw[0], "");
 	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 1, "Keep", NULL,
 	    &err), 1);
-	/* too many keywords: limit enforced */
+	/* keyword list size: up to the limit fits, past it does not */
 	{
-		char many[STORE_MAX_KEYWORDS + 64];
+		char many[STORE_MAX_KEYWORDS + 8];
 		size_t n = 0;
 		int i;
 
-		for (i = 0; n + 8 < sizeof(many); i++)
+		/* 127 keywords "k00000".."k00126" joined: 127 * 7 - 1 bytes */
+		for (i = 0; i < 127; i++)
 			n += (size_t)snprintf(many + n, sizeof(many) - n,
-			    "k%05d ", i);
+			    "%sk%05d", i ? " " : "", i);
+		CHECK_INT(n, 888);
 		CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, many,
-		    NULL, &err), -1);
+		    NULL, &err), 1);
+		/* + " " + 134 bytes = 1023, then 1024, then 1025 */
+		memset(many, 'a', 136);
+		many[133] = '\0';
+		CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, many,
+		    NULL, &err), 1);	/* 1022 */
+		CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, "b",
+		    NULL, &err), 1);	/* 1024: the limit */
+		CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, "c",
+		    NULL, &err), -1);	/* 1026 */
+		CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, NULL,
+		    "b", &err), 1);	/* 1022 */
+		CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, "d",
+		    NULL, &err), 1);	/* 1024 again */
 	}
 	/* copy: same file, flags and keywords along, new UID in target */
 	CHECK_INT(mailstore_message_copy(ms, "INBOX", 1, "Trash", false, &uid,
