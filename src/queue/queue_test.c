@@ -1007,6 +1007,7 @@ test_big_message(void)
 
 	body = xmalloc(total);
 	random_bytes(body, total);
+	c.sync = QUEUE_SYNC_SYNCFS;
 	q = queue_open(&c, &err);
 	if (!CHECK(q != NULL))
 		goto out;
@@ -1130,11 +1131,13 @@ crash_child(const char *dir, int wfd, unsigned round)
 
 	fd = wfd;
 	c.retry_first = 60;
+	c.sync = round >= 4 ? QUEUE_SYNC_SYNCFS : QUEUE_SYNC_FILES;
 	q = queue_open(&c, &err);
 	if (q == NULL)
 		_exit(2);
 	/* rounds 0, 2, 4: defer; 1, 3, 5: deliver.  Rounds 2 and 3 run
-	 * without a pool, so the committer creates every file. */
+	 * without a pool, so the committer creates every file; rounds 4
+	 * and 5 flush with syncfs. */
 	queue_start(q, round % 2 == 0 ? child_defer : child_deliver, &fd);
 	if (round / 2 == 1)
 		queue_pool_set(q, 0);
@@ -1342,6 +1345,18 @@ bench_cb(void *ctx, int status, const char *error)
 	s->lat_sum_us += now_us() - s->t0_us;
 }
 
+static void
+bench_deliver(void *ctx, struct queue_job *const *jobs, size_t njobs)
+{
+	size_t i, j;
+
+	(void)ctx;
+	for (i = 0; i < njobs; i++) {
+		for (j = 0; j < jobs[i]->nrcpts; j++)
+			jobs[i]->rcpts[j].status = QUEUE_RCPT_DELIVERED;
+	}
+}
+
 static pthread_mutex_t bench_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t bench_cv = PTHREAD_COND_INITIALIZER;
 static int bench_ready;
@@ -1380,10 +1395,14 @@ bench_run(const char *dir, unsigned nsess, double secs, enum queue_sync sync)
 		body[i + 1] = '\n';
 	}
 	c.sync = sync;
+	c.batch_max = 256;
 	q = queue_open(&c, &err);
 	if (q == NULL)
 		fatal("bench: %s", err);
 	queue_set_notify(q, bench_notify, NULL);
+	/* an agent that delivers at once: finished files are recycled, as
+	 * in the server when delivery keeps up */
+	queue_start(q, bench_deliver, NULL);
 	t0 = now_us();
 	while (now_us() - t0 < (uint64_t)(secs * 1e6)) {
 		for (i = 0; i < nsess; i++) {
@@ -1435,12 +1454,13 @@ bench_run(const char *dir, unsigned nsess, double secs, enum queue_sync sync)
 	}
 	printf("%s sessions=%u messages=%llu seconds=%.2f rate=%.0f/s "
 	    "rounds=%llu msgs/round=%.1f mean_commit_latency=%.2fms "
-	    "fallbacks=%llu\n", sync == QUEUE_SYNC_SYNCFS ? "syncfs" : "files ",
-	    nsess, (unsigned long long)total,
+	    "recycled=%llu fallbacks=%llu\n",
+	    sync == QUEUE_SYNC_SYNCFS ? "syncfs" : "files ", nsess, (unsigned long long)total,
 	    (double)t0 / 1e6, (double)total * 1e6 / (double)t0,
 	    (unsigned long long)st.commit_rounds,
 	    st.commit_rounds ? (double)total / (double)st.commit_rounds : 0.0,
 	    total ? (double)lat / (double)total / 1000.0 : 0.0,
+	    (unsigned long long)st.recycled,
 	    (unsigned long long)st.sync_fallbacks);
 	printf("  loop thread per message: new=%.3fms write=%.3fms "
 	    "commit=%.3fms completions=%.3fms; waiting=%.0f%% of the time\n",
