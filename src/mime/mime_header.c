@@ -172,6 +172,7 @@ is_tspecial(uint8_t c)
 
 struct raw_param {
 	struct span	name;		/* lowercase copy, base name */
+	struct span	orig;		/* the base name as written */
 	int		section;	/* -1 if none */
 	bool		extended;	/* ended in '*' */
 	struct span	value;		/* unquoted, in the arena */
@@ -313,6 +314,7 @@ collect(struct span s, struct arena *a, struct raw_param *r, size_t max)
 		}
 		lname[k] = '\0';
 		p->name = span_make(lname, k);
+		p->orig = span_make(s.p + ns, k);
 		n++;
 	}
 	return n;
@@ -372,7 +374,7 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 		struct raw_param *p = plain != NULL ? plain : &r[i];
 
 		mp->value = span_dup(a, p->value);
-		mp->raw_name = mp->name;
+		mp->raw_name = span_dup(a, p->orig);
 		mp->raw_value = mp->value;
 		return mp;
 	}
@@ -419,8 +421,9 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 		}
 		raw[raw_len] = '\0';
 		mp->raw_value = raw;
-		mp->raw_name = any_ext ? arena_printf(a, "%s*", mp->name) :
-		    mp->name;
+		mp->raw_name = any_ext ? arena_printf(a, "%.*s*",
+		    (int)secs[0]->orig.len, (const char *)secs[0]->orig.p) :
+		    span_dup(a, secs[0]->orig);
 		if (cs.len > 0) {
 			struct buf b;
 

@@ -51,8 +51,9 @@ struct mime_param {
 					 * %-decoded and converted to UTF-8
 					 * (kept as bytes if the charset is
 					 * unknown) */
-	const char		*raw_name; /* name as IMAP shows it: with a
-					 * trailing "*" if extended */
+	const char		*raw_name; /* name as IMAP shows it: case as
+					 * written, with a trailing "*" if
+					 * extended */
 	const char		*raw_value; /* continuations joined but not
 					 * decoded ("utf-8''a%20b") */
 	const char		*language; /* RFC 2231 language or NULL */

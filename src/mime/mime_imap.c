@@ -50,7 +50,10 @@ nstring(struct buf *out, const void *vp, size_t len, bool is_nil,
 	if (is_nil)
 		return buf_append(out, "NIL", 3);
 	for (i = 0; i < len; i++) {
-		if (p[i] >= 0x80 || p[i] == '\r' || p[i] == '\n' || p[i] == 0)
+		/* like Dovecot: 8-bit, line breaks, NUL and also '"' and
+		 * '\\' make a literal rather than an escaped string */
+		if (p[i] >= 0x80 || p[i] == '\r' || p[i] == '\n' ||
+		    p[i] == 0 || p[i] == '"' || p[i] == '\\')
 			literal = true;
 		if (p[i] != '\r' && p[i] != '\n')
 			n++;
@@ -69,22 +72,9 @@ nstring(struct buf *out, const void *vp, size_t len, bool is_nil,
 		}
 		return 0;
 	}
-	if (buf_append_byte(out, '"') < 0)
+	/* nothing left to escape: '"' and '\\' went to the literal */
+	if (buf_append_byte(out, '"') < 0 || buf_append(out, p, len) < 0)
 		return -1;
-	{
-		size_t st = 0;
-
-		/* copy runs, escaping '"' and '\\' */
-		for (i = 0; i <= len; i++) {
-			if (i == len || p[i] == '"' || p[i] == '\\') {
-				if (buf_append(out, p + st, i - st) < 0)
-					return -1;
-				if (i < len && buf_append_byte(out, '\\') < 0)
-					return -1;
-				st = i;
-			}
-		}
-	}
 	return buf_append_byte(out, '"');
 }
 
@@ -100,9 +90,13 @@ nstr(struct buf *out, const char *s)
 	return mime_imap_nstring(out, s, s != NULL ? strlen(s) : 0, s == NULL);
 }
 
-/* field - a header value trimmed, as an nstring (NIL if absent). */
+/*
+ * field - a header value trimmed and unfolded, as an nstring (NIL if
+ * absent).  With fold_literal (Subject, as Dovecot does) a folded value
+ * goes out as a literal.
+ */
 static int
-field(struct buf *out, struct span v)
+field_ex(struct buf *out, struct span v, bool fold_literal)
 {
 	struct span t;
 	size_t i;
@@ -110,12 +104,28 @@ field(struct buf *out, struct span v)
 	if (v.p == NULL)
 		return buf_append(out, "NIL", 3);
 	t = trim(v);
-	/* a folded value goes out as a literal, as Dovecot sends it */
 	for (i = 0; i < v.len; i++) {
-		if (v.p[i] == '\n' || v.p[i] == '\r')
-			return nstring(out, t.p, t.len, false, true);
+		if (v.p[i] == '\n' || v.p[i] == '\r') {
+			struct buf u;
+			int rc;
+
+			if (fold_literal)
+				return nstring(out, t.p, t.len, false, true);
+			buf_init(&u, v.len + 1);
+			rc = mime_header_unfold(v, &u);
+			if (rc == 0)
+				rc = nstring(out, u.data, u.len, false, false);
+			buf_fini(&u);
+			return rc;
+		}
 	}
 	return nstring(out, t.p, t.len, false, false);
+}
+
+static int
+field(struct buf *out, struct span v)
+{
+	return field_ex(out, v, false);
 }
 
 static int
@@ -143,7 +153,8 @@ addresses(struct buf *out, struct span v)
 			rc |= nstr(out, ad->mailbox);
 			rc |= buf_append_str(out, " NIL");
 		} else {
-			rc |= nstr(out, ad->name);
+			rc |= nstr(out, ad->name != NULL &&
+			    ad->name[0] != '\0' ? ad->name : NULL);
 			rc |= buf_append_byte(out, ' ');
 			rc |= nstr(out, ad->route);
 			rc |= buf_append_byte(out, ' ');
@@ -177,10 +188,10 @@ envelope_of(struct span hdr, struct buf *out)
 	int i, rc = 0;
 
 	memset(v, 0, sizeof(v));
+	/* the last field of each name wins, as in Dovecot */
 	while (mime_header_next(hdr, &pos, &f)) {
 		for (i = 0; i < E_COUNT; i++) {
-			if (v[i].p == NULL && span_eq_str_ci(f.name,
-			    env_names[i])) {
+			if (span_eq_str_ci(f.name, env_names[i])) {
 				v[i] = f.value;
 				break;
 			}
@@ -196,7 +207,7 @@ envelope_of(struct span hdr, struct buf *out)
 	rc |= buf_append_byte(out, '(');
 	rc |= field(out, v[E_DATE]);
 	rc |= buf_append_byte(out, ' ');
-	rc |= field(out, v[E_SUBJECT]);
+	rc |= field_ex(out, v[E_SUBJECT], true);
 	for (i = E_FROM; i <= E_BCC; i++) {
 		rc |= buf_append_byte(out, ' ');
 		rc |= addresses(out, v[i]);

@@ -276,6 +276,102 @@ M["20-obsolete-syntax.eml"] = (
     b"\r\n"
     b"x\r\n")
 
+M["21-quoting.eml"] = (
+    b"From: \"\" <empty-name@example.org>\r\n"
+    b"To: \"quoted local\"@example.org, \"Back\\\\slash \\\"Q\\\"\" <bq@example.org>\r\n"
+    b"Cc: Team: \"A. Person\" <a@example.org>, b@example.org;\r\n"
+    b"Subject: a \"quoted\" \\ subject\r\n"
+    b"Subject: second subject field\r\n"
+    b"Message-ID: <first@example.org>\r\n"
+    b"Message-ID: <second@example.org>\r\n"
+    b"Date: Mon, 2 Mar 2026\r\n 10:00:00 +0100\r\n"
+    b"\r\n"
+    b"x\r\n")
+
+M["22-disposition-case.eml"] = (
+    b"Subject: disposition and parameters\r\n"
+    b"Content-Type: multipart/mixed; BOUNDARY=\"XX\"\r\n"
+    b"\r\n"
+    b"--XX\r\n"
+    b"Content-Type: Application/Octet-Stream; Name=\"caf\xc3\xa9.bin\"\r\n"
+    b"Content-Disposition: ATTACHMENT; FileName=\"caf\xc3\xa9.bin\"\r\n"
+    b"Content-Transfer-Encoding: Base64\r\n"
+    b"Content-Language: en (English), de\r\n"
+    b"\r\n"
+    b"AAEC\r\n"
+    b"--XX\r\n"
+    b"Content-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\r\n"
+    b"Content-Description: =?utf-8?q?caf=C3=A9?=\r\n"
+    b"Content-ID: <x@y>\r\n"
+    b"\r\n"
+    b"flowed \r\ntext\r\n"
+    b"--XX--\r\n")
+
+M["23-no-header.eml"] = (
+    b"\r\n"
+    b"A message with an empty header.\r\n")
+
+M["24-nested-messages.eml"] = (
+    b"Subject: level 0\r\n"
+    b"Content-Type: message/rfc822\r\n"
+    b"\r\n"
+    b"Subject: level 1\r\n"
+    b"Content-Type: message/rfc822\r\n"
+    b"\r\n"
+    b"Subject: level 2\r\n"
+    b"Content-Type: multipart/mixed; boundary=q\r\n"
+    b"\r\n"
+    b"--q\r\n"
+    b"Content-Type: message/rfc822\r\n"
+    b"\r\n"
+    b"Subject: level 4\r\n"
+    b"\r\n"
+    b"deep\r\n"
+    b"--q--\r\n")
+
+M["25-empty-parts.eml"] = (
+    b"Subject: empty parts and empty preamble\r\n"
+    b"Content-Type: multipart/alternative; boundary=e\r\n"
+    b"\r\n"
+    b"--e\r\n"
+    b"--e\r\n"
+    b"\r\n"
+    b"--e\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"\r\n"
+    b"\r\n"
+    b"--e--")
+
+M["26-address-edge.eml"] = (
+    b"From: <>\r\n"
+    b"Sender: @example.org\r\n"
+    b"Reply-To: user@\r\n"
+    b"To: Some One <some.one@[192.0.2.1]>, <a@b> (comment name)\r\n"
+    b"Bcc: =?utf-8?q?Gr=C3=BC=C3=9Fe?= <g@example.org>\r\n"
+    b"In-Reply-To: <x@y>\r\n"
+    b"Subject: \r\n"
+    b"\r\n"
+    b"x\r\n")
+
+M["27-lf-multipart.eml"] = (
+    b"Subject: bare LF multipart\n"
+    b"Content-Type: multipart/mixed; boundary=lf\n"
+    b"\n"
+    b"preamble\n"
+    b"--lf\n"
+    b"Content-Type: text/plain\n"
+    b"\n"
+    b"one\n"
+    b"two\n"
+    b"--lf\n"
+    b"Content-Type: message/rfc822\n"
+    b"\n"
+    b"Subject: inner\n"
+    b"\n"
+    b"three\n"
+    b"--lf--\n"
+    b"epilogue\n")
+
 
 def main():
     os.makedirs(OUT, exist_ok=True)
