@@ -23,6 +23,12 @@
 #define SMTP_MAX_CONN_PER_IP	50
 #define SMTP_IDLE_TIMEOUT	300		/* seconds */
 
+/* SMTP client: what a remote server may send us */
+#define SMTP_CLIENT_MAX_REPLY_LINE	4096		/* one line incl. CRLF */
+#define SMTP_CLIENT_MAX_REPLY_LINES	100		/* lines in one reply */
+#define SMTP_CLIENT_MAX_REPLY	(64u * 1024)	/* one reply (EHLO) */
+#define SMTP_CLIENT_MAX_RCPTS	1000		/* per transaction */
+
 /* MIME */
 #define MIME_MAX_DEPTH		100
 #define MIME_MAX_PARTS		10000
