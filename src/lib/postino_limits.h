@@ -47,4 +47,15 @@
 #define STORE_MAX_DELIVERY_BATCH 4096		/* messages per deliver call */
 #define STORE_MAX_KEYWORDS	1024		/* bytes of one message's keywords */
 
+/* DNS resolver (src/dns, docs/dns.md) */
+#define DNS_MAX_NAME		253		/* text form, no trailing dot */
+#define DNS_MAX_RECORDS		64		/* kept per answer */
+#define DNS_MAX_TXT_TOTAL	(64u * 1024)	/* TXT bytes kept per answer */
+#define DNS_MAX_CNAME_CHAIN	8		/* hops followed in an answer */
+#define DNS_MAX_CNAMES		16		/* CNAME records per answer */
+#define DNS_CACHE_MAX_ENTRIES	10000
+#define DNS_CACHE_MAX_BYTES	(16u * 1024 * 1024)
+#define DNS_CACHE_MAX_TTL	86400		/* seconds, positive answers */
+#define DNS_CACHE_MAX_NEG_TTL	3600		/* seconds, NXDOMAIN/NODATA */
+
 #endif
