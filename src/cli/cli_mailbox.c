@@ -42,11 +42,27 @@ export_one(void *vctx, const struct mailstore_message *m)
 	struct export_ctx *ctx = vctx;
 	struct buf b;
 	char *path;
+	int fd;
+	bool ok = false;
 
+	/* a message is (file, offset, size): packed files hold several */
 	buf_init(&b, m->size + 1);
 	path = xasprintf("%s/%u.eml", ctx->dir, m->uid);
-	if (read_file(m->path, &b) < 0 ||
-	    write_file_atomic(path, b.data, b.len, 0600) < 0) {
+	fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		uint8_t *w = buf_reserve(&b, m->size);
+		ssize_t n = w != NULL ? pread(fd, w, m->size,
+		    (off_t)m->offset) : -1;
+
+		if (n >= 0 && (uint64_t)n == m->size) {
+			b.len = m->size;
+			ok = true;
+		} else if (n >= 0) {
+			errno = EIO;	/* short: the file is not as indexed */
+		}
+		close(fd);
+	}
+	if (!ok || write_file_atomic(path, b.data, b.len, 0600) < 0) {
 		fprintf(stderr, "postino: %s: %s\n", path, strerror(errno));
 		ctx->failed = 1;
 	} else {

@@ -82,6 +82,8 @@ get_store(struct local_delivery *ld, int64_t user_id, const char **error_r)
 	ms = mailstore_open(ld->data_dir, user_id, error_r);
 	if (ms == NULL)
 		return NULL;
+	/* small messages of a batch share one file: no inode per message */
+	mailstore_set_packing(ms, true);
 	if (ld->nstores == LOCAL_MAX_OPEN_STORES)
 		close_stores(ld);	/* simple: start over when full */
 	ld->stores[ld->nstores].user_id = user_id;
