@@ -278,6 +278,8 @@ collect(struct span s, struct arena *a, struct raw_param *r, size_t max)
 			ve = i;
 			while (ve > vs && is_fws(s.p[ve - 1]))
 				ve--;
+			if (ve == vs)
+				continue;	/* "x=" : no value, dropped */
 			{
 				size_t len;
 				char *v = mime_header_unfold_a(a,
@@ -326,7 +328,13 @@ span_dup(struct arena *a, struct span s)
 	return arena_strndup(a, s.p, s.len);
 }
 
-/* finish - build one mime_param from the raw pieces named like r[i]. */
+static bool
+is_2231(const struct raw_param *p)
+{
+	return p->section >= 0 || p->extended;
+}
+
+/* finish - one mime_param from the RFC 2231 pieces named like r[i]. */
 static struct mime_param *
 finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 {
@@ -334,21 +342,19 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 	struct span name = r[i].name;
 	size_t j, total = 0, sec, raw_len = 0;
 	bool any_ext = false, has_sections = false;
-	struct raw_param *plain = NULL, *ext = NULL;
+	struct raw_param *ext = NULL;
 	struct raw_param *secs[64];
 	size_t nsec = 0;
 
+	/* only the RFC 2231 pieces: plain duplicates are listed apart */
 	for (j = i; j < n; j++) {
-		if (!span_eq(r[j].name, name))
+		if (!span_eq(r[j].name, name) || !is_2231(&r[j]))
 			continue;
 		r[j].used = true;
 		if (r[j].section >= 0)
 			has_sections = true;
-		else if (r[j].extended) {
-			if (ext == NULL)
-				ext = &r[j];
-		} else if (plain == NULL)
-			plain = &r[j];
+		else if (ext == NULL)
+			ext = &r[j];
 	}
 	/* RFC 2231 continuations in section order, stopping at a gap */
 	if (has_sections) {
@@ -356,7 +362,7 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 			struct raw_param *hit = NULL;
 
 			for (j = i; j < n; j++) {
-				if (span_eq(r[j].name, name) &&
+				if (span_eq(r[j].name, name) && is_2231(&r[j]) &&
 				    r[j].section == (int)sec) {
 					hit = &r[j];
 					break;
@@ -370,11 +376,11 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 		}
 	}
 	mp->name = span_dup(a, name);
+	mp->is_2231 = true;
 	if (nsec == 0 && ext == NULL) {
-		struct raw_param *p = plain != NULL ? plain : &r[i];
-
-		mp->value = span_dup(a, p->value);
-		mp->raw_name = span_dup(a, p->orig);
+		/* continuation pieces without a section 0: kept as is */
+		mp->value = span_dup(a, r[i].value);
+		mp->raw_name = span_dup(a, r[i].orig);
 		mp->raw_value = mp->value;
 		return mp;
 	}
@@ -384,7 +390,6 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 		total = ext->value.len;
 		any_ext = true;
 	}
-	mp->is_2231 = true;
 	{
 		char *raw = arena_alloc(a, total + 1);
 		uint8_t *dec = arena_alloc(a, total + 1);
@@ -450,6 +455,26 @@ mime_params_parse(struct span s, struct arena *a)
 	size_t n, i;
 
 	n = collect(s, a, r, MIME_MAX_PARAMS);
+	/* plain parameters first, in order, the first of a name kept (as
+	 * Dovecot lists them); then each RFC 2231 parameter, joined */
+	for (i = 0; i < n; i++) {
+		struct mime_param *mp;
+		size_t j;
+
+		if (r[i].used || is_2231(&r[i]))
+			continue;
+		for (j = i; j < n; j++) {
+			if (!is_2231(&r[j]) && span_eq(r[j].name, r[i].name))
+				r[j].used = true;
+		}
+		mp = arena_alloc(a, sizeof(*mp));
+		mp->name = span_dup(a, r[i].name);
+		mp->value = span_dup(a, r[i].value);
+		mp->raw_name = span_dup(a, r[i].orig);
+		mp->raw_value = mp->value;
+		*tail = mp;
+		tail = &mp->next;
+	}
 	for (i = 0; i < n; i++) {
 		struct mime_param *mp;
 
@@ -465,11 +490,18 @@ mime_params_parse(struct span s, struct arena *a)
 const char *
 mime_param_get(const struct mime_param *list, const char *name)
 {
+	const char *plain = NULL;
+
+	/* an RFC 2231 value wins over a plain one of the same name */
 	for (; list != NULL; list = list->next) {
-		if (strcmp(list->name, name) == 0)
+		if (strcmp(list->name, name) != 0)
+			continue;
+		if (list->is_2231)
 			return list->value;
+		if (plain == NULL)
+			plain = list->value;
 	}
-	return NULL;
+	return plain;
 }
 
 /* read_token - lowercase token at i (after CFWS), into the arena. */

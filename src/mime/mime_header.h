@@ -62,12 +62,16 @@ struct mime_param {
 
 /*
  * Parses ";"-separated parameters (RFC 2045 section 5.1 with RFC 2231)
- * from s, which starts at or before the first ';'.  Returns the list in
- * order of first appearance (allocated from a; NULL if none).  Duplicate
- * names keep the first.  At most MIME_MAX_PARAMS are kept.
+ * from s, which starts at or before the first ';'.  Returns the list
+ * (allocated from a; NULL if none): plain parameters in order, the first
+ * of each name kept, then the RFC 2231 ones (continuations joined), as
+ * Dovecot lists them; a name may so appear twice, once each way.  An
+ * unquoted empty value drops the parameter.  At most MIME_MAX_PARAMS
+ * pieces are read.
  */
 struct mime_param *mime_params_parse(struct span s, struct arena *a);
-/* Value of the parameter called name (lowercase), or NULL. */
+/* Value of the parameter called name (lowercase), or NULL; an RFC 2231
+ * value wins over a plain one. */
 const char *mime_param_get(const struct mime_param *list, const char *name);
 
 struct mime_ctype {

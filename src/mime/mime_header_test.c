@@ -91,11 +91,14 @@ test_rfc2231(void)
 
 	p = mime_params_parse(SPAN_LIT("; name*0*=utf-8''r%C3%A9sum%C3%A9%20;"
 	    " name*1=\"final.pdf\"; size=42"), a);
+	/* plain parameters come first */
+	CHECK_STR(p->name, "size");
+	CHECK_STR(mime_param_get(p, "size"), "42");
+	p = p->next;
 	CHECK_STR(mime_param_get(p, "name"), "r\xc3\xa9sum\xc3\xa9 final.pdf");
 	CHECK_STR(p->raw_name, "name*");
 	CHECK_STR(p->raw_value, "utf-8''r%C3%A9sum%C3%A9%20final.pdf");
 	CHECK(p->is_2231);
-	CHECK_STR(mime_param_get(p, "size"), "42");
 	/* charset conversion and language */
 	p = mime_params_parse(SPAN_LIT("; filename*=iso-8859-1'fr'r%E9sum%E9"),
 	    a);
@@ -105,6 +108,19 @@ test_rfc2231(void)
 	p = mime_params_parse(SPAN_LIT("; n*1=\"b\"; n*0=\"a\"; n*2=c"), a);
 	CHECK_STR(mime_param_get(p, "n"), "abc");
 	CHECK_STR(p->raw_name, "n");
+	/* plain and RFC 2231 forms of one name are both listed; the
+	 * RFC 2231 value is the one mime_param_get() returns */
+	p = mime_params_parse(SPAN_LIT("; filename*0=\"a\"; filename*1=\"b\"; "
+	    "filename=\"plain.txt\"; Name=x; name=y; e="), a);
+	CHECK_STR(p->raw_name, "filename");
+	CHECK_STR(p->value, "plain.txt");
+	CHECK_STR(p->next->raw_name, "Name");
+	CHECK_STR(p->next->value, "x");
+	CHECK_STR(p->next->next->value, "ab");
+	CHECK(p->next->next->next == NULL);
+	CHECK_STR(mime_param_get(p, "filename"), "ab");
+	CHECK_STR(mime_param_get(p, "name"), "x");
+	CHECK(mime_param_get(p, "e") == NULL);
 	/* a gap stops the value */
 	p = mime_params_parse(SPAN_LIT("; n*0=a; n*2=c"), a);
 	CHECK_STR(mime_param_get(p, "n"), "a");

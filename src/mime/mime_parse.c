@@ -292,7 +292,9 @@ note_field(struct mime_part *p, const struct mime_field *f)
 			slot = &p->f_md5;
 		break;
 	}
-	if (slot != NULL && slot->p == NULL)
+	/* the first field of a name wins, except Content-Disposition,
+	 * where Dovecot keeps the last one */
+	if (slot != NULL && (slot->p == NULL || slot == &p->f_disp))
 		*slot = f->value;
 }
 

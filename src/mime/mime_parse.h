@@ -66,7 +66,8 @@ struct mime_part {
 	enum mime_cte		 cte;
 
 	/* raw values (after the colon, folds kept) of the first field of
-	 * each name; p == NULL if absent.  They point into the message. */
+	 * each name (the last one for Content-Disposition, as Dovecot);
+	 * p == NULL if absent.  They point into the message. */
 	struct span		 f_ctype;
 	struct span		 f_cte;
 	struct span		 f_id;

@@ -372,6 +372,68 @@ M["27-lf-multipart.eml"] = (
     b"--lf--\n"
     b"epilogue\n")
 
+M["28-duplicate-mime-fields.eml"] = (
+    b"Subject: duplicate MIME fields\r\n"
+    b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+    b"Content-Type: text/html; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"Content-Disposition: inline\r\n"
+    b"Content-Disposition: attachment; filename=x\r\n"
+    b"Content-ID: <one@x>\r\n"
+    b"Content-ID: <two@x>\r\n"
+    b"Content-Description: one\r\n"
+    b"Content-Description: two\r\n"
+    b"Content-Language: en\r\n"
+    b"Content-Language: fr\r\n"
+    b"Content-Location: one\r\n"
+    b"Content-Location: two\r\n"
+    b"Content-MD5: one\r\n"
+    b"Content-MD5: two\r\n"
+    b"\r\n"
+    b"caf=E9\r\n")
+
+M["29-params-edge.eml"] = (
+    b"Subject: parameter edge cases\r\n"
+    b"Content-Type: multipart/mixed; boundary=\"b\"; ;; junk; x=\r\n"
+    b"\r\n"
+    b"--b\r\n"
+    b"Content-Type: text/plain; charset=\"\"; name=\"a;b.txt\"\r\n"
+    b"Content-Disposition: attachment; filename*0=\"a\"; filename*1=\"b\";\r\n"
+    b"  filename=\"plain.txt\"\r\n"
+    b"\r\n"
+    b"x\r\n"
+    b"--b\r\n"
+    b"Content-Type: application/x; a*=utf-8''%41; b*0*=utf-8''%42; b*1*=%43\r\n"
+    b"Content-Disposition: inline;\r\n"
+    b"\r\n"
+    b"y\r\n"
+    b"--b--\r\n")
+
+M["30-message-no-ct-in-mixed.eml"] = (
+    b"Subject: message parts\r\n"
+    b"Content-Type: multipart/mixed; boundary=m\r\n"
+    b"\r\n"
+    b"--m\r\n"
+    b"Content-Type: message/rfc822; name=fwd.eml\r\n"
+    b"Content-Transfer-Encoding: 8bit\r\n"
+    b"Content-Disposition: attachment; filename=fwd.eml\r\n"
+    b"\r\n"
+    b"From: a@example.org\r\n"
+    b"To: b@example.org\r\n"
+    b"Subject: forwarded\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"\xc3\xa9\r\n"
+    b"--m\r\n"
+    b"Content-Type: message/delivery-status\r\n"
+    b"\r\n"
+    b"Reporting-MTA: dns; mx.example.org\r\n"
+    b"\r\n"
+    b"Final-Recipient: rfc822; x@example.org\r\n"
+    b"Action: failed\r\n"
+    b"--m--\r\n")
+
 
 def main():
     os.makedirs(OUT, exist_ok=True)
