@@ -57,8 +57,9 @@
 #define QUEUE_POOL_MAX		64
 
 struct pool_file {
-	int	 fd;
-	char	 qid[QUEUE_ID_LEN + 1];
+	int		 fd;
+	char		 qid[QUEUE_ID_LEN + 1];
+	uint64_t	 size;	/* old content of a recycled file */
 };
 
 struct queue_incoming {
@@ -66,6 +67,7 @@ struct queue_incoming {
 	struct queue_msg	*msg;
 	int			 fd;		/* -1: no file yet */
 	bool			 has_file;	/* we created it */
+	uint64_t		 old_size;	/* of a recycled file */
 	struct buf		 out;
 	uint64_t		 file_off;	/* bytes written so far */
 	uint64_t		 size;		/* message bytes so far */
@@ -367,6 +369,18 @@ write_whole(struct queue *q, struct queue_incoming *in)
 	buf_fini(&in->out);
 }
 
+/* cut_recycled - drops what a recycled file held past the new message. */
+static void
+cut_recycled(struct queue_incoming *in)
+{
+	if (ftruncate(in->fd, (off_t)in->file_off) < 0) {
+		log_error("queue truncate qid=%s error=\"%s\"", in->msg->qid,
+		    strerror(errno));
+		in->failed = true;
+		in->error = "cannot write the message";
+	}
+}
+
 static void *
 committer_main(void *arg)
 {
@@ -399,6 +413,8 @@ committer_main(void *arg)
 		for (i = 0, in = batch; in != NULL; in = in->next) {
 			if (in->fd < 0)
 				write_whole(q, in);
+			else if (in->old_size > in->file_off)
+				cut_recycled(in);
 			fds[i++] = in->failed ? -1 : in->fd;
 		}
 		r = sync_files(q, fds, n, &fallback);
@@ -475,6 +491,7 @@ pool_main(void *arg)
 		if (q->pool_stop)
 			break;
 		unlock(&q->pool_mu);
+		f.size = 0;
 		f.fd = create_file(q, f.qid);
 		if (f.fd < 0 && failures++ % 1000 == 0)
 			log_error("queue create dir=%s error=\"%s\"", q->dir,
@@ -509,19 +526,24 @@ queue_pool_set(struct queue *q, size_t max)
 }
 
 /*
- * recycle_file - turns the file of a finished message into an empty pool
- * file under a fresh id, if the pool has room: truncating and renaming a
- * file costs far less than creating one (no inode allocation; measured
- * 0.08 ms against 0.2-1 ms of CPU here).  Worker thread.  Crash safety:
- * the truncation comes first, so the old name is either the old file
- * (delivered again, deduplicated by the store), or empty (removed at
- * recovery); the new name only ever holds an empty file.  Returns false
- * if the caller should unlink the file instead.
+ * recycle_file - renames the file of a finished message to a fresh id and
+ * keeps it in the pool, if the pool has room: reusing a file costs far
+ * less than creating one (no inode allocation, no block freeing, which on
+ * a file system mounted with "discard" waits for the device; measured
+ * 0.006 ms to overwrite in place against 0.2-1 ms of CPU to create).
+ * Worker thread.  The old content stays until the next message overwrites
+ * it; the committer cuts the file to the new length before the flush, so
+ * old state records can never be read as the new message's.  Crash
+ * safety: the new name holds a file whose magic line names another id,
+ * which recovery removes as an unused pool file; if the rename is lost,
+ * the old name holds the old message (delivered again, deduplicated by
+ * the store).  Returns false if the caller should unlink it instead.
  */
 static bool
 recycle_file(struct queue *q, const char *qid)
 {
 	struct pool_file f;
+	struct stat st;
 	bool full;
 
 	lock(&q->pool_mu);
@@ -533,11 +555,12 @@ recycle_file(struct queue *q, const char *qid)
 	if (f.fd < 0)
 		return false;
 	queue_id_new(f.qid);
-	if (ftruncate(f.fd, 0) < 0 ||
+	if (fstat(f.fd, &st) < 0 ||
 	    renameat2(q->dirfd, qid, q->dirfd, f.qid, RENAME_NOREPLACE) < 0) {
 		close(f.fd);
 		return false;
 	}
+	f.size = (uint64_t)st.st_size;
 	lock(&q->pool_mu);
 	if (q->npool < q->pool_max) {
 		q->pool[q->npool++] = f;
@@ -554,16 +577,18 @@ recycle_file(struct queue *q, const char *qid)
 
 /* pool_take - a ready spool file, or -1 if none is ready. */
 static int
-pool_take(struct queue *q, char qid[QUEUE_ID_LEN + 1])
+pool_take(struct queue *q, char qid[QUEUE_ID_LEN + 1], uint64_t *size_r)
 {
 	int fd = -1;
 
+	*size_r = 0;
 	lock(&q->pool_mu);
 	if (q->npool > 0) {
 		struct pool_file *f = &q->pool[--q->npool];
 
 		fd = f->fd;
 		memcpy(qid, f->qid, QUEUE_ID_LEN + 1);
+		*size_r = f->size;
 	}
 	if (q->npool < q->pool_max / 2)
 		pthread_cond_signal(&q->pool_cv);
@@ -636,6 +661,7 @@ queue_incoming_new(struct queue *q, const struct queue_envelope *env,
 	struct queue_incoming *in;
 	struct queue_msg *m;
 	char qid[QUEUE_ID_LEN + 1];
+	uint64_t old_size;
 	int fd;
 
 	/* check the envelope first, so a bad one costs no file */
@@ -645,7 +671,7 @@ queue_incoming_new(struct queue *q, const struct queue_envelope *env,
 	/* a ready file from the pool; if there is none, the file is
 	 * created later, off this thread (at commit, or at the first
 	 * flush of a large message) */
-	fd = pool_take(q, qid);
+	fd = pool_take(q, qid, &old_size);
 	if (fd < 0)
 		queue_id_new(qid);
 	memcpy(m->qid, qid, QUEUE_ID_LEN + 1);
@@ -654,6 +680,7 @@ queue_incoming_new(struct queue *q, const struct queue_envelope *env,
 	in->msg = m;
 	in->fd = fd;
 	in->has_file = fd >= 0;
+	in->old_size = old_size;
 	in->crc = crc32(0L, Z_NULL, 0);
 	buf_init(&in->out, QUEUE_MAX_ENVELOPE + QUEUE_WRITE_CHUNK);
 	if (queue_spool_header(&in->out, m) < 0) {

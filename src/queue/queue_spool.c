@@ -574,9 +574,19 @@ queue_spool_load_fd(int fd, const char *qid, unsigned flags,
 	/* magic line */
 	(void)next_line(buf_span(&b), &pos, &line);
 	if (pos != QUEUE_MAGIC_LINE_LEN ||
-	    memcmp(b.data, QUEUE_MAGIC, sizeof(QUEUE_MAGIC) - 1) != 0 ||
-	    memcmp(b.data + sizeof(QUEUE_MAGIC) - 1, qid, QUEUE_ID_LEN) != 0) {
+	    memcmp(b.data, QUEUE_MAGIC, sizeof(QUEUE_MAGIC) - 1) != 0) {
 		buf_fini(&b);
+		*error_r = "bad magic line";
+		return -1;
+	}
+	if (memcmp(b.data + sizeof(QUEUE_MAGIC) - 1, qid, QUEUE_ID_LEN) != 0) {
+		char other[QUEUE_ID_LEN + 1];
+
+		memcpy(other, b.data + sizeof(QUEUE_MAGIC) - 1, QUEUE_ID_LEN);
+		other[QUEUE_ID_LEN] = '\0';
+		buf_fini(&b);
+		if (queue_id_valid(other))
+			return 0;	/* a recycled file of the pool */
 		*error_r = "bad magic line";
 		return -1;
 	}

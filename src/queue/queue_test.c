@@ -84,16 +84,19 @@ count_entries(const char *path)
 	return n;
 }
 
-/* Number of spool entries that are not empty (the queue keeps a pool of
- * empty files ready for new messages). */
+/* Number of spool entries other than the pool's (files kept ready for
+ * new messages: empty ones, and recycled ones whose magic line still names
+ * the message they held before). */
 static size_t
 count_files(const char *path)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
-	struct stat st;
+	char head[QUEUE_MAGIC_LINE_LEN];
 	size_t n = 0;
+	ssize_t r;
 	char *p;
+	int fd;
 
 	if (d == NULL)
 		return 0;
@@ -102,9 +105,21 @@ count_files(const char *path)
 		    strcmp(de->d_name, "..") == 0)
 			continue;
 		p = xasprintf("%s/%s", path, de->d_name);
-		if (stat(p, &st) == 0 && st.st_size > 0)
-			n++;
+		fd = open(p, O_RDONLY);
 		free(p);
+		if (fd < 0)
+			continue;
+		r = read(fd, head, sizeof(head));
+		close(fd);
+		if (r <= 0)
+			continue;	/* empty */
+		if (r == (ssize_t)sizeof(head) &&
+		    memcmp(head, QUEUE_MAGIC, sizeof(QUEUE_MAGIC) - 1) == 0 &&
+		    strlen(de->d_name) == QUEUE_ID_LEN &&
+		    memcmp(head + sizeof(QUEUE_MAGIC) - 1, de->d_name,
+		    QUEUE_ID_LEN) != 0)
+			continue;	/* recycled */
+		n++;
 	}
 	closedir(d);
 	return n;
@@ -477,6 +492,7 @@ test_accept_and_deliver(void)
 	queue_get_stats(q, &st);
 	CHECK_INT(st.recycled, 1);
 	CHECK_INT(count_files(dir), 0);
+	CHECK_INT(count_entries(dir), 33);
 	CHECK_INT(count_files(dir), 0);		/* spool file removed */
 	queue_close(&q);
 	CHECK(q == NULL);
@@ -683,6 +699,99 @@ test_forward(void)
 out:
 	queue_close(&q);
 	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+}
+
+static volatile int recycle_hold;
+
+/* M1 (first message): deferred once, then delivered; anything else waits
+ * while recycle_hold is set, then is delivered. */
+static enum queue_rcpt_status
+verdict_recycle(struct fake_agent *a, const char *addr, unsigned nth,
+    struct queue_job_rcpt *jr)
+{
+	(void)a;
+	(void)addr;
+	if (a->nlog == 0) {
+		jr->error = xstrdup("first try fails");
+		return QUEUE_RCPT_DEFERRED;
+	}
+	(void)nth;
+	while (recycle_hold)
+		usleep(1000);
+	return QUEUE_RCPT_DELIVERED;
+}
+
+/*
+ * A finished message's file is reused for the next one.  The old file
+ * held a state record right after a body of the same length, exactly
+ * where the new message's records would start: the file must be cut to
+ * the new length so that record cannot be taken for the new message's.
+ */
+static void
+test_recycle(void)
+{
+	static const char *const r1[] = { "a@example.com" };
+	char *dir = tmpdir_new(), *p1 = NULL, *p2 = NULL;
+	struct queue_config c = config(dir);
+	struct queue_msg *m = NULL;
+	struct fake_agent a;
+	struct queue_stats st;
+	const char *err = NULL, *id;
+	struct stat sb1, sb2;
+	struct queue *q;
+	int dirfd;
+
+	c.retry_first = 600;
+	c.retry_max = 600;
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_recycle);
+	queue_start(q, fake_deliver, &a);
+	usleep(20 * 1000);	/* let the pool fill */
+	id = accept_msg(q, r1, 1, body1);
+	if (!CHECK(id != NULL))
+		goto out;
+	p1 = xasprintf("%s/%s", dir, id);
+	CHECK_INT(stat(p1, &sb1), 0);
+	CHECK(wait_nlog(&a, 1, 3000));
+	usleep(50 * 1000);
+	queue_flush(q);
+	CHECK(wait_empty(q, 3000));
+	usleep(20 * 1000);
+	queue_get_stats(q, &st);
+	CHECK_INT(st.recycled, 1);
+
+	recycle_hold = 1;
+	id = accept_msg(q, r1, 1, body1);
+	if (!CHECK(id != NULL))
+		goto out;
+	p2 = xasprintf("%s/%s", dir, id);
+	CHECK_INT(stat(p2, &sb2), 0);
+	CHECK_INT(sb2.st_ino, sb1.st_ino);	/* the same file, reused */
+	CHECK(sb2.st_size < sb1.st_size);	/* cut: no old record left */
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK_INT(queue_spool_load(dirfd, id, QUEUE_LOAD_F_VERIFY, &m, &err),
+	    1);
+	close(dirfd);
+	if (m != NULL) {
+		CHECK_INT(sb2.st_size, m->body_offset + m->size);
+		CHECK_INT(m->nrcpts, 1);
+		CHECK_INT(m->rcpts[0].status, QUEUE_RCPT_PENDING);
+		CHECK_INT(m->rcpts[0].attempts, 0);
+		queue_msg_free(&m);
+	}
+	recycle_hold = 0;
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(fake_nlog(&a), 3);
+out:
+	recycle_hold = 0;
+	queue_close(&q);
+	fake_fini(&a);
+	free(p1);
+	free(p2);
 	rm_dir(dir);
 	free(dir);
 }
@@ -1308,6 +1417,7 @@ static const struct test_case cases[] = {
 	TEST(test_list_delete_rescan),
 	TEST(test_recovery),
 	TEST(test_big_message),
+	TEST(test_recycle),
 	TEST(test_flush),
 	TEST(test_forward),
 	TEST(test_deferred_retry),
