@@ -755,9 +755,9 @@ test_recycle(void)
 	if (!CHECK(id != NULL))
 		goto out;
 	p1 = xasprintf("%s/%s", dir, id);
-	CHECK_INT(stat(p1, &sb1), 0);
 	CHECK(wait_nlog(&a, 1, 3000));
 	usleep(50 * 1000);
+	CHECK_INT(stat(p1, &sb1), 0);	/* with the deferral recorded */
 	queue_flush(q);
 	CHECK(wait_empty(q, 3000));
 	usleep(20 * 1000);
