@@ -1,0 +1,140 @@
+/*
+ * dns.h - the asynchronous DNS resolver: MX, A/AAAA, TXT and PTR lookups
+ * for delivery and policy, on c-ares driven by the libevent loop, with a
+ * shared TTL-honouring cache (positive and negative, RFC 2308).
+ *
+ * Answers come from the network and are untrusted: they are parsed by our
+ * own bounded parser (dns/dns_parse.h), never by c-ares' helpers.
+ *
+ * Rules common to every lookup:
+ * - The callback always runs from the event loop, never from inside the
+ *   dns_* call that started the lookup (a cache hit or an invalid name is
+ *   delivered through a zero-delay event), so callers need no re-entrancy
+ *   care.  A callback may start new lookups, cancel other requests, or
+ *   call dns_free().
+ * - Data passed to a callback (arrays and strings) lives only for the call;
+ *   copy what you keep.
+ * - The struct dns_req handle is valid until its callback starts or until
+ *   dns_cancel(); afterwards it is freed by the resolver.
+ * - Names are at most DNS_MAX_NAME (253) bytes, labels 1..63 bytes of
+ *   letters, digits, '-' and '_' (A-labels for IDN); one trailing dot is
+ *   allowed.  Anything else is reported as DNS_PERMFAIL without a query.
+ * - At most DNS_MAX_RECORDS records are kept per answer; TXT data at most
+ *   DNS_MAX_TXT_TOTAL bytes per answer.  Names returned are lowercase,
+ *   without a trailing dot.
+ */
+#ifndef POSTINO_DNS_DNS_H
+#define POSTINO_DNS_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct dns;
+struct dns_req;
+
+enum dns_status {
+	DNS_OK,		/* answer with at least one record */
+	DNS_NODATA,	/* the name exists but has no record of that type */
+	DNS_NXDOMAIN,	/* the name does not exist */
+	DNS_TEMPFAIL,	/* SERVFAIL, REFUSED, timeout, network error */
+	DNS_PERMFAIL,	/* malformed answer, invalid or too long name */
+};
+
+/* "ok", "nodata", "nxdomain", "tempfail", "permfail" (static string). */
+const char *dns_status_name(enum dns_status st);
+
+struct dns_settings {
+	/*
+	 * NULL or "": the servers of /etc/resolv.conf.  Otherwise one or
+	 * more of "ADDR", "ADDR:PORT", "[V6ADDR]:PORT", separated by spaces
+	 * or commas (port 53 when left out).
+	 */
+	const char	*servers;
+	unsigned	 timeout_ms;	/* first try; 0: 2000 */
+	unsigned	 tries;		/* per server; 0: 2 */
+	size_t		 cache_entries;	/* 0: DNS_CACHE_MAX_ENTRIES */
+	size_t		 cache_bytes;	/* 0: DNS_CACHE_MAX_BYTES */
+	bool		 no_cache;	/* disable the answer cache */
+};
+
+/*
+ * Creates a resolver on base.  Returns NULL with a static or long-lived
+ * message in error_r if the server list is invalid or c-ares fails.
+ * dns_new() uses the defaults with the given servers.
+ */
+struct dns *dns_new(struct event_base *base, const char *servers,
+    const char **error_r);
+struct dns *dns_new_settings(struct event_base *base,
+    const struct dns_settings *set, const char **error_r);
+/*
+ * Cancels every outstanding request (no callback runs afterwards), frees
+ * the cache and sets *d to NULL.  NULL is a no-op.  May be called from a
+ * callback.
+ */
+void dns_free(struct dns **d);
+/* Drops every cached answer (for tests and on configuration reload). */
+void dns_cache_flush(struct dns *d);
+/* Number of answers currently cached. */
+size_t dns_cache_count(const struct dns *d);
+
+/*
+ * Cancels a pending request: its callback will not run.  Sets *req to
+ * NULL; NULL is a no-op.  Must not be called once the callback has
+ * started (the handle is gone by then).  The query itself may go on and
+ * its answer still fill the cache.
+ */
+void dns_cancel(struct dns_req **req);
+
+/*
+ * MX (RFC 5321 section 5.1): records sorted by preference, in a fresh
+ * random order among equal preferences on every delivery (cache hits
+ * included).  A null MX (RFC 7505: the only record(s) have the root "."
+ * as exchange) is reported as DNS_OK with null_mx true and n == 0; "."
+ * records mixed with real ones are ignored.  No implicit MX here: on
+ * DNS_NODATA the caller looks up the domain's addresses itself.
+ */
+struct dns_mx {
+	unsigned	 pref;
+	const char	*host;
+};
+typedef void dns_mx_fn(void *ctx, enum dns_status st,
+    const struct dns_mx *mx, size_t n, bool null_mx);
+struct dns_req *dns_mx(struct dns *d, const char *domain, dns_mx_fn *cb,
+    void *ctx);
+
+/*
+ * A and AAAA of a host, queried in parallel: the A addresses first, then
+ * the AAAA ones, each as a sockaddr_in / sockaddr_in6 in a
+ * sockaddr_storage with port 0.  DNS_OK if either query has records
+ * (the other may have failed); otherwise the worst of the two statuses in
+ * the order TEMPFAIL, PERMFAIL, NXDOMAIN, NODATA.
+ */
+typedef void dns_addr_fn(void *ctx, enum dns_status st,
+    const struct sockaddr_storage *a, size_t n);
+struct dns_req *dns_addr(struct dns *d, const char *host, dns_addr_fn *cb,
+    void *ctx);
+
+/*
+ * TXT: each record's character-strings concatenated (RFC 7208 section
+ * 3.3, RFC 6376 section 3.6.2.2), NUL-terminated.  A record containing a
+ * NUL byte is dropped (no SPF/DKIM/DMARC record can hold one).
+ */
+typedef void dns_txt_fn(void *ctx, enum dns_status st,
+    const char *const *txt, size_t n);
+struct dns_req *dns_txt(struct dns *d, const char *name, dns_txt_fn *cb,
+    void *ctx);
+
+/*
+ * PTR of an address: the in-addr.arpa or ip6.arpa name is built here (an
+ * IPv4-mapped IPv6 address is looked up as IPv4).  Only names made of
+ * letters, digits, '-' and '_' labels are returned; others are dropped.
+ * An unsupported address family gives DNS_PERMFAIL.
+ */
+typedef void dns_ptr_fn(void *ctx, enum dns_status st,
+    const char *const *names, size_t n);
+struct dns_req *dns_ptr(struct dns *d, const struct sockaddr *sa,
+    dns_ptr_fn *cb, void *ctx);
+
+#endif
