@@ -72,6 +72,11 @@ CPU_METHOD=
 cpu_method_init()
 {
 	local mnt probe
+	# SMTP_ACCEPT_CPU=procstat forces the fallback (to test it).
+	if [ "${SMTP_ACCEPT_CPU:-}" = procstat ]; then
+		CPU_METHOD=procstat
+		return
+	fi
 	mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 	if [ -n "$mnt" ] && [ -w "$mnt" ]; then
 		probe="$mnt/postino-bench-probe-$$"
