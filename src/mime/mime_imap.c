@@ -489,3 +489,24 @@ mime_imap_bodystructure(const struct mime_message *m,
 	arena_free(&a);
 	return rc;
 }
+
+int
+mime_imap_compute(const void *data, size_t len, struct buf *envelope,
+    struct buf *bodystructure, struct buf *body, size_t *size_r)
+{
+	struct mime_message *m = mime_parse(data, len, NULL);
+	int rc = 0;
+
+	if (envelope != NULL && mime_imap_envelope(m, m->root, envelope) < 0)
+		rc = -1;
+	if (bodystructure != NULL && mime_imap_bodystructure(m, m->root, true,
+	    bodystructure) < 0)
+		rc = -1;
+	if (body != NULL && mime_imap_bodystructure(m, m->root, false,
+	    body) < 0)
+		rc = -1;
+	if (size_r != NULL)
+		*size_r = mime_imap_size(m);
+	mime_message_free(&m);
+	return rc;
+}

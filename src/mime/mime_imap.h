@@ -35,6 +35,17 @@ int mime_imap_bodystructure(const struct mime_message *m,
     const struct mime_part *p, bool extended, struct buf *out)
 	__attribute__((warn_unused_result));
 
+/*
+ * What the store caches at delivery, in one call: parses the len bytes at
+ * data and appends ENVELOPE to envelope, BODYSTRUCTURE to bodystructure
+ * and BODY to body (any of them may be NULL), and sets *size_r to
+ * RFC822.SIZE (if size_r is not NULL).  Returns 0, or -1 if a buffer
+ * reached its ceiling.
+ */
+int mime_imap_compute(const void *data, size_t len, struct buf *envelope,
+    struct buf *bodystructure, struct buf *body, size_t *size_r)
+	__attribute__((warn_unused_result));
+
 /* RFC822.SIZE: the message size with bare LFs counted as CRLF. */
 size_t mime_imap_size(const struct mime_message *m);
 

@@ -269,7 +269,36 @@ test_placeholders(void)
 	buf_fini(&b);
 }
 
+static void
+test_compute(void)
+{
+	const char *s = "From: a@b.example\r\nSubject: hi\r\n\r\nbody\r\n";
+	struct buf env, bs, body;
+	size_t size = 0;
+
+	buf_init(&env, 4096);
+	buf_init(&bs, 4096);
+	buf_init(&body, 4096);
+	CHECK_INT(mime_imap_compute(s, strlen(s), &env, &bs, &body, &size), 0);
+	CHECK_STR(buf_cstr(&env), "(NIL \"hi\" ((NIL NIL \"a\" \"b.example\")) "
+	    "((NIL NIL \"a\" \"b.example\")) ((NIL NIL \"a\" \"b.example\")) "
+	    "NIL NIL NIL NIL NIL)");
+	CHECK_STR(buf_cstr(&bs), "(\"text\" \"plain\" (\"charset\" \"us-ascii\") "
+	    "NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL)");
+	CHECK_STR(buf_cstr(&body), "(\"text\" \"plain\" (\"charset\" "
+	    "\"us-ascii\") NIL NIL \"7bit\" 6 1)");
+	CHECK_INT(size, strlen(s));
+	/* a ceiling reached is reported */
+	buf_fini(&env);
+	buf_init(&env, 10);
+	CHECK_INT(mime_imap_compute(s, strlen(s), &env, NULL, NULL, NULL), -1);
+	buf_fini(&env);
+	buf_fini(&bs);
+	buf_fini(&body);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_compute),
 	TEST(test_dovecot_fixtures),
 	TEST(test_nstring),
 	TEST(test_placeholders),

@@ -867,16 +867,12 @@ dump_part(struct mime_message *m, struct mime_part *p, const char *sec,
 	if (buf_append_byte(out, '\n') < 0)
 		return -1;
 	for (c = p->children, i = 1; c != NULL; c = c->next, i++) {
-		char sub[256];
-
 		/* the inner message of a message/rfc822 part shares its
 		 * number, as in IMAP; show it with ".msg" */
-		if (p->flags & MIME_PART_F_MESSAGE)
-			snprintf(sub, sizeof(sub), "%s%smsg", sec,
-			    sec[0] ? "." : "");
-		else
-			snprintf(sub, sizeof(sub), "%s%s%u", sec,
-			    sec[0] ? "." : "", i);
+		const char *sub = (p->flags & MIME_PART_F_MESSAGE) ?
+		    arena_printf(m->arena, "%s%smsg", sec, sec[0] ? "." : "") :
+		    arena_printf(m->arena, "%s%s%u", sec, sec[0] ? "." : "", i);
+
 		if (dump_part(m, c, sub, bodies, out) < 0)
 			return -1;
 	}
