@@ -163,6 +163,7 @@ mime_build_address_header(struct buf *out, const char *name,
 		if (ad->group_end) {
 			f.rc |= buf_append_byte(out, ';');
 			f.col++;
+			first = false;
 			continue;
 		}
 		buf_init(&one, 4096);
@@ -172,9 +173,9 @@ mime_build_address_header(struct buf *out, const char *name,
 				f.col++;
 			}
 			if (needs_encoding(ad->mailbox))
-				encoded_words(&f, ad->mailbox, !first);
+				encoded_words(&f, ad->mailbox, true);
 			else
-				plain_words(&f, ad->mailbox, !first);
+				plain_words(&f, ad->mailbox, true);
 			f.rc |= buf_append_byte(out, ':');
 			f.col++;
 			first = true;

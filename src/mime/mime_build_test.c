@@ -89,6 +89,12 @@ test_address_header(void)
 	    "J\xc3\xb6rg M\xc3\xbcller");
 	CHECK_STR(ad->next->name, "Doe, John");
 	CHECK_STR(ad->next->next->mailbox, "plain");
+	/* groups survive, the empty one too */
+	buf_reset(&b);
+	CHECK_INT(mime_build_address_header(&b, "To", "Team: a@x.example, "
+	    "b@x.example;, undisclosed-recipients:;, c@x.example"), 0);
+	CHECK_STR(buf_cstr(&b), "To: Team: a@x.example, b@x.example;, "
+	    "undisclosed-recipients:;, c@x.example\r\n");
 	buf_fini(&b);
 	arena_free(&a);
 }
