@@ -323,7 +323,9 @@ mime_build_part(struct buf *out, const char *content_type, enum mime_cte cte,
 	rc |= buf_append_str(out, "\r\n");
 	rc |= buf_printf(out, "Content-Transfer-Encoding: %s\r\n",
 	    mime_cte_name(cte));
-	if (content_id != NULL)
+	/* a Content-ID that could break the header is left out */
+	if (content_id != NULL && content_id[0] != '\0' &&
+	    content_id[strcspn(content_id, " \t\r\n<>\"()")] == '\0')
 		rc |= buf_printf(out, "Content-ID: <%s>\r\n", content_id);
 	if (disposition != NULL) {
 		rc |= buf_printf(out, "Content-Disposition: %s", disposition);

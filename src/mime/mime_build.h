@@ -30,7 +30,9 @@ struct mime_build_attachment {
 	enum mime_cte	 cte;		/* MIME_CTE_BASE64 or MIME_CTE_QP;
 					 * anything else: base64 */
 	bool		 is_inline;	/* Content-Disposition: inline */
-	const char	*content_id;	/* without <>, or NULL */
+	const char	*content_id;	/* without <>, or NULL; left out
+					 * if it holds blanks, line breaks,
+					 * quotes or angle brackets */
 };
 
 struct mime_build_msg {

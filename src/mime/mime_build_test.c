@@ -260,6 +260,28 @@ test_roundtrip_qp(void)
 	roundtrip(MIME_CTE_QP);
 }
 
+/* user text cannot inject header lines */
+static void
+test_no_injection(void)
+{
+	struct buf b;
+
+	buf_init(&b, 4096);
+	CHECK_INT(mime_build_header(&b, "Subject", "hi\r\nBcc: x@evil"), 0);
+	CHECK(strstr(buf_cstr(&b), "\r\nBcc:") == NULL);
+	buf_reset(&b);
+	CHECK_INT(mime_build_address_header(&b, "To", "\"a\r\nBcc: x\" <a@b>"),
+	    0);
+	CHECK(strstr(buf_cstr(&b), "\r\nBcc:") == NULL);
+	buf_reset(&b);
+	CHECK_INT(mime_build_part(&b, "application/octet-stream",
+	    MIME_CTE_BASE64, "attachment", "a\r\nBcc: x", "id\r\nBcc: x",
+	    SPAN_LIT("x")), 0);
+	CHECK(strstr(buf_cstr(&b), "\r\nBcc:") == NULL);
+	CHECK(strstr(buf_cstr(&b), "Content-ID") == NULL);
+	buf_fini(&b);
+}
+
 static void
 test_text_only(void)
 {
@@ -293,6 +315,7 @@ static const struct test_case cases[] = {
 	TEST(test_roundtrip_base64),
 	TEST(test_roundtrip_qp),
 	TEST(test_text_only),
+	TEST(test_no_injection),
 };
 
 TEST_MAIN(cases)
