@@ -148,8 +148,12 @@ struct queue_job {
 /*
  * Called on the worker thread with up to batch_max jobs; sets every
  * rcpt's status (PENDING left as is counts as DEFERRED with no error).
- * Jobs and their strings live until the call returns; read the message
- * with pread() on fd (the offset is shared by no one else, but use pread).
+ * DELIVERED promises that the recipient's copy is already durable (or
+ * handed on durably): the queue may forget the message at once, without
+ * syncing its own record.  After a crash a recipient may be handed to the
+ * agent again (qid + address identify it, for deduplication).  Jobs and
+ * their strings live until the call returns; read the message with
+ * pread() on fd.
  */
 typedef void queue_deliver_fn(void *ctx, struct queue_job *const *jobs,
     size_t njobs);
