@@ -93,6 +93,10 @@ dns_parse_check_name(const char *name, char *out, const char **error_r)
 		}
 		out[i] = (char)ascii_tolower(c);
 	}
+	if (label == 0) {
+		*error_r = "empty label";
+		return -1;
+	}
 	out[len] = '\0';
 	return 0;
 }
