@@ -472,6 +472,7 @@ conn_fail(struct smtp_client *c, enum smtp_client_fail why, int code,
 	char denh[16];
 	char esc[LOG_ESCAPE_BUFSIZE];
 	enum smtp_client_state old = c->state;
+	size_t i;
 
 	if (c->state == SMTP_CLIENT_STATE_DONE)
 		return;
@@ -488,8 +489,8 @@ conn_fail(struct smtp_client *c, enum smtp_client_fail why, int code,
 			denh[0] = '4';
 			result_set(&d, 451, denh, r.text, is_remote);
 		}
-		rcpt_finish_all(c, SMTP_CLIENT_RS_PENDING, &d);
-		rcpt_finish_all(c, SMTP_CLIENT_RS_ACCEPTED, &d);
+		for (i = 0; i < c->txn.nrcpts; i++)
+			rcpt_finish(c, i, &d);
 		txn_end(c, &d, false);
 	}
 	if (quit && buf_append_str(&c->out, "QUIT\r\n") < 0)
@@ -822,8 +823,10 @@ ehlo_keyword(struct smtp_client_reply *rp, struct span text)
 	uint64_t v;
 	size_t i;
 
-	if (!span_split(text, ' ', &kw, &params))
+	if (!span_split(text, ' ', &kw, &params)) {
+		kw = text;
 		params = span_make(NULL, 0);
+	}
 	for (i = 0; i < sizeof(kws) / sizeof(kws[0]); i++) {
 		if (!span_eq_str_ci(kw, kws[i].kw))
 			continue;
@@ -890,7 +893,7 @@ reply_line(struct smtp_client *c, struct span l)
 	if (c->state == SMTP_CLIENT_STATE_EHLO && rp->nlines > 1)
 		ehlo_keyword(rp, text);
 	/* EHLO lines carry keywords, not enhanced codes (RFC 2034) */
-	if (c->state != SMTP_CLIENT_STATE_EHLO &&
+	if ((c->state != SMTP_CLIENT_STATE_EHLO || code / 100 != 2) &&
 	    (skip = parse_enh(text, code, enh)) > 0) {
 		if (rp->enh[0] == '\0')
 			memcpy(rp->enh, enh, sizeof(enh));
