@@ -1116,7 +1116,7 @@ test_big_message(void)
 
 	body = xmalloc(total);
 	random_bytes(body, total);
-	c.sync = QUEUE_SYNC_SYNCFS;
+	c.sync = QUEUE_SYNC_FILES;
 	q = queue_open(&c, &err);
 	if (!CHECK(q != NULL))
 		goto out;
@@ -1240,13 +1240,13 @@ crash_child(const char *dir, int wfd, unsigned round)
 
 	fd = wfd;
 	c.retry_first = 60;
-	c.sync = round >= 4 ? QUEUE_SYNC_SYNCFS : QUEUE_SYNC_FILES;
+	c.sync = round >= 4 ? QUEUE_SYNC_FILES : QUEUE_SYNC_SYNCFS;
 	q = queue_open(&c, &err);
 	if (q == NULL)
 		_exit(2);
 	/* rounds 0, 2, 4: defer; 1, 3, 5: deliver.  Rounds 2 and 3 run
 	 * without a pool, so the committer creates every file; rounds 4
-	 * and 5 flush with syncfs. */
+	 * and 5 flush file by file. */
 	queue_start(q, round % 2 == 0 ? child_defer : child_deliver, &fd);
 	if (round / 2 == 1)
 		queue_pool_set(q, 0);
