@@ -138,6 +138,7 @@ struct dns {
 	size_t		 cache_mem;
 	size_t		 cache_max_entries;
 	size_t		 cache_max_mem;
+	size_t		 max_inflight;
 	bool		 no_cache;
 	bool		*alive;		/* cleared by dns_free in a callback */
 	uint64_t	 rng;
@@ -662,6 +663,17 @@ wait_start(struct dns_req *req, unsigned i, uint16_t type, const char *name)
 		TAILQ_INSERT_TAIL(&lk->waiters, w, entry);
 		return;
 	}
+	if (d->inflight.count >= d->max_inflight) {
+		struct dns_parse_result none;
+
+		log_warn("dns overload name=%s type=%s inflight=%zu", name,
+		    type_name(type), d->inflight.count);
+		memset(&none, 0, sizeof(none));
+		a = answer_build(DNS_TEMPFAIL, type, &none);
+		wait_done(w, a);
+		answer_unref(&a);
+		return;
+	}
 	lk = xcalloc(1, sizeof(*lk));
 	lk->d = d;
 	lk->key.type = type;
@@ -1051,6 +1063,8 @@ dns_new_settings(struct event_base *base, const struct dns_settings *set,
 	    set->cache_entries : DNS_CACHE_MAX_ENTRIES;
 	d->cache_max_mem = set->cache_bytes != 0 ?
 	    set->cache_bytes : DNS_CACHE_MAX_BYTES;
+	d->max_inflight = set->max_inflight != 0 ?
+	    set->max_inflight : DNS_MAX_INFLIGHT;
 	d->no_cache = set->no_cache;
 	random_bytes(&d->rng, sizeof(d->rng));
 	d->rng |= 1;

@@ -19,6 +19,9 @@
  * - Names are at most DNS_MAX_NAME (253) bytes, labels 1..63 bytes of
  *   letters, digits, '-' and '_' (A-labels for IDN); one trailing dot is
  *   allowed.  Anything else is reported as DNS_PERMFAIL without a query.
+ * - At most DNS_MAX_INFLIGHT distinct queries are in flight; past that a
+ *   lookup that is neither cached nor already asked fails with
+ *   DNS_TEMPFAIL at once (a flood of names must not grow memory).
  * - At most DNS_MAX_RECORDS records are kept per answer; TXT data at most
  *   DNS_MAX_TXT_TOTAL bytes per answer.  Names returned are lowercase,
  *   without a trailing dot.
@@ -56,6 +59,7 @@ struct dns_settings {
 	unsigned	 tries;		/* per server; 0: 2 */
 	size_t		 cache_entries;	/* 0: DNS_CACHE_MAX_ENTRIES */
 	size_t		 cache_bytes;	/* 0: DNS_CACHE_MAX_BYTES */
+	size_t		 max_inflight;	/* 0: DNS_MAX_INFLIGHT */
 	bool		 no_cache;	/* disable the answer cache */
 };
 

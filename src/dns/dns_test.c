@@ -213,7 +213,9 @@ fake_answer(struct pk *p, const uint8_t *q, size_t qend, const char *name,
 	pk_bytes(p, q + 12, qend - 12); \
 } while (0)
 
-	if (strcmp(name, "silent.fake") == 0)
+	if (strcmp(name, "silent.fake") == 0 ||
+	    (strlen(name) > 12 &&
+	    strcmp(name + strlen(name) - 12, ".silent.fake") == 0))
 		return false;
 	if (strcmp(name, "nullmx.fake") == 0) {
 		QUESTION(0, 1, 0);
@@ -1241,6 +1243,43 @@ test_cache_bound(void)
 	dns_free(&d);
 }
 
+static void
+test_inflight_limit(void)
+{
+	struct dns_settings set;
+	struct dns *d;
+	const char *err;
+	char servers[64];
+	struct res r1, r2, r3, r4;
+	uint64_t t0;
+
+	loop_init();
+	fake_start();
+	snprintf(servers, sizeof(servers), "127.0.0.1:%u", fake.port);
+	memset(&set, 0, sizeof(set));
+	set.servers = servers;
+	set.timeout_ms = 300;
+	set.tries = 1;
+	set.max_inflight = 2;
+	d = dns_new_settings(base, &set, &err);
+	t0 = monotonic_ms();
+	(void)ask_txt(d, "a.silent.fake", &r1);
+	(void)ask_txt(d, "b.silent.fake", &r2);
+	(void)ask_txt(d, "a.silent.fake", &r4);	/* joins the first */
+	(void)ask_txt(d, "c.silent.fake", &r3);	/* one too many */
+	await_res(&r3);
+	CHECK_STR(dns_status_name(r3.st), "tempfail");
+	CHECK(monotonic_ms() - t0 < 200);
+	CHECK(!r1.done && !r2.done && !r4.done);
+	await_res(&r1);
+	await_res(&r2);
+	await_res(&r4);
+	CHECK_INT(r1.st, DNS_TEMPFAIL);
+	CHECK_INT(r4.st, DNS_TEMPFAIL);
+	CHECK(monotonic_ms() - t0 >= 250);
+	dns_free(&d);
+}
+
 /* ---- the parser on hand-made packets ---- */
 
 static int
@@ -1458,6 +1497,7 @@ static const struct test_case cases[] = {
 	TEST(test_free_in_callback),
 	TEST(test_names),
 	TEST(test_cache_bound),
+	TEST(test_inflight_limit),
 	TEST(test_zz_cleanup),
 };
 

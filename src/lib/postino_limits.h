@@ -57,5 +57,6 @@
 #define DNS_CACHE_MAX_BYTES	(16u * 1024 * 1024)
 #define DNS_CACHE_MAX_TTL	86400		/* seconds, positive answers */
 #define DNS_CACHE_MAX_NEG_TTL	3600		/* seconds, NXDOMAIN/NODATA */
+#define DNS_MAX_INFLIGHT	4096		/* distinct queries in flight */
 
 #endif
