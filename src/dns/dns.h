@@ -7,6 +7,8 @@
  * own bounded parser (dns/dns_parse.h), never by c-ares' helpers.
  *
  * Rules common to every lookup:
+ * - Every dns_* call is made from the thread running the event loop of
+ *   the base given to dns_new (a worker thread posts to the loop first).
  * - The callback always runs from the event loop, never from inside the
  *   dns_* call that started the lookup (a cache hit or an invalid name is
  *   delivered through a zero-delay event), so callers need no re-entrancy
