@@ -354,7 +354,7 @@ static char *
 addr_copy(struct smtp_client *c, const char *a)
 {
 	/* the path with its brackets is at most SMTP_MAX_PATH octets */
-	if (strnlen(a, SMTP_MAX_PATH - 1) > SMTP_MAX_PATH - 2)
+	if (a == NULL || strnlen(a, SMTP_MAX_PATH - 1) > SMTP_MAX_PATH - 2)
 		return NULL;
 	return arena_strdup(c->txn_arena, a);
 }

@@ -1090,6 +1090,42 @@ test_message_checks(void)
 	check_all(scs, sizeof(scs) / sizeof(scs[0]));
 }
 
+/* An address of SMTP_MAX_PATH - 2 octets fits in its brackets; +1 not. */
+static void
+test_address_length(void)
+{
+	char a253[300], a254[300], a255[300], want[1024];
+	struct scenario sc = {
+		.name = "address length",
+		.server = { GREET EHLO_PIPE OK_MAIL OK_RCPT OK_RCPT GO QUEUED
+		    BYE },
+	};
+	struct fake f;
+
+	memset(a253, 'a', sizeof(a253));
+	memcpy(a253 + SMTP_MAX_PATH - 3 - 7, "@y.test", 8);
+	memset(a254, 'a', sizeof(a254));
+	memcpy(a254 + SMTP_MAX_PATH - 2 - 7, "@y.test", 8);
+	memset(a255, 'a', sizeof(a255));
+	memcpy(a255 + SMTP_MAX_PATH - 1 - 7, "@y.test", 8);
+	CHECK_INT(strlen(a254), SMTP_MAX_PATH - 2);
+	sc.msgs[0] = (struct tmsg){ "a@x.test", { a253, a255, a254 }, 1,
+	    false, false, "" };
+	snprintf(want, sizeof(want), EHLO_C "MAIL FROM:<a@x.test> SIZE=1\r\n"
+	    "RCPT TO:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n.\r\n" QUIT_C, a253,
+	    a254);
+	run(&sc, 0, 0, &f);
+	CHECK_STR(buf_cstr(&f.sent), want);
+	CHECK_STR(buf_cstr(&f.ev), "ready\n"
+	    "rcpt 1 553 5.1.3 recipient address cannot be sent (control "
+	    "characters or too long) [local]\n"
+	    "rcpt 0 250 2.0.0 queued as X1\n"
+	    "rcpt 2 250 2.0.0 queued as X1\n"
+	    "done 250 2.0.0 queued as X1\n"
+	    "ready\n");
+	fake_fini(&f);
+}
+
 static void
 test_many_messages(void)
 {
@@ -1564,6 +1600,7 @@ static const struct test_case cases[] = {
 	TEST(test_starttls_sync_injection),
 	TEST(test_capabilities),
 	TEST(test_message_checks),
+	TEST(test_address_length),
 	TEST(test_many_messages),
 	TEST(test_dot_stuffing),
 	TEST(test_streaming),
