@@ -1414,6 +1414,11 @@ queue_close(struct queue **qp)
 	unlock(&q->commit_mu);
 	if (q->committer_started)
 		pthread_join(q->committer, NULL);
+	log_info("queue close commits=%" PRIu64 " rounds=%" PRIu64
+	    " failures=%" PRIu64 " fallbacks=%" PRIu64 " recycled=%" PRIu64
+	    " batches=%" PRIu64, q->stats.commits, q->stats.commit_rounds,
+	    q->stats.commit_failures, q->stats.sync_fallbacks,
+	    q->stats.recycled, q->stats.batches);
 	/* finished commits whose callbacks never ran: the messages stay
 	 * (durable ones are loaded again at the next start) */
 	while ((in = q->done_head) != NULL) {
