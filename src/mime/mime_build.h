@@ -23,7 +23,9 @@
 #define MIME_BUILD_BOUNDARY_LEN	32	/* "=_postino_" + 22 characters */
 
 struct mime_build_attachment {
-	const char	*filename;	/* UTF-8, or NULL */
+	const char	*filename;	/* UTF-8, or NULL; up to 255 bytes
+					 * are sure to be read back whole
+					 * (MIME_MAX_PARAMS continuations) */
 	const char	*content_type;	/* "type/subtype"; NULL: guessed as
 					 * application/octet-stream */
 	struct span	 data;

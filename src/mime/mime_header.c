@@ -487,21 +487,29 @@ mime_params_parse(struct span s, struct arena *a)
 	return head;
 }
 
-const char *
-mime_param_get(const struct mime_param *list, const char *name)
+const struct mime_param *
+mime_param_find(const struct mime_param *list, const char *name)
 {
-	const char *plain = NULL;
+	const struct mime_param *plain = NULL;
 
 	/* an RFC 2231 value wins over a plain one of the same name */
 	for (; list != NULL; list = list->next) {
 		if (strcmp(list->name, name) != 0)
 			continue;
 		if (list->is_2231)
-			return list->value;
+			return list;
 		if (plain == NULL)
-			plain = list->value;
+			plain = list;
 	}
 	return plain;
+}
+
+const char *
+mime_param_get(const struct mime_param *list, const char *name)
+{
+	const struct mime_param *p = mime_param_find(list, name);
+
+	return p != NULL ? p->value : NULL;
 }
 
 /* read_token - lowercase token at i (after CFWS), into the arena. */

@@ -73,6 +73,9 @@ struct mime_param *mime_params_parse(struct span s, struct arena *a);
 /* Value of the parameter called name (lowercase), or NULL; an RFC 2231
  * value wins over a plain one. */
 const char *mime_param_get(const struct mime_param *list, const char *name);
+/* The parameter itself (same choice as mime_param_get()), or NULL. */
+const struct mime_param *mime_param_find(const struct mime_param *list,
+    const char *name);
 
 struct mime_ctype {
 	const char		*type;		/* lowercase, "" if invalid */

@@ -653,21 +653,23 @@ mime_part_text(const struct mime_message *m, const struct mime_part *p,
 const char *
 mime_part_filename(struct mime_message *m, struct mime_part *p)
 {
-	const char *v = NULL, *dtype;
+	const struct mime_param *fp = NULL;
 	struct mime_param *dparams;
+	const char *dtype;
 
 	if (p->f_disp.p != NULL) {
 		mime_disposition_parse(p->f_disp, m->arena, &dtype, &dparams);
-		v = mime_param_get(dparams, "filename");
+		fp = mime_param_find(dparams, "filename");
 	}
-	if (v == NULL)
-		v = mime_param_get(p->params, "name");
-	if (v == NULL)
+	if (fp == NULL)
+		fp = mime_param_find(p->params, "name");
+	if (fp == NULL)
 		return NULL;
-	/* many mailers put RFC 2047 words inside quoted parameters */
-	if (strstr(v, "=?") != NULL)
-		return mime_header_decode_a(m->arena, span_from_str(v));
-	return v;
+	/* many mailers put RFC 2047 words inside plain quoted parameters;
+	 * an RFC 2231 value is already decoded */
+	if (!fp->is_2231 && strstr(fp->value, "=?") != NULL)
+		return mime_header_decode_a(m->arena, span_from_str(fp->value));
+	return fp->value;
 }
 
 /* ---- IMAP sections ---- */

@@ -576,6 +576,12 @@ test_decode_part(void)
 	    "\"\r\n\r\n");
 	CHECK_STR(mime_part_filename(m, m->root), "\xc3\xa9.bin");
 	mime_message_free(&m);
+	/* found by mime_build_fuzz: "=?" inside an RFC 2231 value is
+	 * literal text, not an encoded word */
+	m = parse("Content-Type: application/x\r\nContent-Disposition: "
+	    "attachment; filename*=utf-8''a%3D%3Fb%3Fq%3Fc%3F%3D\r\n\r\n");
+	CHECK_STR(mime_part_filename(m, m->root), "a=?b?q?c?=");
+	mime_message_free(&m);
 }
 
 static const struct test_case cases[] = {
