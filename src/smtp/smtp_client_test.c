@@ -809,6 +809,96 @@ test_transaction_failures(void)
 	check_all(scs, sizeof(scs) / sizeof(scs[0]));
 }
 
+/* A reply of a class the command cannot get fails the connection. */
+static void
+test_unexpected_codes(void)
+{
+#define PROTO(what) "failed PROTOCOL 451 4.5.0 protocol error: " what \
+	" [local]\n"
+#define DEFER(what) \
+	"rcpt 0 451 4.5.0 protocol error: " what " [local]\n" \
+	"rcpt 1 451 4.5.0 protocol error: " what " [local]\n" \
+	"done 451 4.5.0 protocol error: " what " [local]\n" PROTO(what)
+	static const struct scenario scs[] = {
+	{
+		.name = "MAIL 354",
+		.msgs = { M1 },
+		.server = { GREET EHLO_LOCK "354 what\r\n" },
+		.client = EHLO_C "MAIL FROM:<a@x.test> SIZE=20\r\n",
+		.events = "ready\n" DEFER("unexpected reply to MAIL"),
+	},
+	{
+		.name = "DATA 250",
+		.msgs = { M1 },
+		.server = { GREET EHLO_PIPE OK_MAIL OK_RCPT OK_RCPT
+		    "250 ok\r\n" },
+		.client = EHLO_C M1_CMDS,
+		.events = "ready\n" DEFER("unexpected reply to DATA"),
+	},
+	{
+		.name = "final dot 354",
+		.msgs = { M1 },
+		.server = { GREET EHLO_PIPE OK_MAIL OK_RCPT OK_RCPT GO GO },
+		.client = EHLO_C M1_CMDS M1_TEXT,
+		.events = "ready\n"
+		    DEFER("unexpected reply to the final dot"),
+	},
+	{
+		.name = "reply while sending the text",
+		.msgs = { { "a@x.test", { "b@y.test", "c@y.test" }, 1, false,
+		    false, NULL } },
+		.server = { GREET EHLO_PIPE OK_MAIL OK_RCPT OK_RCPT GO },
+		.client = NULL,	/* checked below: the text is big */
+	},
+	{
+		.name = "HELO 354",
+		.server = { GREET "500 no\r\n354 x\r\n" },
+		.client = EHLO_C HELO_C,
+		.events = PROTO("unexpected reply to HELO"),
+	},
+	{
+		.name = "STARTTLS 250",
+		.tls_available = true,
+		.server = { GREET "250-mx\r\n250 STARTTLS\r\n250 ok\r\n" },
+		.client = EHLO_C "STARTTLS\r\n",
+		.events = PROTO("unexpected reply to STARTTLS"),
+	},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(scs) / sizeof(scs[0]); i++)
+		if (scs[i].client != NULL)
+			check_scenario(&scs[i]);
+	/* a reply in the middle of a big text: nobody asked for it */
+	{
+		struct scenario sc = scs[3];
+		size_t len = 200 * 1024;
+		char *body = malloc(len + 1);
+		struct fake f;
+
+		memset(body, 'x', len);
+		body[len] = '\0';
+		sc.msgs[0].body = body;
+		fake_init(&f, &sc);
+		f.no_drain = true;
+		feed(&f, sc.server[0], strlen(sc.server[0]));
+		CHECK_INT(smtp_client_timeout_ms(f.c),
+		    SMTP_CLIENT_TIMEOUT_BLOCK);
+		feed(&f, "250 early\r\n", 11);
+		CHECK_STR(buf_cstr(&f.ev), "ready\n"
+		    DEFER("reply without a command"));
+		/* the text was cut short: no final dot was sent */
+		CHECK(f.sent.len > 5 && memcmp(f.sent.data + f.sent.len - 5,
+		    "\r\n.\r\n", 5) != 0);
+		smtp_client_output_drained(f.c);
+		CHECK_INT(smtp_client_output(f.c)->len, 0);
+		fake_fini(&f);
+		free(body);
+	}
+#undef PROTO
+#undef DEFER
+}
+
 static void
 test_starttls(void)
 {
@@ -1337,6 +1427,22 @@ test_reply_limits(void)
 {
 	static const struct scenario scs[] = {
 	{
+		.name = "lines under the limit",
+		.max_lines = 3, .hold = true,
+		.server = { "220-a\r\n220 b\r\n" },
+		.client = EHLO_C,
+		.events = "",
+		.open = true,
+	},
+	{
+		.name = "reply size under the limit",
+		.max_reply = 20, .hold = true,
+		.server = { "220-abc\r\n220 efgh\r\n" },
+		.client = EHLO_C,
+		.events = "",
+		.open = true,
+	},
+	{
 		.name = "lines at the limit",
 		.max_lines = 3, .hold = true,
 		.server = { "220-a\r\n220-b\r\n220 c\r\n" },
@@ -1596,6 +1702,7 @@ static const struct test_case cases[] = {
 	TEST(test_basic),
 	TEST(test_greeting_and_helo),
 	TEST(test_transaction_failures),
+	TEST(test_unexpected_codes),
 	TEST(test_starttls),
 	TEST(test_starttls_sync_injection),
 	TEST(test_capabilities),
