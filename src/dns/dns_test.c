@@ -412,6 +412,7 @@ struct res {
 	size_t		 n;
 	bool		 null_mx;
 	bool		 inside;	/* called from inside a dns_* call */
+	size_t		 len0;		/* full length of the first string */
 	unsigned	 pref[DNS_MAX_RECORDS];
 	char		 s[DNS_MAX_RECORDS][300];
 	struct sockaddr_storage addr[2 * DNS_MAX_RECORDS];
@@ -469,6 +470,8 @@ str_cb(void *ctx, enum dns_status st, const char *const *s, size_t n)
 	size_t i;
 
 	res_common(r, st, n);
+	if (n > 0)
+		r->len0 = strlen(s[0]);
 	for (i = 0; i < n && i < DNS_MAX_RECORDS; i++)
 		snprintf(r->s[i], sizeof(r->s[i]), "%s", s[i]);
 }
@@ -673,14 +676,22 @@ dnsmasq_start(void)
 		CHECK(!DNSMASQ " is missing: apt-get install dnsmasq-base");
 		return false;
 	}
-	snprintf(dnsmasq_dir, sizeof(dnsmasq_dir), "/tmp/dns_test.XXXXXX");
-	if (mkdtemp(dnsmasq_dir) == NULL)
-		fatal("mkdtemp: %s", strerror(errno));
+	if (dnsmasq_dir[0] == '\0') {
+		snprintf(dnsmasq_dir, sizeof(dnsmasq_dir),
+		    "/tmp/dns_test.XXXXXX");
+		if (mkdtemp(dnsmasq_dir) == NULL)
+			fatal("mkdtemp: %s", strerror(errno));
+	}
 	snprintf(conf, sizeof(conf), "%s/dnsmasq.conf", dnsmasq_dir);
 	snprintf(log, sizeof(log), "%s/dnsmasq.log", dnsmasq_dir);
 	if ((f = fopen(conf, "w")) == NULL)
 		fatal("%s: %s", conf, strerror(errno));
 	fputs(dnsmasq_zone, f);
+	/* 3 records of 8 x 60 bytes: over the EDNS size, so TC, then TCP */
+	for (i = 0; i < 3 * 8; i++)
+		fprintf(f, "%s\"%02u%058u\"%s", i % 8 == 0 ?
+		    "txt-record=big.test," : ",", i, 0u,
+		    i % 8 == 7 ? "\n" : "");
 	fclose(f);
 	dnsmasq_port = free_port();
 	snprintf(port, sizeof(port), "--port=%u", dnsmasq_port);
@@ -839,6 +850,15 @@ test_dnsmasq_txt_ptr(void)
 	}
 	CHECK(spf);
 	CHECK(second);
+	/* truncated over UDP: c-ares asks again over TCP */
+	(void)ask_txt(shared_dns, "big.test", &r);
+	await_res(&r);
+	CHECK_INT(r.st, DNS_OK);
+	CHECK_INT(r.n, 3);
+	CHECK_INT(r.len0, 8 * 60);
+	CHECK(strncmp(r.s[0] + 60, "01000", 5) == 0 ||
+	    strncmp(r.s[0] + 60, "09000", 5) == 0 ||
+	    strncmp(r.s[0] + 60, "17000", 5) == 0);
 	(void)ask_ptr(shared_dns, "192.0.2.1", &r);
 	await_res(&r);
 	CHECK_INT(r.st, DNS_OK);
