@@ -1,7 +1,8 @@
 /*
  * queue_int.h - private parts of the queue shared by its .c files: the
  * in-memory form of a spooled message and the spool file codec
- * (queue_spool.c).  docs/queue.md describes the file format.
+ * (queue_spool.c).  docs/queue.md describes the file format.  Sees no
+ * network input; spool files are read with the limits below.
  */
 #ifndef POSTINO_QUEUE_QUEUE_INT_H
 #define POSTINO_QUEUE_QUEUE_INT_H
