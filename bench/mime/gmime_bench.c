@@ -65,7 +65,8 @@ main(int argc, char **argv)
 			GMimeParser *parser;
 			GMimeMessage *msg;
 
-			g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(st), FALSE);
+			g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(st),
+			    FALSE);
 			parser = g_mime_parser_new_with_stream(st);
 			msg = g_mime_parser_construct_message(parser, NULL);
 			if (msg != NULL && strcmp(mode, "full") == 0)

@@ -217,7 +217,8 @@ mime_address_parse(struct span value, struct arena *a, unsigned max)
 		if (k == T_END) {
 			if (any) {
 				ad = add(a, &tail, &n);
-				if (memchr(phrase.data, ' ', phrase.len) != NULL)
+				if (memchr(phrase.data, ' ',
+				    phrase.len) != NULL)
 					ad->name = arena_strndup(a, phrase.data,
 					    phrase.len);
 				else
@@ -252,7 +253,8 @@ mime_address_parse(struct span value, struct arena *a, unsigned max)
 
 				skip_cfws(&lx);
 				st = lx.i;
-				while (lx.i < value.len && value.p[lx.i] != ':' &&
+				while (lx.i < value.len &&
+				    value.p[lx.i] != ':' &&
 				    value.p[lx.i] != '>')
 					lx.i++;
 				if (lx.i < value.len && value.p[lx.i] == ':') {

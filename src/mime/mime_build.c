@@ -407,7 +407,8 @@ mime_build_message(const struct mime_build_msg *m, struct buf *out)
 {
 	struct span text = m->text ? span_from_str(m->text) : span_make("", 0);
 	struct span html = m->html ? span_from_str(m->html) : span_make("", 0);
-	char mixed[MIME_BUILD_BOUNDARY_LEN + 1], alt[MIME_BUILD_BOUNDARY_LEN + 1];
+	char mixed[MIME_BUILD_BOUNDARY_LEN + 1];
+	char alt[MIME_BUILD_BOUNDARY_LEN + 1];
 	char date[64], dom[256], idbuf[40];
 	struct span texts[2] = { text, html };
 	bool has_alt = m->text != NULL && m->html != NULL;

@@ -78,9 +78,9 @@ test_address_header(void)
 	struct span v;
 
 	buf_init(&b, 1 << 16);
-	CHECK_INT(mime_build_address_header(&b, "To", "J\xc3\xb6rg M\xc3\xbcller"
-	    " <joerg@example.org>, \"Doe, John\" <jd@example.org>, "
-	    "plain@example.org"), 0);
+	CHECK_INT(mime_build_address_header(&b, "To", "J\xc3\xb6rg "
+	    "M\xc3\xbcller <joerg@example.org>, \"Doe, John\" "
+	    "<jd@example.org>, plain@example.org"), 0);
 	check_lines(buf_span(&b), 78);
 	CHECK(mime_header_find(buf_span(&b), "to", &v));
 	ad = mime_address_parse(v, a, 10);

@@ -304,8 +304,9 @@ mime_base64_decode(struct span in, struct buf *out, bool *errors_r)
 		if (k == 0) {
 			/* fast path: whole quads of alphabet characters;
 			 * room for all of them was checked up front */
-			size_t lim = room >= (n - i) / 4 * 3 + (size_t)(o - o0) ?
-			    n : i + (room - (size_t)(o - o0)) / 3 * 4;
+			size_t used = (size_t)(o - o0);
+			size_t lim = room >= (n - i) / 4 * 3 + used ?
+			    n : i + (room - used) / 3 * 4;
 
 			while (i + 4 <= lim) {
 				uint32_t w = b64_q0[p[i]] | b64_q1[p[i + 1]] |
@@ -564,8 +565,8 @@ mime_uu_decode(struct span in, struct buf *out, struct span *name_r)
 			size_t k;
 
 			for (k = 0; k < 4; k++)
-				c[k] = i + k < line.len ?
-				    (uint8_t)((line.p[i + k] - 0x20) & 0x3f) : 0;
+				c[k] = i + k >= line.len ? 0 :
+				    (uint8_t)((line.p[i + k] - 0x20) & 0x3f);
 			*o++ = (uint8_t)(c[0] << 2 | c[1] >> 4);
 			if (--want == 0)
 				break;
@@ -624,7 +625,8 @@ static bool
 charset_is_ascii(struct span cs)
 {
 	return charset_is(cs, "us-ascii") || charset_is(cs, "ascii") ||
-	    charset_is(cs, "ansi_x3.4-1968") || charset_is(cs, "ansi-x3.4-1968");
+	    charset_is(cs, "ansi_x3.4-1968") ||
+	    charset_is(cs, "ansi-x3.4-1968");
 }
 
 /*
@@ -723,7 +725,7 @@ mime_charset_to_utf8(struct span cs, struct span in, struct buf *out)
 		}
 		if (errno == E2BIG) {
 			if (ol == chunk)
-				return -1;	/* no progress: at the ceiling */
+				return -1;	/* no progress: ceiling */
 			continue;
 		}
 		if (flush)

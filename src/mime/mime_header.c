@@ -215,7 +215,8 @@ pct_decode(struct span in, uint8_t *o)
 
 	for (i = 0; i < in.len; i++) {
 		if (in.p[i] == '%' && i + 2 < in.len &&
-		    ascii_isxdigit(in.p[i + 1]) && ascii_isxdigit(in.p[i + 2])) {
+		    ascii_isxdigit(in.p[i + 1]) &&
+		    ascii_isxdigit(in.p[i + 2])) {
 			int h = ascii_isdigit(in.p[i + 1]) ? in.p[i + 1] - '0' :
 			    (ascii_tolower(in.p[i + 1]) - 'a' + 10);
 			int l = ascii_isdigit(in.p[i + 2]) ? in.p[i + 2] - '0' :
@@ -362,7 +363,8 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 			struct raw_param *hit = NULL;
 
 			for (j = i; j < n; j++) {
-				if (span_eq(r[j].name, name) && is_2231(&r[j]) &&
+				if (span_eq(r[j].name, name) &&
+				    is_2231(&r[j]) &&
 				    r[j].section == (int)sec) {
 					hit = &r[j];
 					break;
@@ -411,8 +413,9 @@ finish(struct raw_param *r, size_t n, size_t i, struct arena *a)
 				if (q2 != NULL) {
 					cs = span_make(v.p, (size_t)(q1 - v.p));
 					if (q2 > q1 + 1)
-						mp->language = arena_strndup(a,
-						    q1 + 1, (size_t)(q2 - q1 - 1));
+						mp->language = arena_strndup(
+						    a, q1 + 1,
+						    (size_t)(q2 - q1 - 1));
 					v = span_make(q2 + 1, v.len -
 					    (size_t)(q2 + 1 - v.p));
 				}

@@ -73,7 +73,8 @@ static const struct diff diffs[] = {
 	  "RFC 2045 section 5.1 allows comments there, so postino keeps the "
 	  "declared type and charset (Python's email agrees)" },
 	{ "local__20-obsolete-syntax.eml", "body",
-	  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" 3 1)",
+	  "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7bit\" "
+	  "3 1)",
 	  "same as above" },
 };
 
@@ -283,8 +284,8 @@ test_compute(void)
 	CHECK_STR(buf_cstr(&env), "(NIL \"hi\" ((NIL NIL \"a\" \"b.example\")) "
 	    "((NIL NIL \"a\" \"b.example\")) ((NIL NIL \"a\" \"b.example\")) "
 	    "NIL NIL NIL NIL NIL)");
-	CHECK_STR(buf_cstr(&bs), "(\"text\" \"plain\" (\"charset\" \"us-ascii\") "
-	    "NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL)");
+	CHECK_STR(buf_cstr(&bs), "(\"text\" \"plain\" (\"charset\" "
+	    "\"us-ascii\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL)");
 	CHECK_STR(buf_cstr(&body), "(\"text\" \"plain\" (\"charset\" "
 	    "\"us-ascii\") NIL NIL \"7bit\" 6 1)");
 	CHECK_INT(size, strlen(s));
