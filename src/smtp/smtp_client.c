@@ -147,6 +147,7 @@ struct smtp_client {
 	bool				 body_bol;	/* at a line start */
 	bool				 body_cr;	/* a CR waits for LF */
 	uint64_t			 body_bytes;
+	bool				 body_8bit;	/* saw an octet > 127 */
 	uint8_t				*chunk;		/* READ_CHUNK bytes */
 };
 
@@ -399,6 +400,8 @@ body_stuff(struct smtp_client *c, const uint8_t *p, size_t n)
 		}
 		if (c->body_bol && b == '.')
 			w[o++] = '.';
+		if (b >= 0x80)
+			c->body_8bit = true;
 		w[o++] = b;
 		c->body_bol = false;
 	}
@@ -419,6 +422,10 @@ body_end(struct smtp_client *c)
 		return false;
 	log_debug("smtp-client text-sent sid=%s peer=%s bytes=%llu", c->sid,
 	    c->peer, (unsigned long long)c->body_bytes);
+	/* XXX: the owner said 7 bit; we cannot take it back any more */
+	if (c->body_8bit && !c->txn.body8)
+		log_warn("smtp-client undeclared-8bit sid=%s peer=%s", c->sid,
+		    c->peer);
 	set_state(c, SMTP_CLIENT_STATE_DOT);
 	return true;
 }
@@ -621,6 +628,7 @@ txn_reply(struct smtp_client *c, const struct smtp_client_result *r)
 			c->body_bol = true;
 			c->body_cr = false;
 			c->body_bytes = 0;
+			c->body_8bit = false;
 			set_state(c, SMTP_CLIENT_STATE_BODY);
 			body_fill(c);
 			return;
@@ -924,8 +932,25 @@ struct smtp_client *
 smtp_client_new(const struct smtp_client_config *cfg,
     const struct smtp_client_ops *ops, void *ctx)
 {
-	struct smtp_client *c = xcalloc(1, sizeof(*c));
+	struct smtp_client *c;
+	const char *helo = cfg->helo_name;
+	size_t i;
 
+	ASSERT(ops->ready != NULL && ops->rcpt_result != NULL &&
+	    ops->message_done != NULL && ops->failed != NULL &&
+	    ops->read_body != NULL);
+	ASSERT(ops->start_tls != NULL || !cfg->tls_available);
+	/* our own name goes into a command line: no blanks or controls */
+	for (i = 0; helo != NULL && helo[i] != '\0'; i++)
+		if ((unsigned char)helo[i] <= 0x20 ||
+		    (unsigned char)helo[i] >= 0x7f || i >= SMTP_MAX_HELO) {
+			log_warn("smtp-client bad-helo-name peer=%s, using "
+			    "localhost", cfg->peer_name != NULL ?
+			    cfg->peer_name : "-");
+			helo = NULL;
+			break;
+		}
+	c = xcalloc(1, sizeof(*c));
 	c->cfg = *cfg;
 	if (c->cfg.max_reply_line == 0)
 		c->cfg.max_reply_line = SMTP_CLIENT_MAX_REPLY_LINE;
@@ -935,8 +960,8 @@ smtp_client_new(const struct smtp_client_config *cfg,
 		c->cfg.max_reply = SMTP_CLIENT_MAX_REPLY;
 	if (c->cfg.max_reply_line < 6)
 		c->cfg.max_reply_line = 6;
-	c->helo_name = xstrdup(cfg->helo_name != NULL && cfg->helo_name[0] ?
-	    cfg->helo_name : "localhost");
+	c->helo_name = xstrdup(helo != NULL && helo[0] != '\0' ? helo :
+	    "localhost");
 	c->peer = xstrdup(cfg->peer_name != NULL ? cfg->peer_name : "-");
 	c->sid = xstrdup(cfg->session_id != NULL ? cfg->session_id : "-");
 	c->cfg.helo_name = c->helo_name;

@@ -58,7 +58,7 @@ struct smtp_client;
  * copied by smtp_client_new().
  */
 struct smtp_client_config {
-	const char	*helo_name;	/* our name for EHLO/HELO */
+	const char	*helo_name;	/* EHLO/HELO; bad or NULL: localhost */
 	const char	*peer_name;	/* for logs: "mx.example.net[192.0.2.1]" */
 	const char	*session_id;	/* for logs, may be NULL */
 	bool		 tls_available;	/* the owner can run a TLS handshake */
@@ -130,6 +130,7 @@ struct smtp_client_ops {
 	/*
 	 * The server said 220 to STARTTLS.  Flush the output, run the
 	 * handshake, then call smtp_client_tls_done() (now or later).
+	 * May be NULL when tls_available is false; the others may not.
 	 */
 	void	(*start_tls)(void *ctx);
 	/*

@@ -1010,6 +1010,30 @@ test_starttls_sync_injection(void)
 	fake_fini(&f);
 }
 
+/* Our own name must not break the command line. */
+static void
+test_helo_name(void)
+{
+	static const char *const names[] = { "a b", "x\r\nRSET", "", NULL,
+		"caf\xc3\xa9.test" };
+	struct smtp_client_config cfg;
+	struct fake f;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		static const struct scenario sc = { .name = "h", .hold = true };
+
+		fake_init(&f, &sc);
+		smtp_client_free(&f.c);
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.helo_name = names[i];
+		f.c = smtp_client_new(&cfg, &fake_ops, &f);
+		feed(&f, GREET, strlen(GREET));
+		CHECK_STR(buf_cstr(&f.sent), "EHLO localhost\r\n");
+		fake_fini(&f);
+	}
+}
+
 static void
 test_capabilities(void)
 {
@@ -1705,6 +1729,7 @@ static const struct test_case cases[] = {
 	TEST(test_unexpected_codes),
 	TEST(test_starttls),
 	TEST(test_starttls_sync_injection),
+	TEST(test_helo_name),
 	TEST(test_capabilities),
 	TEST(test_message_checks),
 	TEST(test_address_length),
