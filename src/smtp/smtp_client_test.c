@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "lib/postino_limits.h"
 #include "smtp/smtp_client.h"
+#include "smtp/smtp_session.h"
 #include "../../tests/lib/test.h"
 
 #define MAX_MSGS	4
@@ -1722,6 +1723,217 @@ test_cut_everywhere(void)
 			cut_everywhere(&scs[i], how);
 }
 
+/* --- against our own server session, in memory -------------------- */
+
+struct loop_srv {
+	struct smtp_session	*s;
+	struct buf		 msg;		/* the message being stored */
+	struct buf		 stored[MAX_MSGS];
+	int			 nstored;
+	bool			 open;
+};
+
+static void
+srv_rcpt(void *ctx, struct smtp_session *s, const char *addr)
+{
+	(void)ctx;
+	if (strncmp(addr, "bad", 3) == 0)
+		smtp_session_rcpt_done(s, 550, "5.1.1", "no such user");
+	else
+		smtp_session_rcpt_done(s, 250, "2.1.5", "OK");
+}
+
+static int
+srv_begin(void *ctx, const struct smtp_envelope *env, char qid[64],
+    int *code_r, const char **enh_r, const char **text_r)
+{
+	struct loop_srv *l = ctx;
+
+	(void)env;
+	(void)code_r;
+	(void)enh_r;
+	(void)text_r;
+	CHECK(!l->open);
+	l->open = true;
+	buf_reset(&l->msg);
+	snprintf(qid, 64, "Q%d", l->nstored);
+	return 0;
+}
+
+static int
+srv_write(void *ctx, const void *p, size_t n)
+{
+	struct loop_srv *l = ctx;
+
+	return buf_append(&l->msg, p, n);
+}
+
+static void
+srv_end(void *ctx, struct smtp_session *s)
+{
+	struct loop_srv *l = ctx;
+
+	CHECK(l->open);
+	l->open = false;
+	if (l->nstored < MAX_MSGS) {
+		CHECK_INT(buf_append(&l->stored[l->nstored], l->msg.data,
+		    l->msg.len), 0);
+		l->nstored++;
+	}
+	smtp_session_data_done(s, 250, "2.0.0", "stored");
+}
+
+static void
+srv_abort(void *ctx)
+{
+	struct loop_srv *l = ctx;
+
+	l->open = false;
+}
+
+static const struct smtp_session_ops srv_ops = {
+	srv_rcpt, srv_begin, srv_write, srv_end, srv_abort, NULL, NULL,
+};
+
+/*
+ * shuttle - moves bytes both ways until neither side has anything more
+ * to say; the client's bytes go over in pieces of `piece`.
+ */
+static void
+shuttle(struct fake *f, struct loop_srv *l, size_t piece)
+{
+	bool moved = true;
+	int rounds = 0;
+
+	while (moved && rounds++ < 100000) {
+		struct buf *so = smtp_session_output(l->s);
+		struct buf *co = smtp_client_output(f->c);
+
+		moved = false;
+		if (so->len > 0) {
+			struct buf tmp;
+
+			buf_init(&tmp, so->len + 1);
+			CHECK_INT(buf_append(&tmp, so->data, so->len), 0);
+			buf_reset(so);
+			CHECK_INT(smtp_client_input(f->c, tmp.data, tmp.len),
+			    tmp.len);
+			buf_fini(&tmp);
+			moved = true;
+		}
+		if (co->len > 0) {
+			size_t off = 0, n;
+
+			while (off < co->len) {
+				n = co->len - off < piece ? co->len - off :
+				    piece;
+				n = smtp_session_input(l->s, co->data + off,
+				    n);
+				if (n == 0)
+					break;
+				off += n;
+			}
+			CHECK_INT(off, co->len);
+			CHECK_INT(buf_append(&f->sent, co->data, co->len), 0);
+			buf_reset(co);
+			smtp_client_output_drained(f->c);
+			moved = true;
+		}
+	}
+}
+
+static void
+test_against_server(void)
+{
+	size_t big = 1024 * 1024, i, piece;
+	char *body3 = malloc(big + 1);
+	struct scenario sc = {
+		.name = "loop",
+		.read_max = 777,
+		.msgs = {
+		    { "a@x.test", { "b@y.test", "bad@y.test" }, 40, false,
+		    false, "Subject: dots\r\n\r\n.\r\n..\r\n.x\r\nend" },
+		    { "", { "bad@y.test" }, 1, false, false, "x\r\n" },
+		    { "a@x.test", { "c@y.test" }, 0, true, false, NULL },
+		    { "\xc3\xa9@x.test", { "d@y.test" }, 10, true, true,
+		    "Subject: \xc3\xa9\r\n\r\n\xc3\xa9\r\n" } },
+	};
+	static const char *const want[] = {
+		"Subject: dots\r\n\r\n.\r\n..\r\n.x\r\nend\r\n",
+		NULL,
+		NULL,
+		"Subject: \xc3\xa9\r\n\r\n\xc3\xa9\r\n",
+	};
+
+	/* 80-byte lines, 8-bit, every other one starting with '.' */
+	for (i = 0; i < big; i++)
+		body3[i] = i % 80 == 78 ? '\r' : i % 80 == 79 ? '\n' :
+		    i % 80 == 0 && i % 160 == 0 ? '.' : (char)(0xa0 + i % 50);
+	body3[big] = '\0';
+	sc.msgs[2].body = body3;
+	sc.msgs[2].size = big;
+	for (piece = 1; piece <= 65536; piece *= 64) {
+		struct smtp_session_config scfg;
+		struct smtp_peer peer = { "loop", "192.0.2.1", NULL, false };
+		struct loop_srv l;
+		struct fake f;
+
+		memset(&l, 0, sizeof(l));
+		buf_init(&l.msg, 4u * 1024 * 1024);
+		for (i = 0; i < MAX_MSGS; i++)
+			buf_init(&l.stored[i], 4u * 1024 * 1024);
+		memset(&scfg, 0, sizeof(scfg));
+		scfg.hostname = "mx.test";
+		scfg.max_message_size = 2u * 1024 * 1024;
+		l.s = smtp_session_new(&scfg, &srv_ops, &l, &peer);
+		fake_init(&f, &sc);
+		smtp_session_start(l.s);
+		shuttle(&f, &l, piece);
+		CHECK_STR(buf_cstr(&f.ev), "ready\n"
+		    "rcpt 1 550 5.1.1 no such user\n"
+		    "rcpt 0 250 2.0.0 stored\n"
+		    "done 250 2.0.0 stored\n"
+		    "ready\n"
+		    "rcpt 0 550 5.1.1 no such user\n"
+		    "done 550 5.1.1 no such user\n"
+		    "ready\n"
+		    "rcpt 0 250 2.0.0 stored\n"
+		    "done 250 2.0.0 stored\n"
+		    "ready\n"
+		    "rcpt 0 250 2.0.0 stored\n"
+		    "done 250 2.0.0 stored\n"
+		    "ready\n");
+		CHECK(smtp_client_want_close(f.c));
+		CHECK(smtp_session_want_close(l.s));
+		CHECK_INT(l.nstored, 3);
+		/* each stored message is ours after the server's trace */
+		for (i = 0; i < 3; i++) {
+			const char *w = i == 0 ? want[0] : i == 1 ? body3 :
+			    want[3];
+			size_t wl = strlen(w);
+			struct buf *st = &l.stored[i];
+
+			/* the big one lacks its last CRLF: we add it */
+			size_t tail = i == 1 ? 2 : 0;
+
+			CHECK(st->len > wl + tail);
+			if (st->len > wl + tail)
+				CHECK(memcmp(st->data + st->len - wl - tail, w,
+				    wl) == 0);
+			if (tail > 0)
+				CHECK(memcmp(st->data + st->len - 2, "\r\n",
+				    2) == 0);
+			CHECK(strncmp(buf_cstr(st), "Received: ", 10) == 0);
+		}
+		smtp_session_free(&l.s);
+		fake_fini(&f);
+		buf_fini(&l.msg);
+		for (i = 0; i < MAX_MSGS; i++)
+			buf_fini(&l.stored[i]);
+	}
+	free(body3);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_basic),
 	TEST(test_greeting_and_helo),
@@ -1742,6 +1954,7 @@ static const struct test_case cases[] = {
 	TEST(test_malformed),
 	TEST(test_timeouts),
 	TEST(test_cut_everywhere),
+	TEST(test_against_server),
 };
 
 TEST_MAIN(cases)
