@@ -106,7 +106,7 @@ struct dns_req {
 	} cb;
 	void		*ctx;
 	unsigned	 nwait;
-	unsigned	 pending;	/* waits not answered (+1 while starting) */
+	unsigned	 pending;	/* unanswered waits (+1 starting) */
 	bool		 queued;	/* on d->done */
 	enum dns_status	 fail;		/* result when nwait == 0 */
 	struct dns_wait	 w[2];

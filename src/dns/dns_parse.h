@@ -47,7 +47,7 @@ struct dns_rr {
 		uint8_t		 a[4];
 		uint8_t		 aaaa[16];
 		struct {
-			char	*data;		/* NUL-terminated, no NUL inside */
+			char	*data;		/* NUL-terminated, no NUL in */
 			size_t	 len;
 		} txt;
 		char		*ptr;
