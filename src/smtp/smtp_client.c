@@ -53,7 +53,7 @@ enum smtp_client_state {
 	SMTP_CLIENT_STATE_BODY,		/* sending the message text */
 	SMTP_CLIENT_STATE_DOT,		/* waiting for the final reply */
 	SMTP_CLIENT_STATE_QUIT,		/* QUIT sent */
-	SMTP_CLIENT_STATE_DONE,		/* finished; input is discarded */
+	SMTP_CLIENT_STATE_DONE,		/* finished; input discarded */
 };
 
 static const char *const state_names[] = {
@@ -88,10 +88,10 @@ struct smtp_client_txn {
 	char		*from;
 	char		**rcpts;
 	size_t		 nrcpts;
-	uint8_t		*rs;		/* enum smtp_client_rs per rcpt */
+	uint8_t		*rs;		/* smtp_client_rs each */
 	size_t		*sendidx;	/* rcpts to send, in order */
 	size_t		 nsend;
-	size_t		 ncmds;		/* [RSET] MAIL RCPT*nsend DATA */
+	size_t		 ncmds;		/* RSET? MAIL RCPT* DATA */
 	size_t		 nsent;
 	size_t		 nanswered;
 	size_t		 naccepted;
@@ -101,7 +101,7 @@ struct smtp_client_txn {
 	bool		 body8;
 	bool		 utf8;
 	bool		 mail_failed;
-	bool		 dummy_dot;	/* lone "." after an unwanted 354 */
+	bool		 dummy_dot;	/* "." after an unwanted 354 */
 	struct smtp_client_saved	 decided;	/* MAIL refusal */
 	struct smtp_client_saved	 first_deferred;
 	struct smtp_client_saved	 first_failed;
@@ -110,7 +110,7 @@ struct smtp_client_txn {
 /* The reply being read. */
 struct smtp_client_reply {
 	struct buf	 line;		/* partial line */
-	struct buf	 text;		/* joined text of the lines so far */
+	struct buf	 text;		/* the lines' text, joined */
 	int		 code;		/* 0: no reply under way */
 	unsigned	 nlines;
 	size_t		 total;
@@ -144,11 +144,11 @@ struct smtp_client {
 	bool				 in_txn;
 
 	/* dot-stuffing across read_body chunks */
-	bool				 body_bol;	/* at a line start */
-	bool				 body_cr;	/* a CR waits for LF */
+	bool				 body_bol;	/* line start */
+	bool				 body_cr;	/* CR, no LF yet */
 	uint64_t			 body_bytes;
-	bool				 body_8bit;	/* saw an octet > 127 */
-	uint8_t				*chunk;		/* READ_CHUNK bytes */
+	bool				 body_8bit;	/* octet > 127 */
+	uint8_t				*chunk;	/* READ_CHUNK */
 };
 
 static void conn_fail(struct smtp_client *c, enum smtp_client_fail why,

@@ -58,14 +58,14 @@ struct smtp_client;
  * copied by smtp_client_new().
  */
 struct smtp_client_config {
-	const char	*helo_name;	/* EHLO/HELO; bad or NULL: localhost */
-	const char	*peer_name;	/* for logs: "mx.example.net[192.0.2.1]" */
+	const char	*helo_name;	/* bad or NULL: "localhost" */
+	const char	*peer_name;	/* logs: "mx.example[192.0.2.1]" */
 	const char	*session_id;	/* for logs, may be NULL */
-	bool		 tls_available;	/* the owner can run a TLS handshake */
-	bool		 tls_required;	/* no plaintext delivery: fail instead */
-	size_t		 max_reply_line;	/* one reply line incl. CRLF */
+	bool		 tls_available;	/* the owner can do TLS */
+	bool		 tls_required;	/* no plaintext */
+	size_t		 max_reply_line;	/* a line incl. CRLF */
 	unsigned	 max_reply_lines;	/* lines in one reply */
-	size_t		 max_reply;	/* all lines of one reply (EHLO) */
+	size_t		 max_reply;	/* all lines of a reply */
 };
 
 /*
@@ -104,8 +104,8 @@ enum smtp_client_fail {
 	SMTP_CLIENT_FAIL_CLOSED,	/* connection closed by the peer */
 	SMTP_CLIENT_FAIL_TIMEOUT,	/* smtp_client_timeout() */
 	SMTP_CLIENT_FAIL_PROTOCOL,	/* malformed, oversized, unexpected */
-	SMTP_CLIENT_FAIL_TLS,		/* handshake failed: may retry plain */
-	SMTP_CLIENT_FAIL_TLS_REQUIRED,	/* tls_required, no TLS possible */
+	SMTP_CLIENT_FAIL_TLS,		/* handshake failed; try plain */
+	SMTP_CLIENT_FAIL_TLS_REQUIRED,	/* tls_required, no TLS */
 	SMTP_CLIENT_FAIL_RSET,		/* RSET refused */
 	SMTP_CLIENT_FAIL_LOCAL,		/* read_body failed */
 };
@@ -154,7 +154,8 @@ struct smtp_client_ops {
 	 * when no recipient was accepted the first deferred recipient's
 	 * outcome, else the first failed one's.
 	 */
-	void	(*message_done)(void *ctx, const struct smtp_client_result *r);
+	void	(*message_done)(void *ctx,
+		    const struct smtp_client_result *r);
 	/*
 	 * The connection is unusable; called once, after the current message
 	 * (if any) got its outcomes.  A QUIT may have been queued: flush the
@@ -173,13 +174,12 @@ struct smtp_client_ops {
 
 /* A message to send; everything is copied by smtp_client_send(). */
 struct smtp_client_msg {
-	const char		*mail_from;	/* "" for the null sender */
-	const char *const	*rcpts;		/* mailboxes, no brackets */
-	size_t			 nrcpts;	/* 1..SMTP_CLIENT_MAX_RCPTS, */
-						/* more is an owner bug */
-	uint64_t		 size;		/* bytes of the text; SIZE= */
+	const char		*mail_from;	/* "": null sender */
+	const char *const	*rcpts;		/* no brackets */
+	size_t			 nrcpts;	/* 1..MAX_RCPTS */
+	uint64_t		 size;		/* text bytes; SIZE= */
 	bool			 is_8bit;	/* text has octets > 127 */
-	bool			 smtputf8;	/* envelope or headers need it */
+	bool			 smtputf8;	/* the message needs it */
 };
 
 struct smtp_client *smtp_client_new(const struct smtp_client_config *cfg,
@@ -203,7 +203,9 @@ struct buf *smtp_client_output(struct smtp_client *c);
 void smtp_client_output_drained(struct smtp_client *c);
 
 /*
- * Starts a message; only after ops->ready and before the next callback.
+ * Starts a message; only after ops->ready and before the next callback,
+ * with 1 to SMTP_CLIENT_MAX_RCPTS recipients (anything else is a bug of
+ * the caller and panics).
  * Returns 0 when the transaction is under way (outcomes follow through
  * the callbacks), or 1 when it was decided at once, without a word to the
  * server: a recipient that cannot be sent got its 5xx rcpt_result, and if

@@ -40,7 +40,7 @@ struct scenario {
 	const char	*name;
 	bool		 tls_available;
 	bool		 tls_required;
-	bool		 hold;		/* owner does not QUIT when idle */
+	bool		 hold;		/* no QUIT when idle */
 	size_t		 max_line;
 	unsigned	 max_lines;
 	size_t		 max_reply;
@@ -53,7 +53,7 @@ struct scenario {
 	const char	*server[MAX_SEGS];
 	const char	*client;	/* everything the client wrote */
 	const char	*events;	/* callbacks, one per line */
-	bool		 open;		/* want_close false at the end */
+	bool		 open;		/* no want_close at the end */
 };
 
 struct fake {
@@ -65,9 +65,9 @@ struct fake {
 	const char		*body;
 	size_t			 body_len, body_pos;
 	size_t			 read_max;
-	int			 read_fail;	/* fail this read; 0 never */
+	int			 read_fail;	/* fail read N, 0 never */
 	int			 reads;
-	bool			 tls_sync;	/* handshake inside start_tls */
+	bool			 tls_sync;	/* in start_tls */
 	bool			 no_drain;	/* owner never drains */
 	/* property tests */
 	int			 nrcpt[MAX_RCPTS];
@@ -325,8 +325,8 @@ check_scenario(const struct scenario *sc)
 			ok &= CHECK_STR(buf_cstr(&f.ev), sc->events);
 			ok &= CHECK_INT(smtp_client_want_close(f.c), !sc->open);
 			if (!ok)
-				fprintf(stderr, "  scenario \"%s\" mode %d k %zu\n",
-				    sc->name, mode, k);
+				fprintf(stderr, "  scenario \"%s\" mode %d "
+				    "k %zu\n", sc->name, mode, k);
 			fake_fini(&f);
 			if (!ok)
 				return;
@@ -1727,7 +1727,7 @@ test_cut_everywhere(void)
 
 struct loop_srv {
 	struct smtp_session	*s;
-	struct buf		 msg;		/* the message being stored */
+	struct buf		 msg;		/* being stored */
 	struct buf		 stored[MAX_MSGS];
 	int			 nstored;
 	bool			 open;
