@@ -512,6 +512,22 @@ parse_state(struct span data, struct queue_msg *m, size_t *nblocks_r)
 	}
 }
 
+/* read_head - the first n bytes of the file into b (fewer at its end). */
+static int
+read_head(int fd, struct buf *b, size_t n)
+{
+	ssize_t got;
+
+	buf_reset(b);
+	if (buf_reserve(b, n) == NULL)
+		panic("queue: buf_reserve");
+	got = pread_full(fd, b->data, n, 0);
+	if (got < 0)
+		return -1;
+	b->len = (size_t)got;
+	return 0;
+}
+
 static int
 verify_crc(int fd, const struct queue_msg *m, uint32_t want)
 {
@@ -544,7 +560,7 @@ queue_spool_load_fd(int fd, const char *qid, unsigned flags,
 	struct buf b;
 	struct span line;
 	uint64_t size, crc, fsize, state_len;
-	size_t pos = 0, nblocks, good, want;
+	size_t pos = 0, nblocks, good, want, limit;
 	ssize_t got;
 	int r;
 
@@ -555,18 +571,17 @@ queue_spool_load_fd(int fd, const char *qid, unsigned flags,
 	fsize = (uint64_t)st.st_size;
 	if (fsize < QUEUE_PREFIX_LEN)
 		return 0;	/* crashed before the header was written */
-	want = fsize < QUEUE_MAX_ENVELOPE + QUEUE_PREFIX_LEN ?
+	/* the envelope is read in growing pieces: most are small, and a
+	 * large message's body need not be read to list it */
+	limit = fsize < QUEUE_MAX_ENVELOPE + QUEUE_PREFIX_LEN ?
 	    (size_t)fsize : QUEUE_MAX_ENVELOPE + QUEUE_PREFIX_LEN;
-	buf_init(&b, want + 1);
-	if (buf_reserve(&b, want) == NULL)
-		panic("queue: buf_reserve");
-	got = pread_full(fd, b.data, want, 0);
-	if (got < 0) {
+	want = limit < 16384 ? limit : 16384;
+	buf_init(&b, limit + 1);
+	if (read_head(fd, &b, want) < 0) {
 		buf_fini(&b);
 		*error_r = "cannot read spool file";
 		return -1;
 	}
-	b.len = (size_t)got;
 	if (b.len < QUEUE_PREFIX_LEN) {
 		buf_fini(&b);
 		return 0;
@@ -609,8 +624,19 @@ queue_spool_load_fd(int fd, const char *qid, unsigned flags,
 		buf_fini(&b);
 		return 0;
 	}
-	m = msg_alloc(qid);
-	r = parse_header(buf_span(&b), m);
+	for (;;) {
+		m = msg_alloc(qid);
+		r = parse_header(buf_span(&b), m);
+		if (r != 0 || b.len < want || want >= limit)
+			break;
+		queue_msg_free(&m);
+		want = limit / 4 < want ? limit : want * 4;
+		if (read_head(fd, &b, want) < 0) {
+			buf_fini(&b);
+			*error_r = "cannot read spool file";
+			return -1;
+		}
+	}
 	buf_fini(&b);
 	if (r < 0) {
 		queue_msg_free(&m);

@@ -1104,16 +1104,21 @@ out:
 	free(dir);
 }
 
-/* A 3 MiB message written in uneven pieces, read back after a restart
- * (the CRC check runs, as no state was recorded yet). */
+/* A 3 MiB message for 500 recipients (a 30 KiB envelope) written in
+ * uneven pieces, read back after a restart (the CRC check runs, as no
+ * state was recorded yet). */
 static void
 test_big_message(void)
 {
-	static const char *const r1[] = { "big@example.com" };
+	enum { NR = 500 };
+	static char addrs[NR][64];
+	static const char *rcpts[NR];
 	char *dir = tmpdir_new();
 	struct queue_config c = config(dir);
 	struct queue_envelope env = { .sender = "s@example.org",
-	    .rcpts = r1, .nrcpts = 1, .body_8bit = 1, .smtputf8 = 1 };
+	    .rcpts = rcpts, .nrcpts = NR, .body_8bit = 1, .smtputf8 = 1 };
+	struct listed l;
+	unsigned i;
 	struct commit_result res = { 0 };
 	struct queue_incoming *in;
 	struct fake_agent a;
@@ -1123,9 +1128,15 @@ test_big_message(void)
 	uint8_t *body;
 	struct queue *q;
 
+	for (i = 0; i < NR; i++) {
+		snprintf(addrs[i], sizeof(addrs[i]),
+		    "recipient-number-%u@a-rather-long-domain.example", i);
+		rcpts[i] = addrs[i];
+	}
 	body = xmalloc(total);
 	random_bytes(body, total);
 	c.sync = QUEUE_SYNC_FILES;
+	c.batch_max = 1;
 	q = queue_open(&c, &err);
 	if (!CHECK(q != NULL))
 		goto out;
@@ -1151,9 +1162,15 @@ test_big_message(void)
 		goto out;
 	queue_get_stats(q, &st);
 	CHECK_INT(st.messages, 1);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_INT(l.nrcpts[0], NR);
+	CHECK_INT(l.size[0], total);
+	CHECK_STR(l.rcpt[0][7], "recipient-number-7@a-rather-long-domain.example");
 	fake_init(&a, verdict_deliver);
 	queue_start(q, fake_deliver, &a);
 	CHECK(wait_empty(q, 5000));
+	CHECK_INT(fake_nlog(&a), NR);
 	CHECK_MEM(a.last_body.data, a.last_body.len, body, total);
 	fake_fini(&a);
 out:
