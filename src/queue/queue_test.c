@@ -1166,7 +1166,8 @@ test_big_message(void)
 	CHECK_INT(l.n, 1);
 	CHECK_INT(l.nrcpts[0], NR);
 	CHECK_INT(l.size[0], total);
-	CHECK_STR(l.rcpt[0][7], "recipient-number-7@a-rather-long-domain.example");
+	CHECK_STR(l.rcpt[0][7],
+	    "recipient-number-7@a-rather-long-domain.example");
 	fake_init(&a, verdict_deliver);
 	queue_start(q, fake_deliver, &a);
 	CHECK(wait_empty(q, 5000));
@@ -1591,7 +1592,8 @@ bench_run(const char *dir, unsigned nsess, double secs, enum queue_sync sync)
 	printf("%s sessions=%u messages=%llu seconds=%.2f rate=%.0f/s "
 	    "rounds=%llu msgs/round=%.1f mean_commit_latency=%.2fms "
 	    "recycled=%llu fallbacks=%llu\n",
-	    sync == QUEUE_SYNC_SYNCFS ? "syncfs" : "files ", nsess, (unsigned long long)total,
+	    sync == QUEUE_SYNC_SYNCFS ? "syncfs" : "files ", nsess,
+	    (unsigned long long)total,
 	    (double)t0 / 1e6, (double)total * 1e6 / (double)t0,
 	    (unsigned long long)st.commit_rounds,
 	    st.commit_rounds ? (double)total / (double)st.commit_rounds : 0.0,
