@@ -292,8 +292,9 @@ index_add(struct queue *q, struct queue_msg *m)
 	for (i = 0; i < m->nrcpts; i++) {
 		struct queue_rcpt *r = &m->rcpts[i];
 
+		/* pending ones by arrival: oldest mail first */
 		r->due_ms = r->status == QUEUE_RCPT_DEFERRED ?
-		    (int64_t)r->next_attempt * 1000 : 0;
+		    (int64_t)r->next_attempt * 1000 : m->arrival_ms;
 	}
 	lock(&q->mu);
 	all_link(q, m);
