@@ -4,6 +4,8 @@
  *   list ADDRESS                 "NAME COUNT [SPECIAL-USE]" per mailbox
  *   cat ADDRESS MAILBOX UID      the message's bytes on stdout
  *   export ADDRESS MAILBOX DIR   each message as DIR/<uid>.eml
+ *   show ADDRESS MAILBOX UID     the IMAP view cached at delivery:
+ *                                ENVELOPE, BODYSTRUCTURE and BODY
  */
 #include "cli/cli.h"
 
@@ -84,8 +86,8 @@ cli_mailbox(int argc, char **argv)
 	int npos, r = 1, found;
 
 	if ((strcmp(cmd, "list") && strcmp(cmd, "cat") &&
-	    strcmp(cmd, "export"))) {
-		fprintf(stderr, "usage: postino mailbox list|cat|export -c FILE "
+	    strcmp(cmd, "export") && strcmp(cmd, "show"))) {
+		fprintf(stderr, "usage: postino mailbox list|cat|show|export -c FILE "
 		    "ADDRESS [MAILBOX [UID|DIR]]\n");
 		return 2;
 	}
@@ -94,7 +96,7 @@ cli_mailbox(int argc, char **argv)
 		return 1;
 	if (npos != (!strcmp(cmd, "list") ? 1 : 3)) {
 		fprintf(stderr, "usage: postino mailbox %s -c FILE ADDRESS%s\n",
-		    cmd, !strcmp(cmd, "list") ? "" : !strcmp(cmd, "cat") ?
+		    cmd, !strcmp(cmd, "list") ? "" : strcmp(cmd, "export") ?
 		    " MAILBOX UID" : " MAILBOX DIR");
 		config_free(&cfg);
 		return 2;
@@ -114,6 +116,28 @@ cli_mailbox(int argc, char **argv)
 	if (!strcmp(cmd, "list")) {
 		if (mailstore_mailbox_list(ms, print_mailbox, NULL, &err) < 0)
 			goto fail;
+	} else if (!strcmp(cmd, "show")) {
+		char *env = NULL, *bs = NULL, *body = NULL;
+		uint64_t uid;
+		int got;
+
+		if (strnum_u64_str(pos[2], UINT32_MAX, &uid) < 0) {
+			err = "bad UID";
+			goto fail;
+		}
+		got = mailstore_message_cache_get(ms, pos[1], (uint32_t)uid,
+		    &env, &bs, &body, &err);
+		if (got <= 0) {
+			if (got == 0)
+				err = "no such message";
+			goto fail;
+		}
+		printf("ENVELOPE %s\nBODYSTRUCTURE %s\nBODY %s\n",
+		    env ? env : "(not cached)", bs ? bs : "(not cached)",
+		    body ? body : "(not cached)");
+		free(env);
+		free(bs);
+		free(body);
 	} else if (!strcmp(cmd, "cat")) {
 		uint64_t uid;
 		struct buf b;

@@ -19,7 +19,7 @@ static const struct {
 	{ "domain", cli_domain, "domain add|del|list -c FILE [DOMAIN]" },
 	{ "queue", cli_queue, "queue list|flush|delete -c FILE [ID]" },
 	{ "mailbox", cli_mailbox,
-	    "mailbox list|export|cat -c FILE ADDRESS [MAILBOX [UID|DIR]]" },
+	    "mailbox list|cat|show|export -c FILE ADDRESS [MAILBOX [UID|DIR]]" },
 };
 
 static int

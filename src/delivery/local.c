@@ -5,15 +5,20 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "conf/config.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+#include "mime/mime_imap.h"
 #include "queue/queue.h"
 #include "store/mailstore.h"
 #include "store/resolve.h"
 
 #define LOCAL_MAX_OPEN_STORES 128
+/* Ceiling of one cached IMAP structure string; past it, IMAP computes it. */
+#define LOCAL_MAX_CACHED_PARSE	(4u * 1024 * 1024)
 
 struct open_store {
 	int64_t			 user_id;
@@ -27,6 +32,70 @@ struct local_delivery {
 	size_t			 nstores;
 };
 
+/*
+ * The parse IMAP needs (ENVELOPE, BODYSTRUCTURE, BODY), computed once per
+ * message at delivery so that FETCH never re-parses.  The prepended
+ * Return-Path:/Delivered-To: lines change none of them.
+ */
+struct parse_cache {
+	const struct queue_job	*job;
+	char			*envelope;
+	char			*bodystructure;
+	char			*body;
+};
+
+/* take_string - the buffer as a C string, or NULL if it holds a NUL */
+static char *
+take_string(struct buf *b)
+{
+	if (b->len == 0 || memchr(b->data, '\0', b->len) != NULL) {
+		buf_fini(b);
+		return NULL;
+	}
+	return (char *)buf_steal(b, NULL);
+}
+
+static void
+parse_cache_fill(struct parse_cache *pc, const struct queue_job *job)
+{
+	long pagesize = sysconf(_SC_PAGESIZE);
+	uint64_t start = job->offset - job->offset % (uint64_t)pagesize;
+	size_t maplen = (size_t)(job->offset - start + job->size);
+	struct buf env, bs, body;
+	void *map;
+
+	pc->job = job;
+	if (job->size == 0)
+		return;
+	map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, job->fd,
+	    (off_t)start);
+	if (map == MAP_FAILED) {
+		log_warn("delivery: cannot map qid=%s for parsing", job->qid);
+		return;
+	}
+	buf_init(&env, LOCAL_MAX_CACHED_PARSE);
+	buf_init(&bs, LOCAL_MAX_CACHED_PARSE);
+	buf_init(&body, LOCAL_MAX_CACHED_PARSE);
+	if (mime_imap_compute((const char *)map + (job->offset - start),
+	    (size_t)job->size, &env, &bs, &body, NULL) == 0) {
+		pc->envelope = take_string(&env);
+		pc->bodystructure = take_string(&bs);
+		pc->body = take_string(&body);
+	}
+	buf_fini(&env);
+	buf_fini(&bs);
+	buf_fini(&body);
+	munmap(map, maplen);
+}
+
+static void
+parse_cache_fini(struct parse_cache *pc)
+{
+	free(pc->envelope);
+	free(pc->bodystructure);
+	free(pc->body);
+}
+
 /* One delivery of a message to one user, on behalf of one recipient. */
 struct item {
 	struct queue_job_rcpt	*rcpt;
@@ -35,6 +104,7 @@ struct item {
 	char			*key;
 	const struct queue_job	*job;
 	size_t			 seq;		/* position in the batch */
+	const struct parse_cache *pc;
 };
 
 struct local_delivery *
@@ -195,6 +265,7 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 	struct item *items = NULL;
 	struct mailstore_delivery *d = NULL;
 	struct mailstore_batch *batches = NULL;
+	struct parse_cache *pcs;
 	size_t nitems = 0, cap = 0, nb = 0, i, j;
 	const char *err = NULL;
 
@@ -208,10 +279,18 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 			return;
 		}
 	}
-	for (i = 0; i < njobs; i++)
+	pcs = xcalloc(njobs ? njobs : 1, sizeof(*pcs));
+	for (i = 0; i < njobs; i++) {
+		size_t first = nitems;
+
 		for (j = 0; j < jobs[i]->nrcpts; j++)
 			expand_rcpt(ld, jobs[i], &jobs[i]->rcpts[j], &items,
 			    &nitems, &cap);
+		if (nitems > first)
+			parse_cache_fill(&pcs[i], jobs[i]);
+		for (j = first; j < nitems; j++)
+			items[j].pc = &pcs[i];
+	}
 
 	/* group by account: one batch per user, one sync for all */
 	if (nitems > 1)
@@ -229,6 +308,9 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 		d[i].offset = it->job->offset;
 		d[i].size = it->job->size;
 		d[i].internal_date = 0;
+		d[i].envelope = it->pc->envelope;
+		d[i].bodystructure = it->pc->bodystructure;
+		d[i].body = it->pc->body;
 		d[i].status = -1;
 		if (nb > 0 && batches[nb - 1].ms != NULL &&
 		    mailstore_user_id(batches[nb - 1].ms) == it->user_id) {
@@ -287,6 +369,9 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 		free(items[i].prefix);
 		free(items[i].key);
 	}
+	for (i = 0; i < njobs; i++)
+		parse_cache_fini(&pcs[i]);
+	free(pcs);
 	free(items);
 	free(d);
 	free(batches);

@@ -430,3 +430,46 @@ def test_expn_and_vrfy_when_enabled(make_server):
     code, lines = r.cmd("VRFY nobody@local.test")
     assert code == 550
     r.close()
+
+
+MULTIPART = (b"From: =?UTF-8?Q?J=C3=BCrgen?= <j@remote.test>\r\n"
+             b"To: alice@local.test, Bob <bob@local.test>\r\n"
+             b"Subject: report\r\n"
+             b"Date: Mon, 2 Jan 2023 10:00:00 +0000\r\n"
+             b"Message-ID: <mp1@remote.test>\r\n"
+             b"MIME-Version: 1.0\r\n"
+             b"Content-Type: multipart/mixed; boundary=\"XX\"\r\n"
+             b"\r\n"
+             b"--XX\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\n"
+             b"\r\n"
+             b"hello\r\n"
+             b"--XX\r\n"
+             b"Content-Type: application/pdf; name=\"a.pdf\"\r\n"
+             b"Content-Transfer-Encoding: base64\r\n"
+             b"Content-Disposition: attachment; filename=\"a.pdf\"\r\n"
+             b"\r\n"
+             b"JVBERi0xLjQK\r\n"
+             b"--XX--\r\n")
+
+
+def test_imap_structure_cached_at_delivery(server):
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as c:
+        c.sendmail("j@remote.test", ["alice@local.test"], MULTIPART)
+    assert server.wait_count("alice@local.test", 1) == 1
+    out = server.cli("mailbox", "show", "alice@local.test", "INBOX", "1").stdout.decode()
+    lines = dict(l.split(" ", 1) for l in out.strip().split("\n"))
+    env = lines["ENVELOPE"]
+    assert env.startswith('("Mon, 2 Jan 2023 10:00:00 +0000" "report" ')
+    assert '"<mp1@remote.test>")' in env
+    assert '((NIL NIL "bob" "local.test"))' not in env      # display name kept
+    assert '(("Bob" NIL "bob" "local.test"))' not in env    # two To addresses, one list
+    assert '((NIL NIL "alice" "local.test")("Bob" NIL "bob" "local.test"))' in env
+    bs = lines["BODYSTRUCTURE"]
+    # the CRLF before a boundary belongs to the boundary (RFC 2046 5.1.1)
+    assert bs.startswith('(("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 5 0')
+    assert '("application" "pdf" ("name" "a.pdf") NIL NIL "base64" 12' in bs
+    assert '("attachment" ("filename" "a.pdf"))' in bs
+    assert '"mixed" ("boundary" "XX")' in bs
+    assert lines["BODY"] == ('(("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 5 0)'
+                             '("application" "pdf" ("name" "a.pdf") NIL NIL "base64" 12) "mixed")')
