@@ -287,14 +287,17 @@ all_unlink(struct queue *q, struct queue_msg *m)
 static void
 index_add(struct queue *q, struct queue_msg *m)
 {
+	int64_t now = queue_now_ms();
 	size_t i;
 
 	for (i = 0; i < m->nrcpts; i++) {
 		struct queue_rcpt *r = &m->rcpts[i];
 
-		/* pending ones by arrival: oldest mail first */
+		/* pending ones by arrival: oldest mail first (but never
+		 * later than now, should the clock have gone back) */
 		r->due_ms = r->status == QUEUE_RCPT_DEFERRED ?
-		    (int64_t)r->next_attempt * 1000 : m->arrival_ms;
+		    (int64_t)r->next_attempt * 1000 :
+		    m->arrival_ms < now ? m->arrival_ms : now;
 	}
 	lock(&q->mu);
 	all_link(q, m);
