@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -298,6 +299,8 @@ index_add(struct queue *q, struct queue_msg *m)
 		r->due_ms = r->status == QUEUE_RCPT_DEFERRED ?
 		    (int64_t)r->next_attempt * 1000 :
 		    m->arrival_ms < now ? m->arrival_ms : now;
+		if (r->due_ms > now + delay_ms(&q->cfg, UINT_MAX))
+			r->due_ms = now + delay_ms(&q->cfg, UINT_MAX);
 	}
 	lock(&q->mu);
 	all_link(q, m);
