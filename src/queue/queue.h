@@ -54,13 +54,16 @@ struct queue;
 /*
  * Opens (creating directories), recovers the spool: complete messages are
  * loaded into the in-memory index; incomplete ones (never acknowledged)
- * are removed.  Returns NULL with a static reason in error_r on failure.
+ * are removed.  Returns NULL with a static reason in error_r on failure
+ * (also if another process has the spool open: an exclusive flock).
  * cfg is copied.
  */
 struct queue *queue_open(const struct queue_config *cfg, const char **error_r);
 /* Stops the threads (finishing the batch in progress), frees everything.
- * Commits still pending are completed (their callbacks are not run).
- * NULL is a no-op; sets *q to NULL. */
+ * Commits still pending are completed (their callbacks are not run; the
+ * messages stay and are delivered after the next start).  Every incoming
+ * message must have been committed or aborted before.  NULL is a no-op;
+ * sets *q to NULL. */
 void queue_close(struct queue **q);
 /*
  * Event-loop integration without depending on libevent: the queue's
@@ -162,7 +165,8 @@ void queue_start(struct queue *q, queue_deliver_fn *fn, void *ctx);
 /* Makes every deferred recipient due now (SIGUSR1 / `postino queue flush`). */
 void queue_flush(struct queue *q);
 /* Re-reads the spool directory (picks up `postino queue delete` done by
- * another process). */
+ * another process): messages whose files are gone are dropped.  It does
+ * not load files it does not know. */
 void queue_rescan(struct queue *q);
 
 /*
