@@ -118,6 +118,7 @@ struct queue {
 	pthread_t		 worker;
 
 	struct queue_stats	 stats;		/* under commit_mu / mu */
+	bool			 syncfs_warned;	/* __atomic */
 };
 
 static void
@@ -331,8 +332,11 @@ sync_files(struct queue *q, const int *fds, size_t nfds, bool *fallback_r)
 		if (syncfs(q->dirfd) == 0)
 			return 0;
 		*fallback_r = true;
-		log_warn("queue syncfs failed, error=\"%s\": fsync per file",
-		    strerror(errno));
+		/* once: it would repeat every round */
+		if (!__atomic_exchange_n(&q->syncfs_warned, true,
+		    __ATOMIC_RELAXED))
+			log_warn("queue syncfs failed error=\"%s\": fsync "
+			    "per file", strerror(errno));
 	}
 	for (i = 0; i < nfds; i++) {
 		if (fds[i] >= 0)
