@@ -7,8 +7,9 @@
  * 5.1, null MX per RFC 7505.
  *
  * Sees untrusted input: DNS answers, parsed by dns_parse.c.  c-ares is
- * used for transport only (server list, retries, UDP->TCP on truncation,
- * ID and question matching); we never use its reply parsers.
+ * used for transport only (ares_send: server list, retries, UDP->TCP on
+ * truncation, ID and question matching); we build the queries (AD bit,
+ * EDNS0, random unique IDs) and never use its reply parsers.
  *
  * Objects and owners:
  * - struct dns_req: one caller request, owned by the resolver, listed in
@@ -27,6 +28,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -42,7 +44,6 @@
 #define DNS_DEFAULT_TIMEOUT_MS	2000
 #define DNS_DEFAULT_TRIES	2
 #define DNS_MAX_SERVERS		16
-#define DNS_EDNS_SIZE		1232	/* the DNS flag day 2020 value */
 
 /* a name and a type: the key of the cache and of queries in flight */
 struct dns_key {
@@ -63,11 +64,13 @@ struct dns_answer {
 	enum dns_status	 status;
 	uint16_t	 type;
 	bool		 null_mx;
+	bool		 secure;	/* AD bit of the answer */
 	size_t		 n;
 	size_t		 mem;		/* bytes of this allocation */
 	struct dns_mx	*mx;		/* DNS_TYPE_MX */
 	struct sockaddr_storage *addr;	/* DNS_TYPE_A, DNS_TYPE_AAAA */
 	char		**str;		/* DNS_TYPE_TXT, DNS_TYPE_PTR */
+	struct dns_tlsa	*tlsa;		/* DNS_TYPE_TLSA */
 };
 
 struct dns_centry {
@@ -90,10 +93,12 @@ TAILQ_HEAD(dns_waits, dns_wait);
 struct dns_lookup {
 	struct dns_key	 key;		/* first: found through the table */
 	struct dns	*d;
+	uint16_t	 id;		/* DNS message ID, unique in flight */
 	struct dns_waits waiters;
 };
 
-enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_TXT, DNS_KIND_PTR };
+enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_TXT, DNS_KIND_PTR,
+	DNS_KIND_TLSA };
 
 struct dns_req {
 	struct dns	*d;
@@ -103,6 +108,7 @@ struct dns_req {
 		dns_addr_fn	*addr;
 		dns_txt_fn	*txt;
 		dns_ptr_fn	*ptr;
+		dns_tlsa_fn	*tlsa;
 	} cb;
 	void		*ctx;
 	unsigned	 nwait;
@@ -142,6 +148,7 @@ struct dns {
 	bool		 no_cache;
 	bool		*alive;		/* cleared by dns_free in a callback */
 	uint64_t	 rng;
+	uint8_t		 ids[65536 / 8];	/* message IDs in flight */
 };
 
 const char *
@@ -166,6 +173,7 @@ type_name(uint16_t type)
 	case DNS_TYPE_MX:	return "MX";
 	case DNS_TYPE_TXT:	return "TXT";
 	case DNS_TYPE_PTR:	return "PTR";
+	case DNS_TYPE_TLSA:	return "TLSA";
 	}
 	return "?";
 }
@@ -314,11 +322,14 @@ answer_build(enum dns_status st, uint16_t type,
 			strbytes += rr->u.txt.len + 1;
 		else if (type == DNS_TYPE_PTR)
 			strbytes += strlen(rr->u.ptr) + 1;
+		else if (type == DNS_TYPE_TLSA)
+			strbytes += rr->u.tlsa.len + 1;
 	}
 	switch (type) {
 	case DNS_TYPE_MX:	elem = sizeof(struct dns_mx); break;
 	case DNS_TYPE_A:
 	case DNS_TYPE_AAAA:	elem = sizeof(struct sockaddr_storage); break;
+	case DNS_TYPE_TLSA:	elem = sizeof(struct dns_tlsa); break;
 	default:		elem = sizeof(char *); break;
 	}
 	off_arr = round16(sizeof(*a));
@@ -329,12 +340,15 @@ answer_build(enum dns_status st, uint16_t type,
 	a->status = st;
 	a->type = type;
 	a->mem = total;
+	a->secure = st == DNS_OK && r->authentic;
 	sp = (char *)a + off_str;
 	if (type == DNS_TYPE_MX)
 		a->mx = (struct dns_mx *)(void *)((char *)a + off_arr);
 	else if (type == DNS_TYPE_A || type == DNS_TYPE_AAAA)
 		a->addr = (struct sockaddr_storage *)(void *)
 		    ((char *)a + off_arr);
+	else if (type == DNS_TYPE_TLSA)
+		a->tlsa = (struct dns_tlsa *)(void *)((char *)a + off_arr);
 	else
 		a->str = (char **)(void *)((char *)a + off_arr);
 
@@ -379,6 +393,16 @@ answer_build(enum dns_status st, uint16_t type,
 			memcpy(sp, rr->u.ptr, l);
 			a->str[k++] = sp;
 			sp += l;
+			break;
+		case DNS_TYPE_TLSA:
+			memcpy(sp, rr->u.tlsa.data, rr->u.tlsa.len);
+			sp[rr->u.tlsa.len] = '\0';
+			a->tlsa[k].usage = rr->u.tlsa.usage;
+			a->tlsa[k].selector = rr->u.tlsa.selector;
+			a->tlsa[k].mtype = rr->u.tlsa.mtype;
+			a->tlsa[k].data = (const uint8_t *)sp;
+			a->tlsa[k++].len = rr->u.tlsa.len;
+			sp += rr->u.tlsa.len + 1;
 			break;
 		}
 	}
@@ -580,10 +604,24 @@ status_from_ares(int status)
 	}
 }
 
+/* id_new - an unpredictable message ID not used by a query in flight */
+static uint16_t
+id_new(struct dns *d)
+{
+	uint16_t id;
+
+	do {
+		random_bytes(&id, sizeof(id));
+	} while (d->ids[id / 8] & (1u << (id % 8)));
+	d->ids[id / 8] |= (uint8_t)(1u << (id % 8));
+	return id;
+}
+
 static void
 lookup_free(struct dns_lookup *lk)
 {
 	ASSERT(TAILQ_EMPTY(&lk->waiters));
+	lk->d->ids[lk->id / 8] &= (uint8_t)~(1u << (lk->id % 8));
 	free(lk);
 }
 
@@ -647,6 +685,8 @@ wait_start(struct dns_req *req, unsigned i, uint16_t type, const char *name)
 	struct dns_wait *w = &req->w[i];
 	struct dns_lookup *lk;
 	struct dns_answer *a;
+	uint8_t q[DNS_QUERY_MAX];
+	size_t qlen;
 
 	w->req = req;
 	req->nwait++;
@@ -682,8 +722,15 @@ wait_start(struct dns_req *req, unsigned i, uint16_t type, const char *name)
 	htab_insert(&d->inflight, &lk->key);
 	w->lk = lk;
 	TAILQ_INSERT_TAIL(&lk->waiters, w, entry);
-	/* may answer at once (bad name, no server): on_answer copes */
-	ares_query(d->ch, name, DNS_CLASS_IN, type, on_answer, lk);
+	/*
+	 * Our own query rather than ares_query(): it sets the AD bit, so a
+	 * validating resolver tells us whether the answer is secure (DANE).
+	 */
+	lk->id = id_new(d);
+	qlen = dns_parse_build_query(name, type, lk->id, q);
+	ASSERT(qlen > 0);
+	/* may answer at once (no server, no memory): on_answer copes */
+	ares_send(d->ch, q, (int)qlen, on_answer, lk);
 	timer_update(d);
 }
 
@@ -835,6 +882,19 @@ deliver_addr(struct dns_req *req)
 }
 
 static void
+deliver_tlsa(struct dns_req *req)
+{
+	struct dns_answer *a = req->nwait > 0 ? req->w[0].ans : NULL;
+	enum dns_status st = a != NULL ? a->status : req->fail;
+
+	if (st == DNS_OK)
+		req->cb.tlsa(req->ctx, st, a->tlsa, a->n, a->secure);
+	else
+		req->cb.tlsa(req->ctx, st, NULL, 0,
+		    a != NULL && a->secure);
+}
+
+static void
 deliver_strs(struct dns_req *req)
 {
 	struct dns_answer *a = req->nwait > 0 ? req->w[0].ans : NULL;
@@ -878,6 +938,9 @@ deliver_cb(evutil_socket_t fd, short what, void *arg)
 		case DNS_KIND_TXT:
 		case DNS_KIND_PTR:
 			deliver_strs(req);
+			break;
+		case DNS_KIND_TLSA:
+			deliver_tlsa(req);
 			break;
 		}
 		if (!alive)
@@ -946,6 +1009,27 @@ dns_ptr(struct dns *d, const struct sockaddr *sa, dns_ptr_fn *cb, void *ctx)
 		return req_fail(req, DNS_PERMFAIL, NULL,
 		    "unsupported address family");
 	wait_start(req, 0, DNS_TYPE_PTR, name);
+	return req_started(req);
+}
+
+struct dns_req *
+dns_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_fn *cb,
+    void *ctx)
+{
+	struct dns_req *req = req_new(d, DNS_KIND_TLSA, ctx);
+	char name[DNS_NAME_BUFSIZE + 16], qname[DNS_NAME_BUFSIZE];
+	const char *why;
+
+	req->cb.tlsa = cb;
+	if (port == 0 || port > 65535)
+		return req_fail(req, DNS_PERMFAIL, host, "bad port");
+	if (dns_parse_check_name(host, qname, &why) < 0)
+		return req_fail(req, DNS_PERMFAIL, host, why);
+	/* RFC 6698 section 3: _PORT._tcp.HOST */
+	snprintf(name, sizeof(name), "_%u._tcp.%s", port, qname);
+	if (dns_parse_check_name(name, qname, &why) < 0)
+		return req_fail(req, DNS_PERMFAIL, host, why);
+	wait_start(req, 0, DNS_TYPE_TLSA, qname);
 	return req_started(req);
 }
 

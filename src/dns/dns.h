@@ -1,5 +1,5 @@
 /*
- * dns.h - the asynchronous DNS resolver: MX, A/AAAA, TXT and PTR lookups
+ * dns.h - the asynchronous DNS resolver: MX, A/AAAA, TXT, PTR and TLSA
  * for delivery and policy, on c-ares driven by the libevent loop, with a
  * shared TTL-honouring cache (positive and negative, RFC 2308).
  *
@@ -33,6 +33,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct event_base;
@@ -142,5 +143,27 @@ typedef void dns_ptr_fn(void *ctx, enum dns_status st,
     const char *const *names, size_t n);
 struct dns_req *dns_ptr(struct dns *d, const struct sockaddr *sa,
     dns_ptr_fn *cb, void *ctx);
+
+/*
+ * TLSA of HOST for TCP port PORT (RFC 6698, queried at _PORT._tcp.HOST)
+ * for DANE (RFC 7672).  data of each record is the certificate
+ * association data (len bytes).  secure is the AD bit of the answer: the
+ * recursive resolver validated it with DNSSEC.  It means something only
+ * when the path to that resolver is trusted (a validating resolver on
+ * loopback); on DNS_NODATA/DNS_NXDOMAIN it tells whether the denial was
+ * validated.  Every query is sent with the AD bit set (RFC 6840 section
+ * 5.7), so other answers carry it too, internally, for later use.
+ */
+struct dns_tlsa {
+	unsigned	 usage;
+	unsigned	 selector;
+	unsigned	 mtype;
+	const uint8_t	*data;
+	size_t		 len;
+};
+typedef void dns_tlsa_fn(void *ctx, enum dns_status st,
+    const struct dns_tlsa *t, size_t n, bool secure);
+struct dns_req *dns_tlsa(struct dns *d, const char *host, unsigned port,
+    dns_tlsa_fn *cb, void *ctx);
 
 #endif

@@ -161,6 +161,39 @@ text_to_wire(const char *name, struct wire_name *w)
 	return 0;
 }
 
+size_t
+dns_parse_build_query(const char *qname, uint16_t qtype, uint16_t id,
+    uint8_t *out)
+{
+	struct wire_name w;
+	size_t o;
+
+	if (text_to_wire(qname, &w) < 0)
+		return 0;
+	memset(out, 0, 12);
+	out[0] = (uint8_t)(id >> 8);
+	out[1] = (uint8_t)id;
+	out[2] = 0x01;			/* RD */
+	out[3] = 0x20;			/* AD: tell us if it validated */
+	out[5] = 1;			/* QDCOUNT */
+	out[11] = 1;			/* ARCOUNT: the OPT record */
+	memcpy(out + 12, w.b, w.len);
+	o = 12 + w.len;
+	out[o++] = (uint8_t)(qtype >> 8);
+	out[o++] = (uint8_t)qtype;
+	out[o++] = 0;
+	out[o++] = DNS_CLASS_IN;
+	/* OPT: root owner, type 41, class = UDP payload size, TTL 0 */
+	out[o++] = 0;
+	out[o++] = 0;
+	out[o++] = DNS_TYPE_OPT;
+	out[o++] = DNS_EDNS_SIZE >> 8;
+	out[o++] = DNS_EDNS_SIZE & 0xff;
+	memset(out + o, 0, 6);		/* TTL 0, RDLENGTH 0 */
+	o += 6;
+	return o;
+}
+
 /*
  * read_name - reads a possibly compressed name at *offp into w, in
  * lowercase; *offp moves past the name as it appears at that place.
@@ -403,6 +436,17 @@ keep_rr(const uint8_t *pkt, size_t len, const struct rr_head *h,
 		*txt_total += o;
 		rr->u.txt.data = s;
 		rr->u.txt.len = o;
+		break;
+	case DNS_TYPE_TLSA:
+		/* RFC 6698 section 2.1: usage, selector, matching type, data */
+		if (h->rdlen < 3)
+			return fail(r, "bad TLSA record");
+		rr->u.tlsa.usage = d[0];
+		rr->u.tlsa.selector = d[1];
+		rr->u.tlsa.mtype = d[2];
+		rr->u.tlsa.len = h->rdlen - 3;
+		rr->u.tlsa.data = arena_alloc(a, h->rdlen - 3 + 1);
+		memcpy(rr->u.tlsa.data, d + 3, h->rdlen - 3);
 		break;
 	default:
 		return fail(r, "unsupported record type");

@@ -28,6 +28,8 @@ struct arena;
 #define DNS_TYPE_MX	15
 #define DNS_TYPE_TXT	16
 #define DNS_TYPE_AAAA	28
+#define DNS_TYPE_OPT	41
+#define DNS_TYPE_TLSA	52
 
 #define DNS_CLASS_IN	1
 
@@ -51,6 +53,13 @@ struct dns_rr {
 			size_t	 len;
 		} txt;
 		char		*ptr;
+		struct {
+			uint8_t		 usage;
+			uint8_t		 selector;
+			uint8_t		 mtype;
+			uint8_t		*data;
+			size_t		 len;
+		} tlsa;
 	} u;
 };
 
@@ -86,6 +95,19 @@ int dns_parse_check_name(const char *name, char *out, const char **error_r)
  */
 int dns_parse_reverse_name(const struct sockaddr *sa, char *out)
 	__attribute__((warn_unused_result));
+
+/*
+ * Writes a query for qname (checked by dns_parse_check_name) and qtype
+ * with the given id into out (at least DNS_QUERY_MAX bytes): RD and AD set
+ * (RFC 6840 section 5.7: a validating resolver then reports AD), and an
+ * EDNS0 OPT record (RFC 6891) offering DNS_EDNS_SIZE bytes, last in the
+ * message as c-ares expects when it retries without EDNS.  Returns the
+ * length, or 0 if qname is not a valid name.
+ */
+#define DNS_QUERY_MAX	(12 + DNS_WIRE_MAX + 4 + 11)
+#define DNS_EDNS_SIZE	1232	/* the DNS flag day 2020 value */
+size_t dns_parse_build_query(const char *qname, uint16_t qtype, uint16_t id,
+    uint8_t *out);
 
 /*
  * Parses the response pkt/len to a query of qtype for qname (as checked

@@ -21,7 +21,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint16_t types[] = { DNS_TYPE_A, DNS_TYPE_AAAA, DNS_TYPE_MX,
-	DNS_TYPE_TXT, DNS_TYPE_PTR };
+	DNS_TYPE_TXT, DNS_TYPE_PTR, DNS_TYPE_TLSA };
 
 /* question_name - the question's name as text, uncompressed only */
 static bool

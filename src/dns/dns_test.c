@@ -170,6 +170,8 @@ struct fake {
 	unsigned	 port;
 	char		 names[64][300];
 	unsigned	 counts[64];
+	unsigned	 last_flags;	/* of the last query received */
+	unsigned	 last_arcount;
 };
 
 static struct fake fake;
@@ -313,6 +315,30 @@ fake_answer(struct pk *p, const uint8_t *q, size_t qend, const char *name,
 		pk_name(p, "other.fake");
 		pk_u16(p, type);
 		pk_u16(p, 1);
+	} else if (strcmp(name, "_25._tcp.mx.fake") == 0 &&
+	    type == DNS_TYPE_TLSA) {
+		/* AD set: the resolver says it validated this */
+		pk_header(p, id, 0x81a0, 1, 2, 0);
+		pk_bytes(p, q + 12, qend - 12);
+		at = pk_rr(p, NULL, DNS_TYPE_TLSA, 300);
+		pk_bytes(p, "\3\1\1", 3);
+		for (i = 0; i < 32; i++)
+			pk_u8(p, i);
+		pk_rr_end(p, at);
+		at = pk_rr(p, NULL, DNS_TYPE_TLSA, 300);
+		pk_bytes(p, "\2\0\2\xaa\x00\xbb", 6);
+		pk_rr_end(p, at);
+	} else if (strcmp(name, "_465._tcp.insecure.fake") == 0 &&
+	    type == DNS_TYPE_TLSA) {
+		QUESTION(0, 1, 0);
+		at = pk_rr(p, NULL, DNS_TYPE_TLSA, 300);
+		pk_bytes(p, "\3\1\1\xff", 4);
+		pk_rr_end(p, at);
+	} else if (strcmp(name, "_25._tcp.badtlsa.fake") == 0) {
+		QUESTION(0, 1, 0);
+		at = pk_rr(p, NULL, DNS_TYPE_TLSA, 300);
+		pk_bytes(p, "\3\1", 2);
+		pk_rr_end(p, at);
 	} else if (strcmp(name, "coalesce.fake") == 0) {
 		QUESTION(0, 1, 0);
 		pk_mx(p, 10, "mx.coalesce.fake");
@@ -356,6 +382,8 @@ fake_cb(evutil_socket_t fd, short what, void *arg)
 	type = (q[off] << 8) | q[off + 1];
 	off += 4;
 	fake_note(name);
+	fake.last_flags = (q[2] << 8) | q[3];
+	fake.last_arcount = (q[10] << 8) | q[11];
 	if (!fake_answer(&p, q, off, name, type))
 		return;
 	(void)sendto(fd, p.b, p.len, 0, (struct sockaddr *)&from, fromlen);
@@ -1125,6 +1153,91 @@ test_cancel(void)
 	CHECK(!r1.done && !r2.done);
 }
 
+struct tlsa_res {
+	bool		 done;
+	enum dns_status	 st;
+	size_t		 n;
+	bool		 secure;
+	unsigned	 usage[4], selector[4], mtype[4];
+	uint8_t		 data[4][64];
+	size_t		 len[4];
+};
+
+static void
+tlsa_cb(void *ctx, enum dns_status st, const struct dns_tlsa *t, size_t n,
+    bool secure)
+{
+	struct tlsa_res *r = ctx;
+	size_t i;
+
+	r->done = true;
+	r->st = st;
+	r->n = n;
+	r->secure = secure;
+	for (i = 0; i < n && i < 4; i++) {
+		r->usage[i] = t[i].usage;
+		r->selector[i] = t[i].selector;
+		r->mtype[i] = t[i].mtype;
+		r->len[i] = t[i].len;
+		memcpy(r->data[i], t[i].data, t[i].len < 64 ? t[i].len : 64);
+	}
+}
+
+static void
+test_tlsa(void)
+{
+	struct dns *d = fake_dns(500);
+	struct tlsa_res r;
+	uint8_t want[32];
+	unsigned i;
+
+	for (i = 0; i < 32; i++)
+		want[i] = (uint8_t)i;
+	memset(&r, 0, sizeof(r));
+	(void)dns_tlsa(d, "MX.fake", 25, tlsa_cb, &r);
+	CHECK(!r.done);
+	run_until(&r.done, 5000);
+	CHECK(r.done);
+	/* the query asked for AD and offered EDNS0 */
+	CHECK(fake.last_flags & 0x0020);
+	CHECK(fake.last_flags & 0x0100);
+	CHECK_INT(fake.last_arcount, 1);
+	CHECK_INT(r.st, DNS_OK);
+	CHECK(r.secure);
+	CHECK_INT(r.n, 2);
+	CHECK_INT(r.usage[0], 3);
+	CHECK_INT(r.selector[0], 1);
+	CHECK_INT(r.mtype[0], 1);
+	CHECK_MEM(r.data[0], r.len[0], want, 32);
+	CHECK_INT(r.usage[1], 2);
+	CHECK_INT(r.mtype[1], 2);
+	CHECK_MEM(r.data[1], r.len[1], "\xaa\x00\xbb", 3);
+
+	memset(&r, 0, sizeof(r));
+	(void)dns_tlsa(d, "insecure.fake", 465, tlsa_cb, &r);
+	run_until(&r.done, 5000);
+	CHECK_INT(r.st, DNS_OK);
+	CHECK(!r.secure);
+	CHECK_INT(r.n, 1);
+	CHECK_INT(r.len[0], 1);
+
+	memset(&r, 0, sizeof(r));
+	(void)dns_tlsa(d, "badtlsa.fake", 25, tlsa_cb, &r);
+	run_until(&r.done, 5000);
+	CHECK_INT(r.st, DNS_PERMFAIL);
+
+	memset(&r, 0, sizeof(r));
+	(void)dns_tlsa(d, "mx.fake", 0, tlsa_cb, &r);
+	run_until(&r.done, 5000);
+	CHECK_INT(r.st, DNS_PERMFAIL);
+	memset(&r, 0, sizeof(r));
+	(void)dns_tlsa(d, "none.fake", 25, tlsa_cb, &r);
+	run_until(&r.done, 5000);
+	CHECK_INT(r.st, DNS_NXDOMAIN);
+	CHECK(!r.secure);
+	dns_free(&d);
+}
+
 struct free_ctx {
 	struct dns	*d;
 	unsigned	 calls;
@@ -1449,6 +1562,28 @@ test_parse(void)
 	CHECK_INT(parse(&p, "ex.fake", DNS_TYPE_TXT, &r), -1);
 }
 
+/* a query we build, turned into an empty answer, parses back */
+static void
+test_build_query(void)
+{
+	struct dns_parse_result r;
+	struct pk p;
+
+	p.len = dns_parse_build_query("_dmarc.ex.fake", DNS_TYPE_TXT, 0xbeef,
+	    p.b);
+	CHECK_INT(p.len, 12 + 16 + 4 + 11);
+	CHECK_INT(p.b[0], 0xbe);
+	CHECK_INT(p.b[1], 0xef);
+	CHECK_INT(p.b[2], 0x01);		/* RD */
+	CHECK_INT(p.b[3], 0x20);		/* AD */
+	CHECK_INT(p.b[11], 1);			/* OPT */
+	CHECK_INT(p.b[p.len - 8], DNS_EDNS_SIZE >> 8);
+	p.b[2] |= 0x80;				/* QR: now a response */
+	CHECK_INT(parse(&p, "_dmarc.ex.fake", DNS_TYPE_TXT, &r), 0);
+	CHECK_INT(r.status, DNS_NODATA);
+	CHECK_INT(dns_parse_build_query("a..b", DNS_TYPE_A, 1, p.b), 0);
+}
+
 static void
 test_reverse_names(void)
 {
@@ -1503,6 +1638,7 @@ test_zz_cleanup(void)
 
 static const struct test_case cases[] = {
 	TEST(test_parse),
+	TEST(test_build_query),
 	TEST(test_reverse_names),
 	TEST(test_servers),
 	TEST(test_dnsmasq_mx_order),
@@ -1517,6 +1653,7 @@ static const struct test_case cases[] = {
 	TEST(test_records),
 	TEST(test_coalesce),
 	TEST(test_cancel),
+	TEST(test_tlsa),
 	TEST(test_free_in_callback),
 	TEST(test_names),
 	TEST(test_cache_bound),
