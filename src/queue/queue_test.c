@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1181,6 +1182,75 @@ out:
 	free(dir);
 }
 
+/*
+ * A write error (here the file-size limit, EFBIG) fails the commit: the
+ * callback reports it, and the file is removed.  Both ways: a large
+ * message failing while it streams into a pool file, and a small one,
+ * kept in memory, failing when the committer writes it.  In a child
+ * process, so the limit does not touch the other tests.
+ */
+static int
+write_failure_child(const char *dir, bool in_memory)
+{
+	static char big[300000];
+	struct queue_config c = config(dir);
+	struct queue_envelope env = { .sender = "s@example.org",
+	    .rcpts = two_rcpts, .nrcpts = 2 };
+	struct commit_result res = { 0 };
+	struct rlimit rl = { 20000, 20000 };
+	struct queue_incoming *in;
+	const char *err = NULL;
+	struct queue *q;
+	int rc = 0, w;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		return 10;
+	q = queue_open(&c, &err);
+	if (q == NULL)
+		return 11;
+	if (in_memory)
+		queue_pool_set(q, 0);
+	in = queue_incoming_new(q, &env, &err);
+	if (in == NULL)
+		return 12;
+	w = queue_incoming_write(in, big, in_memory ? 30000 : sizeof(big));
+	if (w != (in_memory ? 0 : -1))
+		rc |= 1;
+	queue_incoming_commit(in, commit_cb, &res);
+	if (!wait_commit(q, &res))
+		rc |= 2;
+	if (res.status != -1)
+		rc |= 4;
+	queue_close(&q);
+	if (count_files(dir) != 0)
+		rc |= 8;
+	return rc;
+}
+
+static void
+test_write_failure(void)
+{
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		char *dir = tmpdir_new();
+		int status;
+		pid_t pid;
+
+		ASSERT(mkdir_p(dir, 0700) == 0);
+		pid = fork();
+		ASSERT(pid >= 0);
+		if (pid == 0)
+			_exit(write_failure_child(dir, pass == 1));
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status));
+		CHECK_INT(WEXITSTATUS(status), 0);
+		rm_dir(dir);
+		free(dir);
+	}
+}
+
 /* ---- crash safety ---- */
 
 /*
@@ -1448,6 +1518,7 @@ static const struct test_case cases[] = {
 	TEST(test_flush),
 	TEST(test_forward),
 	TEST(test_deferred_retry),
+	TEST(test_write_failure),
 	TEST(test_crash_safety),
 };
 
