@@ -1129,6 +1129,7 @@ test_cancel(void)
 	struct dns *d = fake_dns(200);
 	struct res r1, r2, r3, r4;
 	struct dns_req *q1, *q2, *q3, *q4;
+	unsigned c;
 
 	/* prime the cache */
 	(void)ask_mx(d, "coalesce.fake", &r1);
@@ -1145,6 +1146,17 @@ test_cancel(void)
 	dns_cancel(&q1);	/* NULL: no-op */
 	run_until(NULL, 600);
 	CHECK(!r1.done && !r2.done && !r3.done && !r4.done);
+	/* the query of a cancelled request still fills the cache */
+	c = fake_count("mixed.fake");
+	q1 = ask_mx(d, "mixed.fake", &r1);
+	dns_cancel(&q1);
+	run_until(NULL, 200);
+	CHECK(!r1.done);
+	CHECK_INT(fake_count("mixed.fake"), c + 1);
+	(void)ask_mx(d, "mixed.fake", &r1);
+	await_res(&r1);
+	CHECK_INT(r1.st, DNS_OK);
+	CHECK_INT(fake_count("mixed.fake"), c + 1);
 	/* dns_free with requests outstanding: no callback either */
 	(void)ask_mx(d, "silent.fake", &r1);
 	(void)ask_mx(d, "coalesce.fake", &r2);
@@ -1532,6 +1544,35 @@ test_parse(void)
 			CHECK_INT(parse(&p, "c0.fake", DNS_TYPE_A, &r), -1);
 			CHECK_STR(r.error, "CNAME chain too long");
 		}
+	}
+
+	/* DNS_MAX_CNAMES CNAME records (unrelated owners): fine; one more */
+	for (unsigned k = DNS_MAX_CNAMES; k <= DNS_MAX_CNAMES + 1; k++) {
+		char from[32];
+		unsigned i;
+
+		question(&p, 0x8180, k + 1, 0, "ex.fake", DNS_TYPE_A);
+		for (i = 0; i < k; i++) {
+			snprintf(from, sizeof(from), "x%u.fake", i);
+			at = pk_rr(&p, from, DNS_TYPE_CNAME, 50);
+			pk_name(&p, "y.fake");
+			pk_rr_end(&p, at);
+		}
+		pk_a(&p, NULL, 500, "192.0.2.3");
+		CHECK_INT(parse(&p, "ex.fake", DNS_TYPE_A, &r),
+		    k == DNS_MAX_CNAMES ? 0 : -1);
+	}
+
+	/* DNS_MAX_RECORDS -1, =, +1 records: the rest is dropped */
+	for (unsigned k = DNS_MAX_RECORDS - 1; k <= DNS_MAX_RECORDS + 1; k++) {
+		unsigned i;
+
+		question(&p, 0x8180, k, 0, "ex.fake", DNS_TYPE_A);
+		for (i = 0; i < k; i++)
+			pk_a(&p, NULL, 500, "192.0.2.3");
+		CHECK_INT(parse(&p, "ex.fake", DNS_TYPE_A, &r), 0);
+		CHECK_INT(r.n, k > DNS_MAX_RECORDS ? DNS_MAX_RECORDS : k);
+		CHECK_INT(r.dropped, k > DNS_MAX_RECORDS ? 1 : 0);
 	}
 
 	/* NXDOMAIN with SOA: min(SOA TTL, MINIMUM) */
