@@ -648,8 +648,7 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	memset(&r, 0, sizeof(r));
 	if (abuf != NULL && alen >= 12 && status != ARES_ETIMEOUT &&
 	    status != ARES_ECONNREFUSED) {
-		scratch = arena_new("dns answer", 4096, 4 * 65536 +
-		    DNS_MAX_RECORDS * 1024);
+		scratch = arena_new("dns answer", 4096, DNS_PARSE_ARENA_MAX);
 		if (dns_parse_answer(abuf, (size_t)alen, lk->key.name,
 		    lk->key.type, scratch, &r) < 0)
 			log_info("dns bad-answer name=%s type=%s error=\"%s\"",

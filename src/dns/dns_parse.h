@@ -110,6 +110,12 @@ size_t dns_parse_build_query(const char *qname, uint16_t qtype, uint16_t id,
     uint8_t *out);
 
 /*
+ * Enough arena for any answer dns_parse_answer accepts (a message is at
+ * most 64 KiB; the parser allocates about its size plus fixed arrays).
+ */
+#define DNS_PARSE_ARENA_MAX	(1024u * 1024)
+
+/*
  * Parses the response pkt/len to a query of qtype for qname (as checked
  * by dns_parse_check_name).  Strings and the record array are allocated
  * from a.  Returns 0 with r filled (r->status is any of enum dns_status:

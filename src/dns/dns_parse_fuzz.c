@@ -71,7 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (a == NULL) {
 		log_set_level(LOG_LEVEL_ERROR);
-		a = arena_new("fuzz", 65536, 64u * 1024 * 1024);
+		a = arena_new("fuzz", 4096, DNS_PARSE_ARENA_MAX);
 	}
 	arena_reset(a);
 	qtype = types[data[0] % (sizeof(types) / sizeof(types[0]))];

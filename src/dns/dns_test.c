@@ -39,7 +39,7 @@ static bool in_dns_call;
 /* ---- a packet builder (for the fake server and the parser tests) ---- */
 
 struct pk {
-	uint8_t	 b[8192];
+	uint8_t	 b[65536 + 512];
 	size_t	 len;
 };
 
@@ -1438,7 +1438,7 @@ parse(const struct pk *p, const char *q, uint16_t type,
 
 	/* kept until the next call: r points into it */
 	if (a == NULL)
-		a = arena_new("test", 4096, 1 << 20);
+		a = arena_new("test", 4096, DNS_PARSE_ARENA_MAX);
 	arena_reset(a);
 	return dns_parse_answer(p->b, p->len, q, type, a, r);
 }
@@ -1574,6 +1574,20 @@ test_parse(void)
 		CHECK_INT(r.n, k > DNS_MAX_RECORDS ? DNS_MAX_RECORDS : k);
 		CHECK_INT(r.dropped, k > DNS_MAX_RECORDS ? 1 : 0);
 	}
+
+	/* a 64 KiB message of dropped TXT records: parser memory bounded */
+	question(&p, 0x8180, 0, 0, "ex.fake", DNS_TYPE_TXT);
+	for (unsigned k = 0; p.len + 14 <= 65535; k++) {
+		at = pk_rr(&p, NULL, DNS_TYPE_TXT, 100);
+		pk_u8(&p, 1);
+		pk_u8(&p, 0);
+		pk_rr_end(&p, at);
+		p.b[6] = (uint8_t)((k + 1) >> 8);
+		p.b[7] = (uint8_t)(k + 1);
+	}
+	CHECK_INT(parse(&p, "ex.fake", DNS_TYPE_TXT, &r), 0);
+	CHECK_INT(r.status, DNS_PERMFAIL);
+	CHECK(r.dropped > 4000);
 
 	/* NXDOMAIN with SOA: min(SOA TTL, MINIMUM) */
 	question(&p, 0x8183, 0, 1, "ex.fake", DNS_TYPE_MX);
