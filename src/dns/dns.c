@@ -147,6 +147,7 @@ struct dns {
 	size_t		 max_inflight;
 	bool		 no_cache;
 	bool		*alive;		/* cleared by dns_free in a callback */
+	struct dns_req	*current;	/* whose callback is running */
 	uint64_t	 rng;
 	uint8_t		 ids[65536 / 8];	/* message IDs in flight */
 };
@@ -792,10 +793,15 @@ req_free(struct dns_req *req)
 void
 dns_cancel(struct dns_req **reqp)
 {
-	if (*reqp == NULL)
+	struct dns_req *req = *reqp;
+
+	if (req == NULL)
 		return;
-	req_free(*reqp);
 	*reqp = NULL;
+	/* from its own callback: it is freed when the callback returns */
+	if (req == req->d->current)
+		return;
+	req_free(req);
 }
 
 /* ---- delivering results ---- */
@@ -927,6 +933,7 @@ deliver_cb(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&d->done, req, queue);
 		d->ndone--;
 		req->queued = false;
+		d->current = req;
 		switch (req->kind) {
 		case DNS_KIND_MX:
 			deliver_mx(d, req);
@@ -944,6 +951,7 @@ deliver_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (!alive)
 			return;		/* dns_free() ran in the callback */
+		d->current = NULL;
 		req_free(req);
 	}
 	d->alive = NULL;

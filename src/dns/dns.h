@@ -89,8 +89,9 @@ size_t dns_cache_count(const struct dns *d);
 /*
  * Cancels a pending request: its callback will not run.  Sets *req to
  * NULL; NULL is a no-op.  Must not be called once the callback has
- * started (the handle is gone by then).  The query itself may go on and
- * its answer still fill the cache.
+ * started, except from that request's own callback, where it only sets
+ * *req to NULL (a handy way to clear the caller's handle).  The query
+ * itself may go on and its answer still fill the cache.
  */
 void dns_cancel(struct dns_req **req);
 

@@ -1269,6 +1269,39 @@ free_in_cb(void *ctx, enum dns_status st, const struct dns_mx *mx,
 	dns_free(&f->d);
 }
 
+struct self_ctx {
+	struct dns_req	*req;
+	unsigned	 calls;
+};
+
+static void
+cancel_self_cb(void *ctx, enum dns_status st, const char *const *s,
+    size_t n)
+{
+	struct self_ctx *c = ctx;
+
+	(void)st;
+	(void)s;
+	(void)n;
+	c->calls++;
+	dns_cancel(&c->req);	/* own handle, from its own callback */
+}
+
+static void
+test_cancel_in_callback(void)
+{
+	struct dns *d = fake_dns(500);
+	struct self_ctx c1 = { NULL, 0 }, c2 = { NULL, 0 };
+
+	c1.req = dns_txt(d, "txt.fake", cancel_self_cb, &c1);
+	c2.req = dns_txt(d, "bad..name", cancel_self_cb, &c2);
+	run_until(NULL, 300);
+	CHECK_INT(c1.calls, 1);
+	CHECK_INT(c2.calls, 1);
+	CHECK(c1.req == NULL && c2.req == NULL);
+	dns_free(&d);
+}
+
 static void
 test_free_in_callback(void)
 {
@@ -1710,6 +1743,7 @@ static const struct test_case cases[] = {
 	TEST(test_cancel),
 	TEST(test_tlsa),
 	TEST(test_free_in_callback),
+	TEST(test_cancel_in_callback),
 	TEST(test_names),
 	TEST(test_cache_bound),
 	TEST(test_inflight_limit),
