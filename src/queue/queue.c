@@ -112,6 +112,7 @@ struct queue {
 	struct queue_msg	**heap;
 	size_t			 nheap, heap_cap;
 	struct queue_msg	*all;
+	uint64_t		 next_seq;
 	queue_deliver_fn	*deliver;
 	void			*deliver_ctx;
 	bool			 started, stop;
@@ -176,6 +177,15 @@ heap_set(struct queue *q, size_t i, struct queue_msg *m)
 	m->heap_idx = i;
 }
 
+/* Heap order: earlier due time first, then order of arrival in the
+ * index (so messages due at the same moment go first in, first out). */
+static bool
+msg_before(const struct queue_msg *a, const struct queue_msg *b)
+{
+	return a->due_ms < b->due_ms ||
+	    (a->due_ms == b->due_ms && a->seq < b->seq);
+}
+
 static void
 heap_up(struct queue *q, size_t i)
 {
@@ -184,7 +194,7 @@ heap_up(struct queue *q, size_t i)
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
 
-		if (q->heap[p]->due_ms <= m->due_ms)
+		if (!msg_before(m, q->heap[p]))
 			break;
 		heap_set(q, i, q->heap[p]);
 		i = p;
@@ -202,10 +212,9 @@ heap_down(struct queue *q, size_t i)
 
 		if (c >= q->nheap)
 			break;
-		if (c + 1 < q->nheap &&
-		    q->heap[c + 1]->due_ms < q->heap[c]->due_ms)
+		if (c + 1 < q->nheap && msg_before(q->heap[c + 1], q->heap[c]))
 			c++;
-		if (m->due_ms <= q->heap[c]->due_ms)
+		if (!msg_before(q->heap[c], m))
 			break;
 		heap_set(q, i, q->heap[c]);
 		i = c;
@@ -305,6 +314,7 @@ index_add(struct queue *q, struct queue_msg *m)
 	}
 	lock(&q->mu);
 	all_link(q, m);
+	m->seq = q->next_seq++;
 	m->due_ms = msg_due(m);
 	heap_push(q, m);
 	pthread_cond_signal(&q->cv);

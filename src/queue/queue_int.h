@@ -56,6 +56,7 @@ struct queue_msg {
 
 	/* scheduler (queue.c), under the scheduler lock */
 	int64_t			 due_ms;
+	uint64_t		 seq;		/* order of indexing */
 	size_t			 heap_idx;
 	bool			 busy;		/* the agent has it */
 	bool			 deleted;	/* gone from disk (rescan) */

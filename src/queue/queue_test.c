@@ -806,6 +806,56 @@ out:
 	free(dir);
 }
 
+/* Messages are handed to the agent in the order they were accepted, also
+ * when many arrive within the same millisecond. */
+static void
+test_fifo(void)
+{
+	static const char *const r1[] = { "x@example.com" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	char ids[40][QUEUE_ID_LEN + 1];
+	struct commit_result res[40];
+	struct fake_agent a;
+	const char *err = NULL;
+	struct queue *q;
+	size_t i, n = 40;
+
+	memset(res, 0, sizeof(res));
+	c.batch_max = 7;	/* several batches */
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	/* all at once: most share their arrival millisecond */
+	for (i = 0; i < n; i++) {
+		struct queue_envelope env = { .sender = "s@example.org",
+		    .rcpts = r1, .nrcpts = 1 };
+		struct queue_incoming *in = queue_incoming_new(q, &env, &err);
+
+		if (!CHECK(in != NULL))
+			goto out;
+		memcpy(ids[i], queue_incoming_id(in), sizeof(ids[i]));
+		CHECK_INT(queue_incoming_write(in, "fifo\r\n", 6), 0);
+		queue_incoming_commit(in, commit_cb, &res[i]);
+	}
+	for (i = 0; i < n; i++) {
+		CHECK(wait_commit(q, &res[i]));
+		CHECK_INT(res[i].status, 0);
+	}
+	fake_init(&a, verdict_deliver);
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_empty(q, 5000));
+	CHECK_INT(fake_nlog(&a), n);
+	for (i = 0; i < n && i < a.nlog; i++)
+		CHECK_STR(a.log[i].qid, ids[i]);
+	queue_close(&q);
+	fake_fini(&a);
+out:
+	queue_close(&q);
+	rm_dir(dir);
+	free(dir);
+}
+
 /* Reads a whole spool file. */
 static void
 slurp(const char *dir, const char *qid, struct buf *b)
@@ -1515,6 +1565,7 @@ static const struct test_case cases[] = {
 	TEST(test_recovery),
 	TEST(test_big_message),
 	TEST(test_recycle),
+	TEST(test_fifo),
 	TEST(test_flush),
 	TEST(test_forward),
 	TEST(test_deferred_retry),
