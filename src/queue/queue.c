@@ -1101,7 +1101,8 @@ process_batch(struct queue *q, struct queue_msg **batch, size_t n)
 
 			if (apply_rcpt(q, m, s->map[j], jr, now, &blk))
 				need_sync = true;
-			if (jr->nforward > 0 && apply_forward(m, jr, &blk))
+			if ((jr->forward != NULL || jr->nforward > 0) &&
+			    apply_forward(m, jr, &blk))
 				need_sync = true;
 			free(jr->error);
 		}
