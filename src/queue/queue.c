@@ -973,6 +973,8 @@ apply_forward(struct queue_msg *m, struct queue_job_rcpt *jr,
 	bool added = false;
 	size_t i;
 
+	if (jr->forward == NULL)
+		jr->nforward = 0;	/* an agent bug; nothing to add */
 	for (i = 0; i < jr->nforward; i++) {
 		const char *a = jr->forward[i];
 
