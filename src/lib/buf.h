@@ -38,7 +38,7 @@ int buf_append_byte(struct buf *b, uint8_t c)
 int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), warn_unused_result));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
-	__attribute__((warn_unused_result));
+	__attribute__((format(printf, 2, 0), warn_unused_result));
 /* Makes room for n more bytes; returns a pointer to write, or NULL. */
 uint8_t *buf_reserve(struct buf *b, size_t n);
 /* Drops the first n bytes (n <= len). */

@@ -26,6 +26,9 @@ log_enabled(enum log_level level)
 	return level >= min_level;
 }
 
+static void log_vmsg(const char *level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 log_vmsg(const char *level, const char *fmt, va_list ap)
 {
