@@ -1196,7 +1196,7 @@ worker_main(void *arg)
 			struct queue_msg *m = batch[i];
 
 			m->busy = false;
-			if (m->deleted) {
+			if (m->deleted || m->gone) {
 				all_unlink(q, m);
 				queue_msg_free(&m);
 				continue;
@@ -1257,7 +1257,7 @@ queue_rescan(struct queue *q)
 		    errno != ENOENT)
 			continue;
 		gone++;
-		m->deleted = true;
+		m->gone = true;
 		if (m->busy)
 			continue;	/* the worker frees it */
 		heap_remove(q, m);

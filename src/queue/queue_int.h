@@ -59,7 +59,9 @@ struct queue_msg {
 	uint64_t		 seq;		/* order of indexing */
 	size_t			 heap_idx;
 	bool			 busy;		/* the agent has it */
-	bool			 deleted;	/* gone from disk (rescan) */
+	bool			 deleted;	/* done or gone (worker, while
+						 * busy) */
+	bool			 gone;		/* file gone (rescan) */
 	bool			 warned;	/* delay warning logged */
 	struct queue_msg	*all_prev, *all_next;
 };
