@@ -1,0 +1,430 @@
+"""End-to-end: remote delivery through DNS MX (issue 4).
+
+Real `postino serve` instances on several loopback addresses, all listening
+on one port number P, which is also every instance's [delivery] smtp_port,
+so that "MX -> host name -> 127.0.0.x" leads to P on that address. A
+private dnsmasq (dnszone.py) serves the zone below as every instance's
+[dns] servers:
+
+    a.test           MX 10 mx.a.test         127.0.0.2   instance A
+    b.test           MX 10 mx.b.test         127.0.0.3   instance B
+    pref.test        MX 20 mx2.pref.test     127.0.0.5   a Python sink
+                     MX 10 mx1.pref.test     127.0.0.3   instance B
+    fallback.test    MX 10 mx1.fallback.test 127.0.0.7   nothing listens
+                     MX 20 mx2.fallback.test 127.0.0.3   instance B
+    implicit.test    (no MX)  A              127.0.0.3   instance B
+    nullmx.test      MX 0 .                              null MX (RFC 7505)
+    later.test       MX 10 mx.later.test     127.0.0.4   down, later up
+    never.test       MX 10 mx.never.test     127.0.0.7   nothing listens
+    sink.test        MX 10 mx.sink.test      127.0.0.6   a Python sink
+    a.test, b.test   TXT "v=spf1 ip4:... -all"
+
+The listener on port 25 accepts mail for local domains only, so a message
+for a remote address enters an instance the way users forward mail: an
+alias of a local address pointing at the remote one (aliases to remote
+addresses are relayed). The sender's own address stays the envelope
+sender, so bounces come back to its INBOX.
+
+Short queue timings (retry_first 1s, retry_max 2s; lifetime 6s in the
+expiry test) keep the whole file within a few minutes.
+"""
+import email
+import email.policy
+import re
+import smtplib
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import POSTINO, Server
+from dnszone import DnsZone, query, TYPE_A, TYPE_MX, TYPE_TXT, RCODE_NXDOMAIN
+
+IP_A = "127.0.0.2"
+IP_B = "127.0.0.3"
+IP_LATER = "127.0.0.4"
+IP_PREF_SINK = "127.0.0.5"
+IP_SINK = "127.0.0.6"
+IP_DOWN = "127.0.0.7"
+ALL_IPS = (IP_A, IP_B, IP_LATER, IP_PREF_SINK, IP_SINK, IP_DOWN)
+
+
+def msg_bytes(sender, to, subject, body_lines=None):
+    lines = [
+        "From: <%s>" % sender,
+        "To: <%s>" % to,
+        "Subject: %s" % subject,
+        "Message-ID: <%s.%d@test>" % (re.sub(r"\W", "", subject),
+                                      int(time.time() * 1e6)),
+        "",
+    ] + (body_lines or ["Hello from %s." % sender,
+                        ".a line that starts with a dot",
+                        "..and one with two",
+                        "end"])
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def body_of(raw):
+    return raw.split(b"\r\n\r\n", 1)[1]
+
+
+# --- the zone and the shared port -------------------------------------------
+
+def common_port():
+    """A TCP port number free on every address the tests use."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        ok = True
+        for ip in ALL_IPS:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((ip, port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return port
+    raise AssertionError("no port free on all of " + " ".join(ALL_IPS))
+
+
+@pytest.fixture(scope="module")
+def zone(tmp_path_factory):
+    z = DnsZone(str(tmp_path_factory.mktemp("dns")))
+    z.mx("a.test", "mx.a.test", 10).host("mx.a.test", IP_A)
+    z.mx("b.test", "mx.b.test", 10).host("mx.b.test", IP_B)
+    z.txt("a.test", "v=spf1 ip4:%s -all" % IP_A)
+    z.txt("b.test", "v=spf1 ip4:%s -all" % IP_B)
+    # The less preferred record first: order in the answer must not matter.
+    z.mx("pref.test", "mx2.pref.test", 20).host("mx2.pref.test", IP_PREF_SINK)
+    z.mx("pref.test", "mx1.pref.test", 10).host("mx1.pref.test", IP_B)
+    z.mx("fallback.test", "mx1.fallback.test", 10)
+    z.host("mx1.fallback.test", IP_DOWN)
+    z.mx("fallback.test", "mx2.fallback.test", 20)
+    z.host("mx2.fallback.test", IP_B)
+    z.host("implicit.test", IP_B)
+    z.mx("nullmx.test", ".", 0)
+    z.mx("later.test", "mx.later.test", 10).host("mx.later.test", IP_LATER)
+    z.mx("never.test", "mx.never.test", 10).host("mx.never.test", IP_DOWN)
+    z.mx("sink.test", "mx.sink.test", 10).host("mx.sink.test", IP_SINK)
+    z.start()
+    z.smtp_port = common_port()
+    yield z
+    z.stop()
+
+
+# --- instances on other loopback addresses -----------------------------------
+
+class RemoteServer(Server):
+    """A postino instance listening on IP:PORT, resolving through the zone."""
+
+    def __init__(self, tmp, ip, port, zone, domain, queue=None):
+        super().__init__(tmp, domain=domain, hostname="mx." + domain)
+        self.ip = ip
+        self.smtp_port = port
+        self.set_listen("smtp", "%s:%d" % (ip, port))
+        self.set_option("dns", "servers", zone.server_setting())
+        self.set_option("delivery", "smtp_port", str(port))
+        for key, value in (queue or {}).items():
+            self.set_option("queue", key, value)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([POSTINO, "serve", "-c", self.conf],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("postino serve exited: " + self.read_log())
+            try:
+                with socket.create_connection((self.ip, self.smtp_port), 0.5) as s:
+                    s.recv(512)
+                    s.sendall(b"QUIT\r\n")
+                    s.recv(512)
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("postino did not start: " + self.read_log())
+
+    def send(self, sender, rcpts, data):
+        """One SMTP transaction to this instance (client on 127.0.0.1)."""
+        with smtplib.SMTP(self.ip, self.smtp_port, timeout=30) as c:
+            c.ehlo("client.test")
+            refused = c.sendmail(sender, rcpts, data)
+        assert not refused, refused
+
+    def relay_alias(self, local, remote):
+        """local@domain -> remote (the way mail for remote addresses enters)."""
+        addr = "%s@%s" % (local, self.domain)
+        self.add_alias(addr, remote)
+        return addr
+
+    def queue_entries(self):
+        """[(qid, sender, [(rcpt, state, fields)])] from `postino queue list`."""
+        out, cur = [], None
+        for line in self.queue_list().splitlines():
+            if line == "queue is empty" or not line.strip():
+                continue
+            if not line.startswith(" "):
+                m = re.match(r"^(\S+)\s+\d+\s+.*<(.*)>$", line)
+                assert m, line
+                cur = (m.group(1), m.group(2), [])
+                out.append(cur)
+                continue
+            m = re.match(r"^\s+<(.*?)> (\w+)(.*)$", line)
+            assert m and cur is not None, line
+            fields = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', m.group(3)))
+            fields = {k: v.strip('"') for k, v in fields.items()}
+            cur[2].append((m.group(1), m.group(2), fields))
+        return out
+
+    def rcpt_state(self, rcpt):
+        for _qid, _sender, rcpts in self.queue_entries():
+            for addr, state, fields in rcpts:
+                if addr == rcpt:
+                    return state, fields
+        return None, {}
+
+    def wait_queue_empty(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if not self.queue_entries():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def total_messages(self, address):
+        return sum(self.mailbox_counts(address).values())
+
+
+@pytest.fixture
+def net(zone, tmp_path):
+    """Factory for RemoteServer instances; all stopped (and checked for
+    sanitizer reports) at teardown."""
+    servers = []
+
+    def make(ip, domain, users=(), queue=None):
+        d = tempfile.mkdtemp(dir=str(tmp_path))
+        s = RemoteServer(d, ip, zone.smtp_port, zone, domain, queue=queue)
+        for u in users:
+            s.add_user(u)
+        servers.append(s)
+        return s
+    make.zone = zone
+    make.port = zone.smtp_port
+    yield make
+    errors = []
+    for s in servers:
+        try:
+            s.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+def wait_for(pred, timeout, step=0.1):
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(step)
+
+
+# --- a plain SMTP sink (stands for some other MTA) ----------------------------
+
+class Sink:
+    """Accepts every message on IP:PORT; records each connection's
+    transactions as (mail_from, [rcpts], data) with dot-stuffing undone."""
+
+    def __init__(self, ip, port):
+        self.ip, self.port = ip, port
+        self.connections = []
+        self.lock = threading.Lock()
+        self.sock = None
+        self.thread = None
+        self.stopping = False
+
+    def start(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.ip, self.port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stopping = True
+        if self.thread:
+            self.thread.join(5)
+        if self.sock:
+            self.sock.close()
+
+    def messages(self):
+        with self.lock:
+            return [t for c in self.connections for t in c]
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            txs = []
+            with self.lock:
+                self.connections.append(txs)
+            threading.Thread(target=self._serve, args=(conn, txs),
+                             daemon=True).start()
+
+    def _serve(self, conn, txs):
+        conn.settimeout(30)
+        f = conn.makefile("rb")
+
+        def out(text):
+            conn.sendall(text.encode() + b"\r\n")
+        try:
+            out("220 mx.sink.test ESMTP test sink")
+            mail, rcpts = None, []
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.rstrip(b"\r\n").decode("utf-8", "replace")
+                verb = cmd.split(" ", 1)[0].upper()
+                if verb == "EHLO":
+                    out("250-mx.sink.test\r\n250-PIPELINING\r\n"
+                        "250-8BITMIME\r\n250 SIZE 10485760")
+                elif verb == "HELO":
+                    out("250 mx.sink.test")
+                elif verb == "MAIL":
+                    m = re.match(r"MAIL FROM:<(.*?)>", cmd, re.I)
+                    mail, rcpts = m.group(1), []
+                    out("250 2.1.0 ok")
+                elif verb == "RCPT":
+                    rcpts.append(re.match(r"RCPT TO:<(.*?)>", cmd, re.I).group(1))
+                    out("250 2.1.5 ok")
+                elif verb == "DATA":
+                    out("354 go ahead")
+                    data = b""
+                    while True:
+                        ln = f.readline()
+                        if ln in (b".\r\n", b""):
+                            break
+                        if ln.startswith(b"."):
+                            ln = ln[1:]
+                        data += ln
+                    with self.lock:
+                        txs.append((mail, rcpts, data))
+                    out("250 2.0.0 queued as %d" % len(txs))
+                    mail, rcpts = None, []
+                elif verb == "RSET":
+                    mail, rcpts = None, []
+                    out("250 2.0.0 ok")
+                elif verb == "NOOP":
+                    out("250 2.0.0 ok")
+                elif verb == "QUIT":
+                    out("221 2.0.0 bye")
+                    return
+                else:
+                    out("502 5.5.1 not here")
+        except OSError:
+            pass
+        finally:
+            f.close()
+            conn.close()
+
+
+@pytest.fixture
+def sinks():
+    made = []
+
+    def make(ip, port):
+        s = Sink(ip, port)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.stop()
+
+
+# --- DSN helpers ----------------------------------------------------------------
+
+def parse_dsn(raw):
+    """(message, per-message fields, [per-recipient fields], returned part)
+    of an RFC 3464 report, asserting its structure on the way."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report", msg.get_content_type()
+    assert msg.get_param("report-type") == "delivery-status"
+    parts = msg.get_payload()
+    assert len(parts) >= 2, parts
+    assert parts[0].get_content_maintype() == "text"
+    status = [p for p in parts if p.get_content_type() == "message/delivery-status"]
+    assert len(status) == 1, [p.get_content_type() for p in parts]
+    blocks = status[0].get_payload()
+    assert len(blocks) >= 2, blocks
+    per_message, per_rcpt = blocks[0], blocks[1:]
+    assert per_message["Reporting-MTA"], per_message
+    returned = [p for p in parts if p.get_content_type() in
+                ("message/rfc822", "text/rfc822-headers",
+                 "message/global", "message/global-headers")]
+    return msg, per_message, per_rcpt, (returned[0] if returned else None)
+
+
+def assert_bounce(raw, rcpt, status_class, original_subject):
+    """A failure DSN for RCPT from MAILER-DAEMON with a null Return-Path."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    assert re.search(r"(?m)^Return-Path: <>\r?$", head), head
+    msg, _pm, per_rcpt, returned = parse_dsn(raw)
+    assert "mailer-daemon" in str(msg["From"]).lower(), msg["From"]
+    found = [b for b in per_rcpt if rcpt.lower() in str(b["Final-Recipient"]).lower()]
+    assert found, [str(b) for b in per_rcpt]
+    b = found[0]
+    assert str(b["Final-Recipient"]).lower().replace(" ", "").startswith("rfc822;")
+    assert str(b["Action"]).strip().lower() == "failed", str(b)
+    st = str(b["Status"]).strip()
+    assert re.match(r"^%s\.\d{1,3}\.\d{1,3}$" % status_class, st), st
+    assert returned is not None, "the original message is not returned"
+    assert original_subject.encode() in returned.as_bytes(), returned.as_bytes()[:500]
+    return b
+
+
+# --- the tests -----------------------------------------------------------------------
+
+def test_zone_answers(zone):
+    """The harness itself: dnsmasq serves what the other tests rely on."""
+    p = zone.port
+    assert query(p, "a.test", TYPE_MX)["answers"] == [(TYPE_MX, (10, "mx.a.test"))]
+    assert query(p, "mx.b.test", TYPE_A)["answers"] == [(TYPE_A, IP_B)]
+    assert sorted(v for _, v in query(p, "pref.test", TYPE_MX)["answers"]) == \
+        [(10, "mx1.pref.test"), (20, "mx2.pref.test")]
+    assert query(p, "nullmx.test", TYPE_MX)["answers"] == [(TYPE_MX, (0, ""))]
+    r = query(p, "implicit.test", TYPE_MX)
+    assert r["rcode"] == 0 and r["answers"] == []
+    assert query(p, "implicit.test", TYPE_A)["answers"] == [(TYPE_A, IP_B)]
+    assert query(p, "a.test", TYPE_TXT)["answers"] == \
+        [(TYPE_TXT, "v=spf1 ip4:%s -all" % IP_A)]
+    assert query(p, "nowhere.test", TYPE_MX)["rcode"] == RCODE_NXDOMAIN
+
+
+def test_instances_on_loopback_aliases(net):
+    """The harness: two instances, same port, different addresses, each
+    delivering locally; a relayed address is queued, not refused."""
+    a = net(IP_A, "a.test", users=["alice@a.test"]).start()
+    b = net(IP_B, "b.test", users=["bob@b.test"]).start()
+    a.send("x@elsewhere.test", ["alice@a.test"], msg_bytes("x@elsewhere.test", "alice@a.test", "local A"))
+    b.send("x@elsewhere.test", ["bob@b.test"], msg_bytes("x@elsewhere.test", "bob@b.test", "local B"))
+    assert a.wait_count("alice@a.test", 1) == 1
+    assert b.wait_count("bob@b.test", 1) == 1
+    with socket.create_connection((IP_A, net.port), 5) as s:
+        assert s.recv(512).startswith(b"220 mx.a.test")
+    with socket.create_connection((IP_B, net.port), 5) as s:
+        assert s.recv(512).startswith(b"220 mx.b.test")
