@@ -59,4 +59,14 @@
 #define DNS_CACHE_MAX_NEG_TTL	3600		/* seconds, NXDOMAIN/NODATA */
 #define DNS_MAX_INFLIGHT	4096		/* distinct queries in flight */
 
+/* bounces (src/delivery/dsn.c, docs/bounces.md) */
+#define DSN_MAX_RCPTS		1000		/* recipients in one report */
+#define DSN_MAX_HEADERS		(64u * 1024)	/* original header returned */
+#define DSN_MAX_DIAGNOSTIC	512		/* bytes of a diagnostic kept */
+#define DSN_MAX_RETURN_FULL	(10u * 1024 * 1024) /* else header only */
+
+/* postino sendmail (src/cli/cli_sendmail.c) */
+#define SENDMAIL_MAX_RCPTS	1000
+#define SENDMAIL_MAX_LINE	998		/* octets, without CRLF */
+
 #endif
