@@ -112,6 +112,8 @@ struct queue {
 	struct queue_msg	**heap;
 	size_t			 nheap, heap_cap;
 	struct queue_msg	*all;
+	struct queue_msg	**hash;		/* index by qid, chained */
+	size_t			 hash_size;	/* power of 2 */
 	uint64_t		 next_seq;
 	queue_deliver_fn	*deliver;
 	void			*deliver_ctx;
@@ -271,9 +273,61 @@ msg_due(const struct queue_msg *m)
 	return due;
 }
 
+static size_t
+hash_slot(const struct queue *q, const char *qid)
+{
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < QUEUE_ID_LEN; i++)
+		h = (h ^ (uint8_t)qid[i]) * 1099511628211ull;
+	return (size_t)h & (q->hash_size - 1);
+}
+
+/* msg_lookup - the indexed message with this id, or NULL (under mu). */
+static struct queue_msg *
+msg_lookup(const struct queue *q, const char *qid)
+{
+	struct queue_msg *m;
+
+	if (q->hash_size == 0)
+		return NULL;
+	for (m = q->hash[hash_slot(q, qid)]; m != NULL; m = m->hash_next) {
+		if (strcmp(m->qid, qid) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+static void
+hash_grow(struct queue *q)
+{
+	struct queue_msg **old = q->hash, *m, *next;
+	size_t oldn = q->hash_size, i, k;
+
+	q->hash_size = oldn == 0 ? 256 : oldn * 2;
+	q->hash = xcalloc(q->hash_size, sizeof(*q->hash));
+	for (i = 0; i < oldn; i++) {
+		for (m = old[i]; m != NULL; m = next) {
+			next = m->hash_next;
+			k = hash_slot(q, m->qid);
+			m->hash_next = q->hash[k];
+			q->hash[k] = m;
+		}
+	}
+	free(old);
+}
+
 static void
 all_link(struct queue *q, struct queue_msg *m)
 {
+	size_t k;
+
+	if (q->stats.messages >= q->hash_size)
+		hash_grow(q);
+	k = hash_slot(q, m->qid);
+	m->hash_next = q->hash[k];
+	q->hash[k] = m;
 	m->all_prev = NULL;
 	m->all_next = q->all;
 	if (q->all != NULL)
@@ -285,6 +339,13 @@ all_link(struct queue *q, struct queue_msg *m)
 static void
 all_unlink(struct queue *q, struct queue_msg *m)
 {
+	struct queue_msg **pp = &q->hash[hash_slot(q, m->qid)];
+
+	while (*pp != m) {
+		ASSERT(*pp != NULL);
+		pp = &(*pp)->hash_next;
+	}
+	*pp = m->hash_next;
 	if (m->all_prev != NULL)
 		m->all_prev->all_next = m->all_next;
 	else
@@ -294,8 +355,9 @@ all_unlink(struct queue *q, struct queue_msg *m)
 	q->stats.messages--;
 }
 
-/* index_add - puts a durable message into the scheduler (takes it). */
-static void
+/* index_add - puts a durable message into the scheduler (takes it);
+ * false (and m freed) if a message with its id is already indexed. */
+static bool
 index_add(struct queue *q, struct queue_msg *m)
 {
 	int64_t now = queue_now_ms();
@@ -313,12 +375,18 @@ index_add(struct queue *q, struct queue_msg *m)
 			r->due_ms = now + delay_ms(&q->cfg, UINT_MAX);
 	}
 	lock(&q->mu);
+	if (msg_lookup(q, m->qid) != NULL) {
+		unlock(&q->mu);
+		queue_msg_free(&m);
+		return false;
+	}
 	all_link(q, m);
 	m->seq = q->next_seq++;
 	m->due_ms = msg_due(m);
 	heap_push(q, m);
 	pthread_cond_signal(&q->cv);
 	unlock(&q->mu);
+	return true;
 }
 
 /* ---- durability ---- */
@@ -832,7 +900,7 @@ queue_run_completions(struct queue *q)
 			lock(&q->commit_mu);
 			q->stats.commits++;
 			unlock(&q->commit_mu);
-			index_add(q, m);
+			(void)index_add(q, m);
 			if (in->cb != NULL)
 				in->cb(in->ctx, 0, NULL);
 		} else {
@@ -1243,12 +1311,65 @@ queue_flush(struct queue *q)
 	log_info("queue flush");
 }
 
+/*
+ * rescan_new - loads the complete messages queue_inject() wrote since we
+ * last looked.  Only files with the "injected" mark count: a file of our
+ * own that is being committed has no such mark and must not be indexed
+ * before its commit's flush.  An injected file is complete and durable
+ * from the moment it has its name.
+ */
+static size_t
+rescan_new(struct queue *q)
+{
+	struct queue_msg *m;
+	struct dirent *de;
+	const char *err;
+	size_t added = 0;
+	bool known;
+	int fd;
+	DIR *d;
+
+	fd = dup(q->dirfd);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		log_error("queue rescan error=\"%s\"", strerror(errno));
+		return 0;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!queue_id_valid(de->d_name))
+			continue;
+		lock(&q->mu);
+		known = msg_lookup(q, de->d_name) != NULL;
+		unlock(&q->mu);
+		if (known)
+			continue;
+		m = NULL;
+		if (queue_spool_load(q->dirfd, de->d_name, QUEUE_LOAD_F_VERIFY,
+		    &m, &err) <= 0)
+			continue;
+		if ((m->flags & QUEUE_MSG_F_INJECTED) == 0 ||
+		    msg_finished(m)) {
+			queue_msg_free(&m);
+			continue;
+		}
+		if (index_add(q, m)) {
+			log_info("queue rescan qid=%s loaded=injected",
+			    de->d_name);
+			added++;
+		}
+	}
+	closedir(d);
+	return added;
+}
+
 void
 queue_rescan(struct queue *q)
 {
 	struct queue_msg *m, *next;
 	struct stat st;
-	size_t gone = 0;
+	size_t gone = 0, added;
 
 	lock(&q->mu);
 	for (m = q->all; m != NULL; m = next) {
@@ -1265,7 +1386,8 @@ queue_rescan(struct queue *q)
 		queue_msg_free(&m);
 	}
 	unlock(&q->mu);
-	log_info("queue rescan removed=%zu", gone);
+	added = rescan_new(q);
+	log_info("queue rescan removed=%zu added=%zu", gone, added);
 }
 
 void
@@ -1287,6 +1409,28 @@ queue_get_stats(struct queue *q, struct queue_stats *st_r)
 	lock(&q->pool_mu);
 	st_r->recycled = q->stats.recycled;
 	unlock(&q->pool_mu);
+}
+
+int
+queue_inject_msg(struct queue *q, const struct queue_envelope *env,
+    const void *data, size_t len, char qid_r[64], const char **error_r)
+{
+	char qid[QUEUE_ID_LEN + 1], e1[LOG_ESCAPE_BUFSIZE];
+	struct queue_msg *m = NULL;
+
+	if (queue_inject_write(q->dirfd, env, data, len, qid, &m,
+	    error_r) < 0)
+		return -1;
+	if (queue_inject_publish(q->dirfd, qid, error_r) < 0) {
+		queue_inject_discard(q->dirfd, qid);
+		queue_msg_free(&m);
+		return -1;
+	}
+	log_info("queue inject qid=%s from=<%s> nrcpt=%zu size=%zu", qid,
+	    esc(e1, sizeof(e1), env->sender), env->nrcpts, len);
+	(void)index_add(q, m);
+	memcpy(qid_r, qid, QUEUE_ID_LEN + 1);
+	return 0;
 }
 
 /* ---- open, recovery, close ---- */
@@ -1335,7 +1479,7 @@ recover(struct queue *q, const char **error_r)
 			queue_msg_free(&m);
 			finished++;
 		} else {
-			index_add(q, m);
+			(void)index_add(q, m);
 			loaded++;
 		}
 	}
@@ -1456,6 +1600,7 @@ queue_close(struct queue **qp)
 		queue_msg_free(&m);
 	}
 	free(q->heap);
+	free(q->hash);
 	pthread_mutex_destroy(&q->commit_mu);
 	pthread_cond_destroy(&q->commit_cv);
 	pthread_mutex_destroy(&q->mu);

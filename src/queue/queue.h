@@ -47,6 +47,9 @@ struct queue_config {
 	unsigned	 batch_max;	/* messages per delivery batch, e.g.
 					 * 256 */
 	enum queue_sync	 sync;		/* added; 0 = QUEUE_SYNC_SYNCFS */
+	const char	*hostname;	/* reporting MTA in bounces
+					 * ([server] hostname); NULL:
+					 * "localhost" */
 };
 
 struct queue;
@@ -82,7 +85,32 @@ struct queue_envelope {
 	const char		*helo;		/* may be NULL */
 	int			 body_8bit;	/* BODY=8BITMIME given */
 	int			 smtputf8;
+	unsigned		 flags;		/* QUEUE_ENV_F_* */
 };
+
+/* A delivery status notification we generated (sender ""): if it fails,
+ * a "double bounce" goes to postmaster instead of a bounce. */
+#define QUEUE_ENV_F_BOUNCE		0x1
+/* A double bounce: if it fails too, it is only logged and dropped. */
+#define QUEUE_ENV_F_DOUBLE_BOUNCE	0x2
+
+/*
+ * Writes a complete message (envelope + data, CRLF line ends) into the
+ * spool directory dir durably: to a temporary name ("tmp.<qid>"), fsync,
+ * rename into place without replacing, fsync of the directory.  Needs no
+ * lock: safe from any process or thread, next to a running server, which
+ * picks the message up at queue_rescan() (SIGUSR1) or at its next start.
+ * Returns 0 with the new queue id in qid_r, or -1 with a static reason in
+ * error_r (bad envelope: same checks as queue_incoming_new; I/O error).
+ */
+int queue_inject(const char *dir, const struct queue_envelope *env,
+    const void *data, size_t len, char qid_r[64], const char **error_r)
+	__attribute__((warn_unused_result));
+/* The same for the server's own process (any thread): the message is also
+ * put into q's index at once and scheduled. */
+int queue_inject_msg(struct queue *q, const struct queue_envelope *env,
+    const void *data, size_t len, char qid_r[64], const char **error_r)
+	__attribute__((warn_unused_result));
 
 struct queue_incoming;
 
@@ -115,7 +143,11 @@ void queue_incoming_abort(struct queue_incoming **in);
 /* Delivery.  The scheduler runs a worker thread that hands batches of
  * ready messages to the agent. */
 enum queue_rcpt_status { QUEUE_RCPT_PENDING, QUEUE_RCPT_DELIVERED,
-	QUEUE_RCPT_DEFERRED, QUEUE_RCPT_FAILED };
+	QUEUE_RCPT_DEFERRED, QUEUE_RCPT_FAILED,
+	/* set by the local agent on a recipient it does not handle: "not
+	 * local, give it to the remote agent" (queue_set_remote).  Never
+	 * persisted as such; queue_list shows it as pending or deferred. */
+	QUEUE_RCPT_REMOTE };
 
 struct queue_job_rcpt {
 	const char		*addr;		/* in */
@@ -164,10 +196,33 @@ typedef void queue_deliver_fn(void *ctx, struct queue_job *const *jobs,
 void queue_start(struct queue *q, queue_deliver_fn *fn, void *ctx);
 /* Makes every deferred recipient due now (SIGUSR1 / `postino queue flush`). */
 void queue_flush(struct queue *q);
-/* Re-reads the spool directory (picks up `postino queue delete` done by
- * another process): messages whose files are gone are dropped.  It does
- * not load files it does not know. */
+/* Re-reads the spool directory: messages whose files are gone (`postino
+ * queue delete` in another process) are dropped, and complete messages
+ * written by queue_inject() meanwhile are loaded and scheduled (never
+ * twice).  Loop thread. */
 void queue_rescan(struct queue *q);
+
+/*
+ * Remote delivery.  The remote agent runs on the event-loop thread.  The
+ * queue calls fn(ctx, job, idx, n) from queue_run_completions() (so on the
+ * loop thread, after notify) with a message and the indices into
+ * job->rcpts of the recipients to deliver remotely: those the local agent
+ * marked QUEUE_RCPT_REMOTE (forwarded addresses are added as recipients
+ * and come back the same way).  The agent sets each of those recipients'
+ * status (DELIVERED, DEFERRED or FAILED, error text as for the local
+ * agent) and then calls queue_remote_done(q, job) on the loop thread.
+ * The job (fd, strings, rcpts array) stays valid until then; the message
+ * is not handed to the local agent meanwhile.  The outcomes are recorded
+ * by the worker thread (durably, as for local results), then retried,
+ * bounced or finished like any other.  Without a remote agent, REMOTE
+ * recipients are deferred ("remote delivery not configured").  Set it
+ * before queue_start; queue_close frees jobs still with the agent (the
+ * agent must be stopped first and must not call queue_remote_done after).
+ */
+typedef void queue_remote_fn(void *ctx, struct queue_job *job,
+    const size_t *idx, size_t n);
+void queue_set_remote(struct queue *q, queue_remote_fn *fn, void *ctx);
+void queue_remote_done(struct queue *q, struct queue_job *job);
 
 /*
  * Offline inspection for the CLI (another process; reads the spool, never

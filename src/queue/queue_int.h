@@ -37,8 +37,15 @@ struct queue_rcpt {
 	unsigned		 attempts;
 	time_t			 next_attempt;	/* persisted, seconds */
 	char			*last_error;	/* NULL if none */
+	bool			 reported;	/* FAILED and in a bounce
+						 * ("b" record) */
+	bool			 remote;	/* in memory: with the remote
+						 * agent now */
 	int64_t			 due_ms;	/* in memory: may run then */
 };
+
+/* queue_msg.flags: QUEUE_ENV_F_* from the envelope, and: */
+#define QUEUE_MSG_F_INJECTED	0x100	/* written by queue_inject */
 
 struct queue_msg {
 	char			 qid[QUEUE_ID_LEN + 1];
@@ -47,6 +54,7 @@ struct queue_msg {
 	char			*helo;		/* NULL if none */
 	bool			 body_8bit;
 	bool			 smtputf8;
+	unsigned		 flags;		/* QUEUE_ENV_F_*, QUEUE_MSG_F_* */
 	int64_t			 arrival_ms;
 	uint64_t		 body_offset;
 	uint64_t		 size;
@@ -62,8 +70,14 @@ struct queue_msg {
 	bool			 deleted;	/* done or gone (worker, while
 						 * busy) */
 	bool			 gone;		/* file gone (rescan) */
-	bool			 warned;	/* delay warning logged */
+	bool			 warned;	/* delay warning sent ("w"
+						 * record) */
+	bool			 remote_busy;	/* with the remote agent */
+	char			(*dsn_qids)[QUEUE_ID_LEN + 1]; /* notices
+						 * recorded ("b", "w") */
+	size_t			 ndsn;
 	struct queue_msg	*all_prev, *all_next;
+	struct queue_msg	*hash_next;	/* index by qid */
 };
 
 /* Loader flags. */
@@ -97,6 +111,14 @@ int queue_spool_block_rcpt(struct buf *out, size_t idx,
     const struct queue_rcpt *r);
 int queue_spool_block_add(struct buf *out, const char *addr);
 int queue_spool_block_end(struct buf *out, size_t start);
+/* "b <dsn> <idx>": recipient idx was reported failed in notice dsn. */
+int queue_spool_block_bounced(struct buf *out, const char *dsn, size_t idx);
+/* "w <dsn>": the delay warning dsn was sent. */
+int queue_spool_block_warned(struct buf *out, const char *dsn);
+/* Notes dsn among m's recorded notices (once). */
+void queue_msg_add_dsn(struct queue_msg *m, const char *dsn);
+/* Whether m's records name notice dsn. */
+bool queue_msg_has_dsn(const struct queue_msg *m, const char *dsn);
 
 /*
  * Loads spool file qid from dirfd.  Returns 1 with a message in m_r, 0 if
@@ -114,5 +136,26 @@ int queue_spool_load_fd(int fd, const char *qid, unsigned flags,
 /* Copies error text for keeping: printable ASCII only, cut to
  * QUEUE_MAX_ERROR bytes.  NULL in, NULL out. */
 char *queue_error_dup(const char *s);
+
+/* Prefix of a spool file being injected ("tmp.<qid>"); other names are
+ * ignored by recovery, queue_list and rescan. */
+#define QUEUE_TMP_PREFIX	"tmp."
+/* A temporary file left this many seconds old is from a dead injector. */
+#define QUEUE_TMP_MAX_AGE	3600
+
+/*
+ * queue_inject in two steps: queue_inject_write() writes the whole spool
+ * file durably as QUEUE_TMP_PREFIX<qid> in dirfd under a fresh id
+ * (qid_r), and gives its in-memory form in *m_r if m_r is not NULL;
+ * queue_inject_publish() renames it to <qid> (never replacing)
+ * and fsyncs the directory.  Between the two the caller may record the id
+ * (bounces do, for exactly-once sending).  0 / -1 with error_r.
+ */
+int queue_inject_write(int dirfd, const struct queue_envelope *env,
+    const void *data, size_t len, char qid_r[QUEUE_ID_LEN + 1],
+    struct queue_msg **m_r, const char **error_r);
+int queue_inject_publish(int dirfd, const char *qid, const char **error_r);
+/* Removes a temporary file of queue_inject_write (after an error). */
+void queue_inject_discard(int dirfd, const char *qid);
 
 #endif

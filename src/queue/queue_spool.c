@@ -47,6 +47,8 @@ static const char *const status_names[] = {
 const char *
 queue_rcpt_status_name(enum queue_rcpt_status s)
 {
+	if (s == QUEUE_RCPT_REMOTE)
+		return "remote";	/* in memory only, never parsed */
 	if ((unsigned)s >= sizeof(status_names) / sizeof(status_names[0]))
 		return "unknown";
 	return status_names[s];
@@ -189,6 +191,8 @@ queue_msg_new(const char *qid, int64_t arrival_ms,
 	m->helo = env->helo != NULL ? xstrdup(env->helo) : NULL;
 	m->body_8bit = env->body_8bit != 0;
 	m->smtputf8 = env->smtputf8 != 0;
+	m->flags = env->flags & (QUEUE_ENV_F_BOUNCE |
+	    QUEUE_ENV_F_DOUBLE_BOUNCE);
 	m->arrival_ms = arrival_ms;
 	for (i = 0; i < env->nrcpts; i++)
 		(void)queue_msg_add_rcpt(m, env->rcpts[i]);
@@ -209,6 +213,7 @@ queue_msg_free(struct queue_msg **mp)
 		free(m->rcpts[i].last_error);
 	}
 	free(m->rcpts);
+	free(m->dsn_qids);
 	free(m->sender);
 	free(m->client);
 	free(m->helo);
@@ -233,6 +238,12 @@ queue_spool_header(struct buf *out, struct queue_msg *m)
 		r |= buf_append_str(out, "8bitmime\n");
 	if (m->smtputf8)
 		r |= buf_append_str(out, "smtputf8\n");
+	if (m->flags & QUEUE_MSG_F_INJECTED)
+		r |= buf_append_str(out, "injected\n");
+	if (m->flags & QUEUE_ENV_F_BOUNCE)
+		r |= buf_append_str(out, "bounce\n");
+	if (m->flags & QUEUE_ENV_F_DOUBLE_BOUNCE)
+		r |= buf_append_str(out, "double-bounce\n");
 	for (i = 0; i < m->nrcpts && r == 0; i++)
 		r |= buf_printf(out, "rcpt %s\n", m->rcpts[i].addr);
 	r |= buf_append_str(out, "\n");
@@ -263,6 +274,42 @@ int
 queue_spool_block_add(struct buf *out, const char *addr)
 {
 	return buf_printf(out, "a %s\n", addr);
+}
+
+int
+queue_spool_block_bounced(struct buf *out, const char *dsn, size_t idx)
+{
+	return buf_printf(out, "b %s %zu\n", dsn, idx);
+}
+
+int
+queue_spool_block_warned(struct buf *out, const char *dsn)
+{
+	return buf_printf(out, "w %s\n", dsn);
+}
+
+bool
+queue_msg_has_dsn(const struct queue_msg *m, const char *dsn)
+{
+	size_t i;
+
+	for (i = 0; i < m->ndsn; i++) {
+		if (strcmp(m->dsn_qids[i], dsn) == 0)
+			return true;
+	}
+	return false;
+}
+
+void
+queue_msg_add_dsn(struct queue_msg *m, const char *dsn)
+{
+	if (queue_msg_has_dsn(m, dsn))
+		return;
+	/* a handful per message: grow one at a time */
+	m->dsn_qids = xreallocarray(m->dsn_qids, m->ndsn + 1,
+	    sizeof(*m->dsn_qids));
+	memcpy(m->dsn_qids[m->ndsn], dsn, QUEUE_ID_LEN + 1);
+	m->ndsn++;
 }
 
 int
@@ -394,6 +441,12 @@ parse_header(struct span data, struct queue_msg *m)
 			m->body_8bit = true;
 		} else if (span_eq(key, SPAN_LIT("smtputf8"))) {
 			m->smtputf8 = true;
+		} else if (span_eq(key, SPAN_LIT("injected"))) {
+			m->flags |= QUEUE_MSG_F_INJECTED;
+		} else if (span_eq(key, SPAN_LIT("bounce"))) {
+			m->flags |= QUEUE_ENV_F_BOUNCE;
+		} else if (span_eq(key, SPAN_LIT("double-bounce"))) {
+			m->flags |= QUEUE_ENV_F_DOUBLE_BOUNCE;
 		} else if (span_eq(key, SPAN_LIT("rcpt"))) {
 			char *a;
 
@@ -435,6 +488,30 @@ state_line(struct queue_msg *m, struct span line, size_t *count,
 			ASSERT(i == *count);
 		}
 		(*count)++;
+		return 0;
+	}
+	if (span_eq(key, SPAN_LIT("w")) || span_eq(key, SPAN_LIT("b"))) {
+		char dsn[QUEUE_ID_LEN + 1];
+		bool is_b = key.p[0] == 'b';
+
+		if (!is_b)
+			f = rest;
+		else if (!span_split(rest, ' ', &f, &rest) ||
+		    strnum_u64(rest, SIZE_MAX, &idx) < 0 || idx >= *count)
+			return -1;
+		if (f.len != QUEUE_ID_LEN)
+			return -1;
+		memcpy(dsn, f.p, QUEUE_ID_LEN);
+		dsn[QUEUE_ID_LEN] = '\0';
+		if (!queue_id_valid(dsn))
+			return -1;
+		if (apply) {
+			queue_msg_add_dsn(m, dsn);
+			if (is_b)
+				m->rcpts[idx].reported = true;
+			else
+				m->warned = true;
+		}
 		return 0;
 	}
 	if (!span_eq(key, SPAN_LIT("s")))

@@ -1557,6 +1557,108 @@ test_crash_safety(void)
 	}
 }
 
+/*
+ * queue_inject: from a forked child (another process, no lock) while the
+ * queue is open, picked up by queue_rescan exactly once; and in-process
+ * with queue_inject_msg, indexed at once.  Both are delivered.
+ */
+static void
+test_inject(void)
+{
+	static const char *const r1[] = { "inj@example.com" };
+	static const char data[] = "Subject: injected\r\n\r\nbody\r\n";
+	static const char *const badr[] = { "x@example.com\nRCPT" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct queue_envelope env = {
+		.sender = "local@example.com",
+		.rcpts = r1,
+		.nrcpts = 1,
+		.flags = QUEUE_ENV_F_BOUNCE,
+	};
+	char qid[64], qid2[64];
+	struct queue_msg *m = NULL;
+	struct queue_stats st;
+	struct fake_agent a;
+	const char *err = NULL;
+	struct listed l;
+	struct queue *q;
+	int status, dirfd;
+	pid_t pid;
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_deliver);
+	pid = fork();
+	if (pid == 0) {
+		char cq[64];
+		const char *cerr = NULL;
+
+		_exit(queue_inject(dir, &env, data, strlen(data), cq,
+		    &cerr) == 0 && queue_id_valid(cq) ? 0 : 1);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_STR(l.sender[0], "local@example.com");
+	CHECK_STR(l.rcpt[0][0], "inj@example.com");
+	CHECK_INT(l.size[0], strlen(data));
+	/* the envelope mark survives the file */
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK_INT(queue_spool_load(dirfd, l.qid[0], QUEUE_LOAD_F_VERIFY, &m,
+	    &err), 1);
+	if (m != NULL)
+		CHECK_INT(m->flags, QUEUE_ENV_F_BOUNCE | QUEUE_MSG_F_INJECTED);
+	queue_msg_free(&m);
+	close(dirfd);
+
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 0);	/* not known before the rescan */
+	queue_rescan(q);
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 1);
+	queue_rescan(q);		/* never twice */
+	queue_get_stats(q, &st);
+	CHECK_INT(st.messages, 1);
+
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_nlog(&a, 1, 5000));
+	CHECK(wait_empty(q, 5000));
+	CHECK_MEM(a.last_body.data, a.last_body.len, data, strlen(data));
+
+	/* in-process: indexed at once, a rescan does not add it again */
+	env.flags = 0;
+	CHECK_INT(queue_inject_msg(q, &env, data, strlen(data), qid, &err),
+	    0);
+	CHECK(queue_id_valid(qid));
+	queue_rescan(q);
+	CHECK(wait_nlog(&a, 2, 5000));
+	CHECK(wait_empty(q, 5000));
+	usleep(50 * 1000);
+	CHECK_INT(fake_nlog(&a), 2);
+	CHECK_STR(a.log[1].qid, qid);
+
+	/* envelope checks as for incoming messages */
+	env.rcpts = badr;
+	CHECK_INT(queue_inject(dir, &env, data, strlen(data), qid2, &err),
+	    -1);
+	CHECK_INT(queue_inject_msg(q, &env, data, strlen(data), qid2, &err),
+	    -1);
+	env.rcpts = r1;
+	env.sender = "a\r\nb";
+	CHECK_INT(queue_inject(dir, &env, data, strlen(data), qid2, &err),
+	    -1);
+	CHECK_INT(queue_inject(NULL, &env, data, 1, qid2, &err), -1);
+	CHECK_INT(count_files(dir), 0);	/* nothing left behind */
+	queue_close(&q);
+	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_retry_delay),
 	TEST(test_accept_and_deliver),
@@ -1571,6 +1673,7 @@ static const struct test_case cases[] = {
 	TEST(test_deferred_retry),
 	TEST(test_write_failure),
 	TEST(test_crash_safety),
+	TEST(test_inject),
 };
 
 /* ---- the group-commit micro-benchmark (`queue_test bench`) ---- */
