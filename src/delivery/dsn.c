@@ -567,11 +567,6 @@ check_info(const struct dsn_info *info, const char **error_r)
 			*error_r = "malformed recipient address";
 			return -1;
 		}
-		if (r->status != NULL && !status_ok(r->status,
-		    strlen(r->status))) {
-			*error_r = "malformed enhanced status code";
-			return -1;
-		}
 		if ((unsigned)r->action > DSN_ACTION_EXPANDED) {
 			*error_r = "unknown action";
 			return -1;
@@ -697,7 +692,11 @@ status_part(struct buf *s, const struct dsn_info *info)
 		rc |= addr_field(s, "Final-Recipient", r->addr);
 		rc |= buf_printf(s, "Action: %s\r\n",
 		    dsn_action_name(r->action));
-		if (r->status != NULL)
+		/* a status that is not "class.subject.detail" (a remote
+		 * server's odd text) is replaced, never fatal: losing the
+		 * bounce would be worse */
+		if (r->status != NULL && status_ok(r->status,
+		    strlen(r->status)))
 			snprintf(status, sizeof(status), "%s", r->status);
 		else
 			derive_status(r, status, sizeof(status));

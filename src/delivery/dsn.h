@@ -28,7 +28,8 @@ struct dsn_rcpt {
 					 * or NULL */
 	enum dsn_action	 action;
 	const char	*status;	/* enhanced status "5.1.1"; derived
-					 * from diagnostic if NULL */
+					 * from diagnostic if NULL or
+					 * malformed */
 	const char	*remote_mta;	/* host name that answered, or NULL */
 	const char	*diagnostic;	/* the server's reply "550 5.1.1 No
 					 * such user", or our reason; NULL */
@@ -77,10 +78,14 @@ const char *dsn_action_name(enum dsn_action a);
  * The bounce itself must be sent with the null sender "" (RFC 5321
  * section 4.5.5) so that it is never bounced in turn.
  *
+ * A status that is not "class.subject.detail" (RFC 3463) is replaced by
+ * the one derived from the diagnostic, as if it were NULL.
+ *
  * Returns 0, or -1 with a static reason in error_r (out unchanged): null
  * or malformed sender or address (control characters, invalid UTF-8,
- * longer than SMTP_MAX_PATH), a status that is not "class.subject.detail",
- * no recipients or more than DSN_MAX_RCPTS, or out's ceiling reached.
+ * longer than SMTP_MAX_PATH), a malformed reporting host name or queue
+ * id, no recipients or more than DSN_MAX_RCPTS, or out's ceiling
+ * reached.
  */
 int dsn_build(const struct dsn_info *info, struct buf *out,
     const char **error_r) __attribute__((warn_unused_result));
