@@ -18,6 +18,8 @@ static const struct {
 	{ "alias", cli_alias, "alias add|del|list -c FILE [ADDRESS [TARGET...]]" },
 	{ "domain", cli_domain, "domain add|del|list -c FILE [DOMAIN]" },
 	{ "queue", cli_queue, "queue list|flush|delete -c FILE [ID]" },
+	{ "sendmail", cli_sendmail,
+	    "sendmail -c FILE [-f SENDER] [-F NAME] [-t] [-i] [RCPT...]" },
 	{ "mailbox", cli_mailbox,
 	    "mailbox list|cat|show|export -c FILE ADDRESS [MAILBOX [UID|DIR]]" },
 };
