@@ -201,10 +201,8 @@ expand_rcpt(struct local_delivery *ld, const struct queue_job *job,
 		resolve_result_fini(&res);
 		return;
 	case RESOLVE_NOT_LOCAL:
-		/* XXX: remote delivery (DNS MX, SMTP client) is issue 4 */
-		set_status(r, QUEUE_RCPT_DEFERRED,
-		    "451 4.4.0 remote delivery is not available in this "
-		    "version");
+		/* the queue hands it to the remote agent */
+		set_status(r, QUEUE_RCPT_REMOTE, NULL);
 		resolve_result_fini(&res);
 		return;
 	case RESOLVE_ALIAS_ERROR:

@@ -39,9 +39,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "delivery/dsn.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/postino_limits.h"
 #include "lib/xmalloc.h"
 #include "queue/queue_int.h"
 
@@ -78,6 +80,17 @@ struct queue_incoming {
 	queue_commit_fn		*cb;
 	void			*ctx;
 	struct queue_incoming	*next;
+};
+
+/* Recipients of one message with the remote agent (queue_set_remote). */
+struct remote_job {
+	struct queue_job	 job;		/* first: the agent's handle */
+	struct queue_msg	*m;
+	size_t			*map;		/* job rcpt -> message rcpt */
+	size_t			*idx;		/* job rcpts for the agent */
+	size_t			 nidx;
+	struct remote_job	*next;		/* remote_out / remote_back */
+	struct remote_job	*all_prev, *all_next;
 };
 
 struct queue {
@@ -117,6 +130,11 @@ struct queue {
 	uint64_t		 next_seq;
 	queue_deliver_fn	*deliver;
 	void			*deliver_ctx;
+	queue_remote_fn		*remote_fn;
+	void			*remote_ctx;
+	struct remote_job	*remote_out;	/* to hand over (commit_mu) */
+	struct remote_job	*remote_back;	/* done, for the worker (mu) */
+	struct remote_job	*remote_all;	/* all outstanding (mu) */
 	bool			 started, stop;
 	pthread_t		 worker;
 
@@ -259,13 +277,30 @@ rcpt_open(const struct queue_rcpt *r)
 	    r->status == QUEUE_RCPT_DEFERRED;
 }
 
-/* Earliest due time of m's open recipients; INT64_MAX if none. */
+/* A recipient failed and no bounce (or drop) was recorded for it. */
+static bool
+needs_notice(const struct queue_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		if (m->rcpts[i].status == QUEUE_RCPT_FAILED &&
+		    !m->rcpts[i].reported)
+			return true;
+	}
+	return false;
+}
+
+/* Earliest due time of m's open recipients; INT64_MAX if none.  A
+ * message that owes a bounce (recovered after a crash) is due at once. */
 static int64_t
 msg_due(const struct queue_msg *m)
 {
 	int64_t due = INT64_MAX;
 	size_t i;
 
+	if (needs_notice(m))
+		return 0;
 	for (i = 0; i < m->nrcpts; i++) {
 		if (rcpt_open(&m->rcpts[i]) && m->rcpts[i].due_ms < due)
 			due = m->rcpts[i].due_ms;
@@ -876,13 +911,28 @@ void
 queue_run_completions(struct queue *q)
 {
 	struct queue_incoming *list, *in;
+	struct remote_job *rjs, *rj, *next;
 	char e1[LOG_ESCAPE_BUFSIZE];
 
 	lock(&q->commit_mu);
 	list = q->done_head;
 	q->done_head = NULL;
 	q->done_tail = &q->done_head;
+	rjs = q->remote_out;
+	q->remote_out = NULL;
 	unlock(&q->commit_mu);
+
+	/* recipients for the remote agent, in the order they came */
+	for (rj = rjs, rjs = NULL; rj != NULL; rj = next) {
+		next = rj->next;
+		rj->next = rjs;
+		rjs = rj;
+	}
+	while ((rj = rjs) != NULL) {
+		rjs = rj->next;
+		rj->next = NULL;
+		q->remote_fn(q->remote_ctx, &rj->job, rj->idx, rj->nidx);
+	}
 
 	while ((in = list) != NULL) {
 		list = in->next;
@@ -1007,22 +1057,13 @@ apply_rcpt(struct queue *q, struct queue_msg *m, size_t k,
 		    (long long)r->next_attempt,
 		    esc(e2, sizeof(e2), r->last_error != NULL ?
 		    r->last_error : ""));
-		if (q->cfg.delay_warning > 0 &&
-		    q->cfg.delay_warning < QUEUE_MAX_SECONDS && !m->warned &&
-		    now - m->arrival_ms >=
-		    (int64_t)q->cfg.delay_warning * 1000) {
-			m->warned = true;
-			log_warn("queue delayed qid=%s from=<%s> age=%llds",
-			    m->qid, esc(e1, sizeof(e1), m->sender),
-			    (long long)((now - m->arrival_ms) / 1000));
-		}
 		break;
 	}
 	if (r->status == QUEUE_RCPT_FAILED) {
-		/* XXX: bounces (RFC 3464 DSN) come in a later issue; the
-		 * spool keeps sender and error text until then. */
+		/* the bounce goes out after the batch (send_notices) */
+		r->reported = false;
 		log_warn("queue failed qid=%s from=<%s> rcpt=<%s> "
-		    "reason=\"%s\" bounce=pending", m->qid,
+		    "reason=\"%s\"", m->qid,
 		    esc(e1, sizeof(e1), m->sender),
 		    esc(e2, sizeof(e2), r->addr),
 		    esc(e3, sizeof(e3), r->last_error));
@@ -1096,22 +1137,346 @@ append_block(struct queue *q, struct queue_msg *m, const struct buf *blk)
 	return fd;
 }
 
+/*
+ * The outcome of one batch (local or remote results), recorded in three
+ * steps so that a notice is sent exactly once even across a crash:
+ *   1. each message's state block (with "b"/"w" records naming the notice
+ *      by its queue id) is appended, and the notice itself is written
+ *      durably under a temporary name (queue_notice_write);
+ *   2. one sync makes the blocks durable;
+ *   3. the notices are renamed into place (queue_inject_publish) and
+ *      indexed; only then are finished messages removed.
+ * A crash before 2 leaves the failures unreported (the notice is built
+ * again; the temporary file is removed later); between 2 and 3, recovery
+ * finds the temporary file named by a record and publishes it.
+ */
+struct pending_notice {
+	char			 qid[QUEUE_ID_LEN + 1];
+	struct queue_msg	*bm;		/* the notice, for the index */
+	struct queue_msg	*m;		/* the message it is about */
+	bool			 recorded;	/* its block was written */
+};
+
+struct record_ctx {
+	struct buf		 blk;
+	int			*sync_fds;
+	size_t			 nsync, sync_cap;
+	struct pending_notice	*notices;
+	size_t			 nnotices, notices_cap;
+	struct queue_msg	**finished;	/* remove after step 3 */
+	size_t			 nfinished, finished_cap;
+};
+
+static void
+record_init(struct record_ctx *rc)
+{
+	memset(rc, 0, sizeof(*rc));
+	buf_init(&rc->blk, QUEUE_MAX_STATE);
+}
+
+/* notice_add - writes a notice about idx[0..n) of m (step 1); records it
+ * in blk.  Returns true if one was written. */
+static bool
+notice_add(struct queue *q, struct record_ctx *rc, struct queue_msg *m,
+    int fd, const size_t *idx, size_t n, bool delayed, int64_t now)
+{
+	char e1[LOG_ESCAPE_BUFSIZE], dsn[QUEUE_ID_LEN + 1];
+	struct queue_msg *bm = NULL;
+	struct pending_notice *pn;
+	const char *err = NULL, *to = NULL;
+	unsigned flags = 0;
+	size_t i;
+
+	if (queue_notice_target(m, &to, &flags) == 0) {
+		/* nobody to tell: a double bounce that failed, or mail
+		 * from the null sender that we did not generate */
+		if (!delayed)
+			log_warn("queue bounce qid=%s dropped=%s nrcpt=%zu",
+			    m->qid, (m->flags & QUEUE_ENV_F_DOUBLE_BOUNCE) ?
+			    "double-bounce-failed" : "null-sender", n);
+		memcpy(dsn, m->qid, sizeof(dsn));
+	} else if (queue_notice_write(q->dirfd, &q->cfg, m, fd, idx, n,
+	    delayed, now, dsn, &bm, &err) < 0) {
+		/* e.g. a malformed sender address: it cannot be notified;
+		 * recorded as done so that it is not tried forever */
+		log_error("queue bounce qid=%s from=<%s> error=\"%s\" "
+		    "dropped=yes", m->qid, esc(e1, sizeof(e1), m->sender),
+		    err);
+		memcpy(dsn, m->qid, sizeof(dsn));
+	}
+	for (i = 0; i < n && !delayed; i++) {
+		m->rcpts[idx[i]].reported = true;
+		if (queue_spool_block_bounced(&rc->blk, dsn, idx[i]) < 0)
+			panic("queue: state block too large");
+	}
+	if (delayed) {
+		m->warned = true;
+		if (queue_spool_block_warned(&rc->blk, dsn) < 0)
+			panic("queue: state block too large");
+	}
+	queue_msg_add_dsn(m, dsn);
+	if (bm == NULL)
+		return false;
+	if (rc->nnotices == rc->notices_cap) {
+		rc->notices_cap = rc->notices_cap == 0 ? 8 :
+		    rc->notices_cap * 2;
+		rc->notices = xreallocarray(rc->notices, rc->notices_cap,
+		    sizeof(*rc->notices));
+	}
+	pn = &rc->notices[rc->nnotices++];
+	memcpy(pn->qid, dsn, sizeof(pn->qid));
+	pn->bm = bm;
+	pn->m = m;
+	pn->recorded = false;
+	log_info("queue %s qid=%s dsn=%s to=<%s> nrcpt=%zu",
+	    delayed ? "delayed" : "bounce", m->qid, dsn,
+	    esc(e1, sizeof(e1), to), n);
+	return true;
+}
+
+/*
+ * send_notices - the bounce for m's failed recipients not yet reported
+ * (one notice per batch of failures, at most DSN_MAX_RCPTS recipients
+ * each), and the delay warning once it is due.  Returns true if a
+ * notice was written (its records must be synced).
+ */
+static bool
+send_notices(struct queue *q, struct record_ctx *rc, struct queue_msg *m,
+    int fd, int64_t now)
+{
+	size_t *idx = xcalloc(m->nrcpts, sizeof(*idx));
+	size_t i, n = 0, k;
+	bool wrote = false;
+	int64_t dw;
+
+	for (i = 0; i < m->nrcpts; i++) {
+		if (m->rcpts[i].status == QUEUE_RCPT_FAILED &&
+		    !m->rcpts[i].reported)
+			idx[n++] = i;
+	}
+	for (k = 0; k < n; k += DSN_MAX_RCPTS) {
+		size_t c = n - k < DSN_MAX_RCPTS ? n - k : DSN_MAX_RCPTS;
+
+		if (notice_add(q, rc, m, fd, idx + k, c, false, now))
+			wrote = true;
+	}
+	/* delay warning: once, for the recipients still deferred (not
+	 * those the remote agent has right now) */
+	dw = (int64_t)q->cfg.delay_warning;
+	if (!m->warned && dw > 0 && q->cfg.delay_warning < QUEUE_MAX_SECONDS &&
+	    q->cfg.delay_warning < q->cfg.lifetime &&
+	    now - m->arrival_ms >= dw * 1000 &&
+	    dsn_should_bounce(m->sender) &&
+	    (m->flags & (QUEUE_ENV_F_BOUNCE | QUEUE_ENV_F_DOUBLE_BOUNCE)) ==
+	    0) {
+		for (i = 0, n = 0; i < m->nrcpts && n < DSN_MAX_RCPTS; i++) {
+			if (m->rcpts[i].status == QUEUE_RCPT_DEFERRED &&
+			    !m->rcpts[i].remote)
+				idx[n++] = i;
+		}
+		if (n > 0 && notice_add(q, rc, m, fd, idx, n, true, now))
+			wrote = true;
+	}
+	free(idx);
+	return wrote;
+}
+
+/* remove_finished - recycles or unlinks the file of a finished message. */
+static void
+remove_finished(struct queue *q, struct queue_msg *m)
+{
+	if (recycle_file(q, m->qid))
+		log_info("queue removed qid=%s", m->qid);
+	else if (unlinkat(q->dirfd, m->qid, 0) < 0 && errno != ENOENT)
+		log_error("queue unlink qid=%s error=\"%s\"", m->qid,
+		    strerror(errno));
+	else
+		log_info("queue removed qid=%s", m->qid);
+	m->deleted = true;
+}
+
+/*
+ * record_msg - after m's outcomes were applied to rc->blk: notices, then
+ * the file (block appended, or the file removed when m is finished and
+ * nothing needs recording).  fd is the message's open spool file.
+ */
+static void
+record_msg(struct queue *q, struct record_ctx *rc, struct queue_msg *m,
+    int fd, bool need_sync, int64_t now)
+{
+	size_t first = rc->nnotices, i;
+	bool wrote;
+	int afd;
+
+	wrote = send_notices(q, rc, m, fd, now);
+	if (msg_finished(m) && !needs_notice(m) && !wrote) {
+		/* nothing left to do: no state needed */
+		remove_finished(q, m);
+		buf_reset(&rc->blk);
+		return;
+	}
+	if (rc->blk.len > 0) {
+		if (queue_spool_block_end(&rc->blk, 0) < 0)
+			panic("queue: state block too large");
+		afd = append_block(q, m, &rc->blk);
+		if (afd >= 0) {
+			for (i = first; i < rc->nnotices; i++)
+				rc->notices[i].recorded = true;
+		}
+		if (afd >= 0 && (need_sync || wrote)) {
+			if (rc->nsync == rc->sync_cap) {
+				rc->sync_cap = rc->sync_cap == 0 ? 16 :
+				    rc->sync_cap * 2;
+				rc->sync_fds = xreallocarray(rc->sync_fds,
+				    rc->sync_cap, sizeof(*rc->sync_fds));
+			}
+			rc->sync_fds[rc->nsync++] = afd;
+		} else if (afd >= 0) {
+			close(afd);
+		}
+	}
+	buf_reset(&rc->blk);
+	if (msg_finished(m) && !m->deleted) {
+		if (rc->nfinished == rc->finished_cap) {
+			rc->finished_cap = rc->finished_cap == 0 ? 16 :
+			    rc->finished_cap * 2;
+			rc->finished = xreallocarray(rc->finished,
+			    rc->finished_cap, sizeof(*rc->finished));
+		}
+		rc->finished[rc->nfinished++] = m;
+	}
+}
+
+/* record_finish - steps 2 and 3 for the whole batch. */
+static void
+record_finish(struct queue *q, struct record_ctx *rc)
+{
+	const char *err;
+	bool fallback;
+	size_t i;
+
+	/*
+	 * Deferred states, forwarded recipients and notice records are
+	 * synced, one sync for the whole batch; a delivered state need not
+	 * be (if it is lost, the recipient is delivered again and the store
+	 * drops the copy).
+	 */
+	if (rc->nsync > 0 && sync_files(q, rc->sync_fds, rc->nsync,
+	    &fallback) < 0)
+		log_error("queue state sync failed error=\"%s\"",
+		    strerror(errno));
+	for (i = 0; i < rc->nsync; i++)
+		close(rc->sync_fds[i]);
+	for (i = 0; i < rc->nnotices; i++) {
+		struct pending_notice *pn = &rc->notices[i];
+
+		if (!pn->recorded && pn->m->deleted) {
+			/* the message was deleted meanwhile: no notice */
+			queue_inject_discard(q->dirfd, pn->qid);
+			queue_msg_free(&pn->bm);
+			continue;
+		}
+		if (queue_inject_publish(q->dirfd, pn->qid, &err) < 0) {
+			queue_inject_discard(q->dirfd, pn->qid);
+			queue_msg_free(&pn->bm);
+			continue;
+		}
+		(void)index_add(q, pn->bm);
+	}
+	for (i = 0; i < rc->nfinished; i++) {
+		if (!rc->finished[i]->deleted && !needs_notice(rc->finished[i]))
+			remove_finished(q, rc->finished[i]);
+	}
+	free(rc->sync_fds);
+	free(rc->notices);
+	free(rc->finished);
+	buf_fini(&rc->blk);
+}
+
+/* remote_job_free - the job's resources; the message stays. */
+static void
+remote_job_free(struct remote_job *rj)
+{
+	size_t i;
+
+	if (rj->job.fd >= 0)
+		close(rj->job.fd);
+	for (i = 0; i < rj->job.nrcpts; i++) {
+		struct queue_job_rcpt *jr = &rj->job.rcpts[i];
+		size_t k;
+
+		free(jr->error);
+		for (k = 0; k < jr->nforward && jr->forward != NULL; k++)
+			free(jr->forward[k]);
+		free(jr->forward);
+	}
+	free(rj->job.rcpts);
+	free(rj->map);
+	free(rj->idx);
+	free(rj);
+}
+
+/*
+ * take_remote - moves the REMOTE recipients of a job out of the local
+ * results: into a remote job for the agent (returned), or deferred if
+ * there is no remote agent.  NULL if there were none to hand over.
+ */
+static struct remote_job *
+take_remote(struct queue *q, struct job_slot *s)
+{
+	struct remote_job *rj = NULL;
+	size_t j;
+
+	for (j = 0; j < s->job.nrcpts; j++) {
+		struct queue_job_rcpt *jr = &s->job.rcpts[j];
+
+		if (jr->status != QUEUE_RCPT_REMOTE)
+			continue;
+		free(jr->error);
+		jr->error = NULL;
+		if (q->remote_fn == NULL) {
+			jr->status = QUEUE_RCPT_DEFERRED;
+			jr->error = xstrdup("remote delivery not configured");
+			continue;
+		}
+		jr->status = QUEUE_RCPT_PENDING;	/* the agent sets it */
+		if (rj == NULL) {
+			rj = xcalloc(1, sizeof(*rj));
+			rj->idx = xcalloc(s->job.nrcpts, sizeof(*rj->idx));
+		}
+		rj->idx[rj->nidx++] = j;
+		s->m->rcpts[s->map[j]].remote = true;
+	}
+	if (rj == NULL)
+		return NULL;
+	/* the remote job takes the slot's job over (fd, rcpts, map) */
+	rj->job = s->job;
+	rj->m = s->m;
+	rj->map = s->map;
+	s->map = NULL;
+	s->job.rcpts = NULL;
+	s->job.fd = -1;
+	s->m->remote_busy = true;
+	return rj;
+}
+
 /* process_batch - runs the agent on a batch and records the outcome. */
 static void
 process_batch(struct queue *q, struct queue_msg **batch, size_t n)
 {
 	struct job_slot *slots = xcalloc(n, sizeof(*slots));
 	struct queue_job **jobs = xcalloc(n, sizeof(*jobs));
-	int *sync_fds = xcalloc(n, sizeof(*sync_fds));
-	size_t njobs = 0, nsync = 0, i, j, k;
+	struct remote_job *out = NULL, *rj, **tail = &out;
+	size_t nslots = 0, njobs = 0, i, j, k;
 	int64_t now = queue_now_ms();
-	struct buf blk;
-	bool fallback;
+	void (*notify)(void *) = NULL;
+	void *notify_arg = NULL;
+	struct record_ctx rc;
 
-	buf_init(&blk, QUEUE_MAX_STATE);
+	record_init(&rc);
 	for (i = 0; i < n; i++) {
 		struct queue_msg *m = batch[i];
-		struct job_slot *s = &slots[njobs];
+		struct job_slot *s = &slots[nslots];
 		int fd;
 
 		fd = openat(q->dirfd, m->qid, O_RDONLY | O_CLOEXEC |
@@ -1153,67 +1518,105 @@ process_batch(struct queue *q, struct queue_msg **batch, size_t n)
 		s->job.fd = fd;
 		s->job.offset = m->body_offset;
 		s->job.size = m->size;
-		jobs[njobs++] = &s->job;
+		nslots++;
+		/* a message that only owes a bounce has no job */
+		if (s->job.nrcpts > 0)
+			jobs[njobs++] = &s->job;
 	}
 	if (njobs > 0)
 		q->deliver(q->deliver_ctx, jobs, njobs);
 	now = queue_now_ms();
 
-	for (i = 0; i < njobs; i++) {
+	for (i = 0; i < nslots; i++) {
 		struct job_slot *s = &slots[i];
 		struct queue_msg *m = s->m;
+		struct queue_job *job;
 		bool need_sync = false;
-		int fd;
+		size_t *map;
 
-		buf_reset(&blk);
-		for (j = 0; j < s->job.nrcpts; j++) {
-			struct queue_job_rcpt *jr = &s->job.rcpts[j];
+		rj = take_remote(q, s);
+		if (rj != NULL) {
+			*tail = rj;
+			tail = &rj->next;
+		}
+		job = rj != NULL ? &rj->job : &s->job;
+		map = rj != NULL ? rj->map : s->map;
+		for (j = 0; j < job->nrcpts; j++) {
+			struct queue_job_rcpt *jr = &job->rcpts[j];
 
-			if (apply_rcpt(q, m, s->map[j], jr, now, &blk))
+			if (m->rcpts[map[j]].remote)
+				continue;	/* the remote agent's */
+			if (apply_rcpt(q, m, map[j], jr, now, &rc.blk))
 				need_sync = true;
 			if ((jr->forward != NULL || jr->nforward > 0) &&
-			    apply_forward(m, jr, &blk))
+			    apply_forward(m, jr, &rc.blk))
 				need_sync = true;
 			free(jr->error);
+			jr->error = NULL;
 		}
-		close(s->job.fd);
-		if (msg_finished(m)) {
-			/* nothing left to do: no state needed */
-			if (recycle_file(q, m->qid))
-				log_info("queue removed qid=%s", m->qid);
-			else if (unlinkat(q->dirfd, m->qid, 0) < 0 &&
-			    errno != ENOENT)
-				log_error("queue unlink qid=%s error=\"%s\"",
-				    m->qid, strerror(errno));
-			else
-				log_info("queue removed qid=%s", m->qid);
-			m->deleted = true;
-		} else if (blk.len > 0) {
-			if (queue_spool_block_end(&blk, 0) < 0)
-				panic("queue: state block too large");
-			fd = append_block(q, m, &blk);
-			if (fd >= 0 && need_sync)
-				sync_fds[nsync++] = fd;
-			else if (fd >= 0)
-				close(fd);
+		record_msg(q, &rc, m, job->fd, need_sync, now);
+		if (rj == NULL) {
+			close(s->job.fd);
+			free(s->map);
+			free(s->job.rcpts);
 		}
-		free(s->map);
-		free(s->job.rcpts);
 	}
-	/*
-	 * Deferred states and forwarded recipients are synced, one sync for
-	 * the whole batch; a delivered state need not be (if it is lost,
-	 * the recipient is delivered again and the store drops the copy).
-	 */
-	if (nsync > 0 && sync_files(q, sync_fds, nsync, &fallback) < 0)
-		log_error("queue state sync failed error=\"%s\"",
-		    strerror(errno));
-	for (i = 0; i < nsync; i++)
-		close(sync_fds[i]);
-	buf_fini(&blk);
-	free(sync_fds);
+	record_finish(q, &rc);
+	if (out != NULL) {
+		lock(&q->mu);
+		for (rj = out; rj != NULL; rj = rj->next) {
+			rj->all_prev = NULL;
+			rj->all_next = q->remote_all;
+			if (q->remote_all != NULL)
+				q->remote_all->all_prev = rj;
+			q->remote_all = rj;
+		}
+		unlock(&q->mu);
+		lock(&q->commit_mu);
+		*tail = q->remote_out;
+		q->remote_out = out;
+		notify = q->notify;
+		notify_arg = q->notify_arg;
+		unlock(&q->commit_mu);
+		if (notify != NULL)
+			notify(notify_arg);
+	}
 	free(jobs);
 	free(slots);
+}
+
+/* process_remote - records what the remote agent did with its jobs. */
+static void
+process_remote(struct queue *q, struct remote_job *list)
+{
+	int64_t now = queue_now_ms();
+	struct remote_job *rj;
+	struct record_ctx rc;
+	size_t j;
+
+	record_init(&rc);
+	for (rj = list; rj != NULL; rj = rj->next) {
+		struct queue_msg *m = rj->m;
+		bool need_sync = false;
+
+		for (j = 0; j < rj->nidx; j++) {
+			size_t x = rj->idx[j];
+			struct queue_job_rcpt *jr = &rj->job.rcpts[x];
+
+			m->rcpts[rj->map[x]].remote = false;
+			if (jr->status == QUEUE_RCPT_REMOTE)
+				jr->status = QUEUE_RCPT_DEFERRED; /* agent bug */
+			if (apply_rcpt(q, m, rj->map[x], jr, now, &rc.blk))
+				need_sync = true;
+			if ((jr->forward != NULL || jr->nforward > 0) &&
+			    apply_forward(m, jr, &rc.blk))
+				need_sync = true;
+		}
+		if (m->deleted || m->gone)
+			continue;
+		record_msg(q, &rc, m, rj->job.fd, need_sync, now);
+	}
+	record_finish(q, &rc);
 }
 
 static void
@@ -1235,6 +1638,36 @@ worker_main(void *arg)
 
 	lock(&q->mu);
 	while (!q->stop) {
+		if (q->remote_back != NULL) {
+			struct remote_job *list = q->remote_back, *rj;
+
+			q->remote_back = NULL;
+			unlock(&q->mu);
+			process_remote(q, list);
+			lock(&q->mu);
+			while ((rj = list) != NULL) {
+				struct queue_msg *m = rj->m;
+
+				list = rj->next;
+				if (rj->all_prev != NULL)
+					rj->all_prev->all_next = rj->all_next;
+				else
+					q->remote_all = rj->all_next;
+				if (rj->all_next != NULL)
+					rj->all_next->all_prev = rj->all_prev;
+				remote_job_free(rj);
+				m->busy = false;
+				m->remote_busy = false;
+				if (m->deleted || m->gone) {
+					all_unlink(q, m);
+					queue_msg_free(&m);
+					continue;
+				}
+				m->due_ms = msg_due(m);
+				heap_push(q, m);
+			}
+			continue;
+		}
 		if (q->nheap == 0) {
 			pthread_cond_wait(&q->cv, &q->mu);
 			continue;
@@ -1263,7 +1696,10 @@ worker_main(void *arg)
 		for (i = 0; i < n; i++) {
 			struct queue_msg *m = batch[i];
 
+			if (m->remote_busy && !m->deleted)
+				continue;	/* back via queue_remote_done */
 			m->busy = false;
+			m->remote_busy = false;
 			if (m->deleted || m->gone) {
 				all_unlink(q, m);
 				queue_msg_free(&m);
@@ -1287,6 +1723,27 @@ queue_start(struct queue *q, queue_deliver_fn *fn, void *ctx)
 	if (pthread_create(&q->worker, NULL, worker_main, q) != 0)
 		fatal("queue: cannot start the delivery thread");
 	q->started = true;
+}
+
+void
+queue_set_remote(struct queue *q, queue_remote_fn *fn, void *ctx)
+{
+	lock(&q->commit_mu);
+	q->remote_fn = fn;
+	q->remote_ctx = ctx;
+	unlock(&q->commit_mu);
+}
+
+void
+queue_remote_done(struct queue *q, struct queue_job *job)
+{
+	struct remote_job *rj = (struct remote_job *)job;
+
+	lock(&q->mu);
+	rj->next = q->remote_back;
+	q->remote_back = rj;
+	pthread_cond_signal(&q->cv);
+	unlock(&q->mu);
 }
 
 void
@@ -1435,6 +1892,62 @@ queue_inject_msg(struct queue *q, const struct queue_envelope *env,
 
 /* ---- open, recovery, close ---- */
 
+/*
+ * recover_tmp - temporary files of queue_inject_write: a notice whose
+ * record made it to disk (some message names it) is published now (the
+ * crash came between the record and the rename); any other one left for
+ * more than QUEUE_TMP_MAX_AGE is from a dead injector and removed (a
+ * younger one may belong to a `postino sendmail` still running).
+ */
+static void
+recover_tmp(struct queue *q)
+{
+	const size_t plen = sizeof(QUEUE_TMP_PREFIX) - 1;
+	struct queue_msg *m, *bm;
+	struct dirent *de;
+	struct stat st;
+	const char *err;
+	bool named;
+	int fd;
+	DIR *d;
+
+	fd = dup(q->dirfd);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *qid = de->d_name + plen;
+
+		if (strncmp(de->d_name, QUEUE_TMP_PREFIX, plen) != 0 ||
+		    !queue_id_valid(qid))
+			continue;
+		lock(&q->mu);
+		for (named = false, m = q->all; m != NULL && !named;
+		    m = m->all_next)
+			named = queue_msg_has_dsn(m, qid);
+		unlock(&q->mu);
+		if (named) {
+			bm = NULL;
+			if (queue_inject_publish(q->dirfd, qid, &err) == 0 &&
+			    queue_spool_load(q->dirfd, qid,
+			    QUEUE_LOAD_F_VERIFY, &bm, &err) == 1) {
+				log_info("queue recover qid=%s published=notice",
+				    qid);
+				(void)index_add(q, bm);
+			}
+			continue;
+		}
+		if (fstatat(q->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW)
+		    == 0 && st.st_mtime + QUEUE_TMP_MAX_AGE < time(NULL)) {
+			log_info("queue recover removed=%s", de->d_name);
+			(void)unlinkat(q->dirfd, de->d_name, 0);
+		}
+	}
+	closedir(d);
+}
+
 /* recover - loads every complete message; drops the incomplete ones. */
 static int
 recover(struct queue *q, const char **error_r)
@@ -1473,7 +1986,7 @@ recover(struct queue *q, const char **error_r)
 			log_error("queue recover qid=%s error=\"%s\" "
 			    "moved=%s", de->d_name, err, bad);
 			(void)renameat(q->dirfd, de->d_name, q->dirfd, bad);
-		} else if (msg_finished(m)) {
+		} else if (msg_finished(m) && !needs_notice(m)) {
 			/* the removal was lost in a crash */
 			(void)unlinkat(q->dirfd, de->d_name, 0);
 			queue_msg_free(&m);
@@ -1484,6 +1997,7 @@ recover(struct queue *q, const char **error_r)
 		}
 	}
 	closedir(d);
+	recover_tmp(q);
 	log_info("queue recover dir=%s loaded=%zu incomplete=%zu "
 	    "finished=%zu", q->dir, loaded, dropped, finished);
 	return 0;
@@ -1550,6 +2064,7 @@ queue_close(struct queue **qp)
 {
 	struct queue *q = *qp;
 	struct queue_incoming *in;
+	struct remote_job *rj;
 	struct queue_msg *m;
 
 	if (q == NULL)
@@ -1594,6 +2109,11 @@ queue_close(struct queue **qp)
 		if (in->failed && in->has_file)
 			(void)unlinkat(q->dirfd, in->msg->qid, 0);
 		incoming_free(in);
+	}
+	/* jobs still with the remote agent (stopped before us) */
+	while ((rj = q->remote_all) != NULL) {
+		q->remote_all = rj->all_next;
+		remote_job_free(rj);
 	}
 	while ((m = q->all) != NULL) {
 		all_unlink(q, m);

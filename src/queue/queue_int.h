@@ -155,6 +155,26 @@ int queue_inject_write(int dirfd, const struct queue_envelope *env,
     const void *data, size_t len, char qid_r[QUEUE_ID_LEN + 1],
     struct queue_msg **m_r, const char **error_r);
 int queue_inject_publish(int dirfd, const char *qid, const char **error_r);
+/*
+ * Bounces and delay warnings (queue_bounce.c).  Who gets a notice about
+ * m: its sender (returns 1, *rcpt_r = sender, *flags_r = BOUNCE), or for
+ * a failed bounce of ours "postmaster" (1, DOUBLE_BOUNCE); 0 if nobody
+ * does (null sender not ours, or a failed double bounce: dropped).
+ */
+int queue_notice_target(const struct queue_msg *m, const char **rcpt_r,
+    unsigned *flags_r);
+/*
+ * Builds the notice (RFC 3464: action failed, or delayed if delayed)
+ * about m's recipients idx[0..n) with dsn_build, reading the original's
+ * header from fd, and writes it with queue_inject_write into dirfd (to be
+ * published by the caller).  Returns 0 with its id in dsn_r and its
+ * in-memory form in *bm_r, or -1 with error_r.
+ */
+int queue_notice_write(int dirfd, const struct queue_config *cfg,
+    const struct queue_msg *m, int fd, const size_t *idx, size_t n,
+    bool delayed, int64_t now_ms, char dsn_r[QUEUE_ID_LEN + 1],
+    struct queue_msg **bm_r, const char **error_r);
+
 /* Removes a temporary file of queue_inject_write (after an error). */
 void queue_inject_discard(int dirfd, const char *qid);
 

@@ -234,6 +234,13 @@ struct fake_agent {
 				    const char *addr, unsigned nth,
 				    struct queue_job_rcpt *jr);
 	struct buf		 last_body;
+	/* notices (mail from the null sender) are captured here instead of
+	 * being logged, and get notice_verdict (0: delivered) */
+	size_t			 nnotices;
+	char			 notice_qid[8][QUEUE_ID_LEN + 1];
+	char			 notice_rcpt[8][64];
+	char			*notice_body[8];
+	enum queue_rcpt_status	 notice_verdict;
 };
 
 static unsigned
@@ -267,6 +274,24 @@ fake_deliver(void *ctx, struct queue_job *const *jobs, size_t njobs)
 		    (off_t)job->offset);
 
 		CHECK_INT(r, (long long)job->size);
+		if (job->sender[0] == '\0') {
+			for (j = 0; j < job->nrcpts; j++) {
+				size_t k = a->nnotices++;
+
+				job->rcpts[j].status = a->notice_verdict != 0 ?
+				    a->notice_verdict : QUEUE_RCPT_DELIVERED;
+				if (k >= 8)
+					continue;
+				snprintf(a->notice_qid[k], QUEUE_ID_LEN + 1,
+				    "%s", job->qid);
+				snprintf(a->notice_rcpt[k], 64, "%s",
+				    job->rcpts[j].addr);
+				body[r > 0 ? r : 0] = '\0';
+				a->notice_body[k] = xstrdup(body);
+			}
+			free(body);
+			continue;
+		}
 		buf_reset(&a->last_body);
 		if (r > 0)
 			CHECK_INT(buf_append(&a->last_body, body,
@@ -311,6 +336,8 @@ fake_fini(struct fake_agent *a)
 
 	for (i = 0; i < a->nlog; i++)
 		free(a->log[i].addr);
+	for (i = 0; i < a->nnotices && i < 8; i++)
+		free(a->notice_body[i]);
 	free(a->log);
 	buf_fini(&a->last_body);
 	pthread_mutex_destroy(&a->mu);
@@ -573,6 +600,22 @@ test_deferred_retry(void)
 			t_a[na++] = a.log[i].at_ms;
 	}
 	CHECK_INT(a.nlog, 5);		/* a twice, b three times */
+	/* a delay warning (after 1 s) and then the bounce, both about b */
+	CHECK_INT(a.nnotices, 2);
+	if (a.nnotices == 2) {
+		CHECK_STR(a.notice_rcpt[0], "sender@example.org");
+		CHECK(strstr(a.notice_body[0], "Action: delayed") != NULL);
+		CHECK(strstr(a.notice_body[0], "b@example.com") != NULL);
+		CHECK(strstr(a.notice_body[0], "a@example.com") == NULL);
+		CHECK(strstr(a.notice_body[1], "Action: failed") != NULL);
+		CHECK(strstr(a.notice_body[1], "b@example.com") != NULL);
+		CHECK(strstr(a.notice_body[1],
+		    "Diagnostic-Code: smtp; 451 4.3.0 try") != NULL);
+		CHECK(strstr(a.notice_body[1], "Status: 4.3.0") != NULL);
+		if (getenv("QUEUE_TEST_SHOW") != NULL)
+			fprintf(stderr, "%s\n%s\n", a.notice_body[0],
+			    a.notice_body[1]);
+	}
 	pthread_mutex_unlock(&a.mu);
 	CHECK_INT(na, 2);
 	CHECK_INT(nb, 3);
