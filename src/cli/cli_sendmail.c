@@ -362,14 +362,25 @@ add_list(struct sendmail *sm, struct span list, const char *as_written)
 	return 0;
 }
 
-/* header_end - bytes of the header section of in (its fields), and
- * where the body starts (after the empty line, if there is one) */
+/* header_end - where the header section of in starts (*skip_r) and ends
+ * (*hdr_r, its fields only), and where the body starts (after the empty
+ * line, if there is one) */
 static void
-header_end(const struct buf *in, size_t *hdr_r, size_t *body_r)
+header_end(const struct buf *in, size_t *skip_r, size_t *hdr_r,
+    size_t *body_r)
 {
 	const uint8_t *p = in->data;
 	size_t i = 0, n = in->len;
 	bool in_field = false;
+
+	/* an mbox "From " separator line first: dropped, as sendmail and
+	 * Postfix do */
+	if (n >= 5 && memcmp(p, "From ", 5) == 0) {
+		const uint8_t *e = memchr(p, '\n', n);
+
+		i = e != NULL ? (size_t)(e - p) + 1 : n;
+		*skip_r = i;
+	}
 
 	while (i < n) {
 		const uint8_t *e = memchr(p + i, '\n', n - i);
@@ -456,14 +467,14 @@ static int
 build(struct sendmail *sm, const char *sender, const struct passwd *pw)
 {
 	bool has_from = false, has_date = false, has_msgid = false;
-	size_t hdr, body, pos = 0;
+	size_t skip = 0, hdr, body, pos = 0;
 	struct mime_field f;
 	struct span h;
 	char date[64], id[33];
 	int rc = 0;
 
-	header_end(&sm->in, &hdr, &body);
-	h = span_make(sm->in.data, hdr);
+	header_end(&sm->in, &skip, &hdr, &body);
+	h = span_make(sm->in.data + skip, hdr - skip);
 	/* -t: recipients from the header, added to the arguments' (as
 	 * Postfix does) */
 	while (mime_header_next(h, &pos, &f)) {

@@ -104,6 +104,15 @@ def test_dot_ends_input_without_i(server):
         assert b"before\r\n..still body\r\n.\r\nafter the dot\r\n" in raw
 
 
+def test_mbox_from_line_dropped(server):
+    body = b"From someone@local.test Mon Jan  1 10:00:00 2024\nSubject: mbox\n\nx\n"
+    sendmail(server, "alice@local.test", stdin=body)
+    assert server.wait_count("alice@local.test", 1) == 1
+    raw = server.messages("alice@local.test")[0]
+    assert b"From someone@local.test Mon" not in raw
+    assert parse(raw)["Subject"] == "mbox"
+
+
 def test_no_header_and_no_final_newline(server):
     sendmail(server, "alice@local.test", stdin=b"just a body line, no header")
     assert server.wait_count("alice@local.test", 1) == 1
