@@ -510,7 +510,8 @@ test_header_limit(void)
 		body = child_body(m, 2, &p);
 		CHECK(mime_part_is(p, "text", "rfc822-headers"));
 		if (!CHECK(body.len <= DSN_MAX_HEADERS))
-			fprintf(stderr, "  size %zu: %zu\n", sizes[k], body.len);
+			fprintf(stderr, "  size %zu: %zu\n", sizes[k],
+			    body.len);
 		if (!cut)
 			CHECK_INT(body.len, sizes[k]);
 		else
