@@ -1612,7 +1612,7 @@ process_remote(struct queue *q, struct remote_job *list)
 			    apply_forward(m, jr, &rc.blk))
 				need_sync = true;
 		}
-		if (m->deleted || m->gone)
+		if (m->deleted)
 			continue;
 		record_msg(q, &rc, m, rj->job.fd, need_sync, now);
 	}
@@ -1900,7 +1900,7 @@ queue_inject_msg(struct queue *q, const struct queue_envelope *env,
  * younger one may belong to a `postino sendmail` still running).
  */
 static void
-recover_tmp(struct queue *q)
+recover_tmp(struct queue *q, const struct queue_msg *named_by)
 {
 	const size_t plen = sizeof(QUEUE_TMP_PREFIX) - 1;
 	struct queue_msg *m, *bm;
@@ -1917,6 +1917,7 @@ recover_tmp(struct queue *q)
 			close(fd);
 		return;
 	}
+	rewinddir(d);	/* the dup shares the offset of an earlier scan */
 	while ((de = readdir(d)) != NULL) {
 		const char *qid = de->d_name + plen;
 
@@ -1928,6 +1929,8 @@ recover_tmp(struct queue *q)
 		    m = m->all_next)
 			named = queue_msg_has_dsn(m, qid);
 		unlock(&q->mu);
+		if (!named && named_by != NULL)
+			named = queue_msg_has_dsn(named_by, qid);
 		if (named) {
 			bm = NULL;
 			if (queue_inject_publish(q->dirfd, qid, &err) == 0 &&
@@ -1952,9 +1955,13 @@ recover_tmp(struct queue *q)
 static int
 recover(struct queue *q, const char **error_r)
 {
+	/* id sets: notices named by finished messages, finished messages
+	 * (removed once their notices are published) */
+	struct queue_msg *named = xcalloc(1, sizeof(*named));
+	struct queue_msg *done = xcalloc(1, sizeof(*done));
 	struct queue_msg *m;
 	struct dirent *de;
-	size_t loaded = 0, dropped = 0, finished = 0;
+	size_t loaded = 0, dropped = 0, finished = 0, i;
 	const char *err;
 	int fd, r;
 	DIR *d;
@@ -1963,6 +1970,8 @@ recover(struct queue *q, const char **error_r)
 	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
+		queue_msg_free(&named);
+		queue_msg_free(&done);
 		*error_r = "cannot read the queue directory";
 		return -1;
 	}
@@ -1987,8 +1996,11 @@ recover(struct queue *q, const char **error_r)
 			    "moved=%s", de->d_name, err, bad);
 			(void)renameat(q->dirfd, de->d_name, q->dirfd, bad);
 		} else if (msg_finished(m) && !needs_notice(m)) {
-			/* the removal was lost in a crash */
-			(void)unlinkat(q->dirfd, de->d_name, 0);
+			/* the removal was lost in a crash (or came before
+			 * the rename of its last notice: keep its name) */
+			for (i = 0; i < m->ndsn; i++)
+				queue_msg_add_dsn(named, m->dsn_qids[i]);
+			queue_msg_add_dsn(done, m->qid);
 			queue_msg_free(&m);
 			finished++;
 		} else {
@@ -1997,7 +2009,11 @@ recover(struct queue *q, const char **error_r)
 		}
 	}
 	closedir(d);
-	recover_tmp(q);
+	recover_tmp(q, named);
+	for (i = 0; i < done->ndsn; i++)
+		(void)unlinkat(q->dirfd, done->dsn_qids[i], 0);
+	queue_msg_free(&named);
+	queue_msg_free(&done);
 	log_info("queue recover dir=%s loaded=%zu incomplete=%zu "
 	    "finished=%zu", q->dir, loaded, dropped, finished);
 	return 0;

@@ -280,6 +280,9 @@ fake_deliver(void *ctx, struct queue_job *const *jobs, size_t njobs)
 
 				job->rcpts[j].status = a->notice_verdict != 0 ?
 				    a->notice_verdict : QUEUE_RCPT_DELIVERED;
+				if (a->notice_verdict == QUEUE_RCPT_FAILED)
+					job->rcpts[j].error = xstrdup(
+					    "550 5.1.1 no such mailbox");
 				if (k >= 8)
 					continue;
 				snprintf(a->notice_qid[k], QUEUE_ID_LEN + 1,
@@ -1702,6 +1705,498 @@ test_inject(void)
 	free(dir);
 }
 
+/* ---- remote routing, bounces ---- */
+
+/* Local agent for the remote tests: "@remote.example" is not local. */
+static enum queue_rcpt_status
+verdict_route(struct fake_agent *a, const char *addr, unsigned nth,
+    struct queue_job_rcpt *jr)
+{
+	size_t n = strlen(addr);
+
+	(void)a;
+	(void)nth;
+	if (n > 15 && strcmp(addr + n - 15, "@remote.example") == 0)
+		return QUEUE_RCPT_REMOTE;
+	if (strncmp(addr, "fail", 4) == 0) {
+		jr->error = xstrdup("550 5.1.1 user unknown");
+		return QUEUE_RCPT_FAILED;
+	}
+	return QUEUE_RCPT_DELIVERED;
+}
+
+/* A remote agent driven by the test thread (which plays the loop). */
+struct fake_remote {
+	struct queue		*q;
+	struct queue_job	*job[16];
+	size_t			 idx[16][8];
+	char			 addr[16][8][64];	/* copied at call */
+	char			 qid[16][QUEUE_ID_LEN + 1];
+	size_t			 n[16];
+	int64_t			 at_ms[16];
+	size_t			 ncalls;	/* calls so far */
+	size_t			 answered;	/* calls answered */
+	bool			 hold;		/* don't answer yet */
+	/* per address: attempt number -> verdict */
+	enum queue_rcpt_status	(*verdict)(const char *addr, unsigned nth,
+				    char **error_r);
+	char			 seen[32][64];
+	unsigned		 tries[32];
+	size_t			 nseen;
+};
+
+static void
+fake_remote_fn(void *ctx, struct queue_job *job, const size_t *idx,
+    size_t n)
+{
+	struct fake_remote *r = ctx;
+	size_t k = r->ncalls++, i;
+
+	if (!CHECK(k < 16) || !CHECK(n <= 8))
+		return;
+	r->job[k] = job;
+	r->n[k] = n;
+	snprintf(r->qid[k], sizeof(r->qid[k]), "%s", job->qid);
+	r->at_ms[k] = queue_now_ms();
+	for (i = 0; i < n; i++) {
+		r->idx[k][i] = idx[i];
+		CHECK(idx[i] < job->nrcpts);
+		snprintf(r->addr[k][i], 64, "%s", job->rcpts[idx[i]].addr);
+		CHECK_INT(job->rcpts[idx[i]].status, QUEUE_RCPT_PENDING);
+	}
+}
+
+static unsigned
+remote_nth(struct fake_remote *r, const char *addr)
+{
+	size_t i;
+
+	for (i = 0; i < r->nseen; i++) {
+		if (strcmp(r->seen[i], addr) == 0)
+			return r->tries[i]++;
+	}
+	if (r->nseen < 32) {
+		snprintf(r->seen[r->nseen], 64, "%s", addr);
+		r->tries[r->nseen++] = 1;
+	}
+	return 0;
+}
+
+/* drive - plays the loop thread for ms: completions, remote answers. */
+static void
+drive(struct fake_remote *r, int ms)
+{
+	int64_t end = queue_now_ms() + ms;
+	size_t i;
+
+	do {
+		queue_run_completions(r->q);
+		while (!r->hold && r->answered < r->ncalls &&
+		    r->answered < 16) {
+			size_t k = r->answered++;
+			struct queue_job *job = r->job[k];
+
+			for (i = 0; i < r->n[k]; i++) {
+				struct queue_job_rcpt *jr =
+				    &job->rcpts[r->idx[k][i]];
+
+				jr->status = r->verdict(jr->addr,
+				    remote_nth(r, jr->addr), &jr->error);
+			}
+			queue_remote_done(r->q, job);
+		}
+		usleep(1000);
+	} while (queue_now_ms() < end);
+}
+
+static enum queue_rcpt_status
+remote_script(const char *addr, unsigned nth, char **error_r)
+{
+	if (strncmp(addr, "ok", 2) == 0)
+		return QUEUE_RCPT_DELIVERED;
+	if (strncmp(addr, "bad", 3) == 0) {
+		*error_r = xstrdup("host mx.remote.example[192.0.2.9] said: "
+		    "550 5.1.1 no such user");
+		return QUEUE_RCPT_FAILED;
+	}
+	/* "later": down for its first attempt, then up; "down": always */
+	if (strncmp(addr, "later", 5) == 0 && nth >= 1)
+		return QUEUE_RCPT_DELIVERED;
+	*error_r = xstrdup("host mx.remote.example[192.0.2.9] said: "
+	    "451 4.7.1 try again later");
+	return QUEUE_RCPT_DEFERRED;
+}
+
+static bool
+drive_until_empty(struct fake_remote *r, int ms)
+{
+	struct queue_stats st;
+	int i;
+
+	for (i = 0; i < ms / 10; i++) {
+		drive(r, 10);
+		queue_get_stats(r->q, &st);
+		if (st.messages == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Remote routing: the local agent marks remote recipients, the remote
+ * agent gets exactly those, the message is not handed to the local agent
+ * while it is out, outcomes are persisted; "destination down then up" is
+ * delivered at the retry; a failure makes one bounce with Remote-MTA and
+ * the server's reply; a recipient down until the lifetime fails with
+ * "lifetime expired".  Without a remote agent, REMOTE is a deferral.
+ */
+static void
+test_remote(void)
+{
+	static const char *const rc1[] = { "local@example.com",
+	    "ok@remote.example", "later@remote.example",
+	    "bad@remote.example" };
+	static const char *const rc2[] = { "down@remote.example" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct fake_remote fr;
+	struct fake_agent a;
+	struct listed l;
+	const char *err = NULL, *id;
+	char qid1[QUEUE_ID_LEN + 1];
+	struct queue *q;
+	size_t i, nlocal;
+	int64_t t_done;
+
+	c.retry_first = 1;
+	c.retry_max = 1;
+	c.lifetime = 3;
+	c.hostname = "mx.example.com";
+
+	/* no remote agent: deferred */
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_route);
+	queue_start(q, fake_deliver, &a);
+	CHECK(accept_msg(q, rc2, 1, body1) != NULL);
+	CHECK(wait_nlog(&a, 1, 3000));
+	usleep(50 * 1000);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_INT(l.status[0][0], QUEUE_RCPT_DEFERRED);
+	CHECK_STR(l.error[0][0], "remote delivery not configured");
+	queue_close(&q);
+	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+
+	dir = tmpdir_new();
+	c.dir = dir;
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	memset(&fr, 0, sizeof(fr));
+	fr.q = q;
+	fr.verdict = remote_script;
+	fr.hold = true;
+	fake_init(&a, verdict_route);
+	queue_set_remote(q, fake_remote_fn, &fr);
+	queue_start(q, fake_deliver, &a);
+	id = accept_msg(q, rc1, 4, body1);
+	if (!CHECK(id != NULL))
+		goto out;
+	snprintf(qid1, sizeof(qid1), "%s", id);
+	CHECK(wait_nlog(&a, 4, 3000));
+	for (i = 0; i < 3000 && fr.ncalls == 0; i++)
+		drive(&fr, 1);
+	CHECK_INT(fr.ncalls, 1);
+	/* the three remote ones, with their own addresses */
+	CHECK_INT(fr.n[0], 3);
+	if (fr.ncalls == 1 && fr.n[0] == 3) {
+		CHECK_STR(fr.qid[0], qid1);
+		CHECK_STR(fr.addr[0][0], "ok@remote.example");
+		CHECK_STR(fr.addr[0][1], "later@remote.example");
+		CHECK_STR(fr.addr[0][2], "bad@remote.example");
+	}
+	/* while the remote agent has it, the local agent never gets it */
+	nlocal = fake_nlog(&a);
+	queue_flush(q);
+	drive(&fr, 100);
+	CHECK_INT(fake_nlog(&a), nlocal);
+	list_dir(dir, &l);
+	CHECK_INT(l.status[0][0], QUEUE_RCPT_DELIVERED);  /* not synced,
+							   * but written */
+	CHECK_INT(l.status[0][1], QUEUE_RCPT_PENDING);	/* never "remote" */
+
+	fr.hold = false;
+	drive(&fr, 100);
+	t_done = queue_now_ms();
+	list_dir(dir, &l);
+	CHECK(l.n >= 1);	/* the message (and its bounce, if not
+				 * delivered yet) */
+	for (i = 0; i < l.n && i < 8; i++) {
+		if (strcmp(l.qid[i], qid1) != 0)
+			continue;
+		CHECK_INT(l.status[i][1], QUEUE_RCPT_DELIVERED);
+		CHECK_INT(l.status[i][2], QUEUE_RCPT_DEFERRED);
+		CHECK_INT(l.attempts[i][2], 1);
+		CHECK(l.next[i][2] >= time(NULL));
+		CHECK_STR(l.error[i][2], "host mx.remote.example[192.0.2.9] "
+		    "said: 451 4.7.1 try again later");
+		CHECK_INT(l.status[i][3], QUEUE_RCPT_FAILED);
+	}
+	/* down then up: delivered at the retry, a second later */
+	CHECK(drive_until_empty(&fr, 4000));
+	CHECK_INT(fr.ncalls, 2);
+	if (fr.ncalls == 2) {
+		CHECK_INT(fr.n[1], 1);
+		CHECK_STR(fr.addr[1][0], "later@remote.example");
+		CHECK(fr.at_ms[1] - t_done >= 850 &&
+		    fr.at_ms[1] - t_done < 1800);
+	}
+	/* one bounce, about bad@ only, to the sender */
+	CHECK_INT(a.nnotices, 1);
+	if (a.nnotices == 1) {
+		const char *b = a.notice_body[0];
+
+		CHECK_STR(a.notice_rcpt[0], "sender@example.org");
+		CHECK(strstr(b, "To: <sender@example.org>") != NULL);
+		CHECK(strstr(b, "Final-Recipient: rfc822; bad@remote.example")
+		    != NULL);
+		CHECK(strstr(b, "Action: failed") != NULL);
+		CHECK(strstr(b, "Status: 5.1.1") != NULL);
+		CHECK(strstr(b, "Remote-MTA: dns; mx.remote.example") !=
+		    NULL);
+		CHECK(strstr(b, "Diagnostic-Code: smtp; 550 5.1.1 no such "
+		    "user") != NULL);
+		CHECK(strstr(b, "Reporting-MTA: dns; mx.example.com") !=
+		    NULL);
+		CHECK(strstr(b, "later@remote.example") == NULL);
+		CHECK(strstr(b, "ok@remote.example") == NULL);
+		CHECK(strstr(b, "Subject: hello") != NULL);
+	}
+
+	/* down until the lifetime (3 s): tried at 0, 1, 2, 3 s, then
+	 * failed with "lifetime expired" and bounced */
+	CHECK(accept_msg(q, rc2, 1, body1) != NULL);
+	CHECK(drive_until_empty(&fr, 6000));
+	CHECK_INT(fr.ncalls, 6);
+	CHECK_INT(a.nnotices, 2);
+	if (a.nnotices == 2) {
+		CHECK(strstr(a.notice_body[1], "Final-Recipient: rfc822; "
+		    "down@remote.example") != NULL);
+		CHECK(strstr(a.notice_body[1], "Status: 4.7.1") != NULL);
+		CHECK(strstr(a.notice_body[1], "Diagnostic-Code: smtp; 451 "
+		    "4.7.1 try again later") != NULL);
+	}
+	CHECK_INT(count_files(dir), 0);
+out:
+	queue_close(&q);
+	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+}
+
+/* A bounce that fails goes to postmaster as a double bounce; a double
+ * bounce that fails is dropped; mail from the null sender that we did
+ * not generate is never bounced. */
+static void
+test_double_bounce(void)
+{
+	static const char *const r1[] = { "x@example.com" };
+	static const char data[] = "Subject: bounce\r\n\r\nx\r\n";
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct queue_envelope env = {
+		.sender = "",
+		.rcpts = r1,
+		.nrcpts = 1,
+	};
+	struct fake_agent a;
+	const char *err = NULL;
+	char qid[64];
+	struct queue *q;
+
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_deliver);
+	a.notice_verdict = QUEUE_RCPT_FAILED;
+	queue_start(q, fake_deliver, &a);
+	/* null sender, not ours: fails, nobody told */
+	CHECK_INT(queue_inject_msg(q, &env, data, strlen(data), qid, &err),
+	    0);
+	CHECK(wait_empty(q, 3000));
+	usleep(100 * 1000);
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(a.nnotices, 1);	/* itself */
+
+	/* a bounce of ours fails: a double bounce to postmaster, which
+	 * fails too and is dropped */
+	env.flags = QUEUE_ENV_F_BOUNCE;
+	CHECK_INT(queue_inject_msg(q, &env, data, strlen(data), qid, &err),
+	    0);
+	CHECK(wait_empty(q, 3000));
+	usleep(200 * 1000);
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(a.nnotices, 3);
+	if (a.nnotices == 3) {
+		CHECK_STR(a.notice_rcpt[1], "x@example.com");
+		CHECK_STR(a.notice_rcpt[2], "postmaster");
+		CHECK(strstr(a.notice_body[2], "To: <postmaster>") != NULL);
+		CHECK(strstr(a.notice_body[2],
+		    "Final-Recipient: rfc822; x@example.com") != NULL);
+	}
+	CHECK_INT(count_files(dir), 0);
+	queue_close(&q);
+	fake_fini(&a);
+	rm_dir(dir);
+	free(dir);
+}
+
+/* Writes a message from sender@example.org to fail@example.com whose
+ * state says "failed", with or without the bounce record naming dsn, as
+ * a crash would leave it. */
+static void
+write_failed(const char *dir, const char *dsn, char qid_r[64])
+{
+	static const char *const r1[] = { "fail@example.com" };
+	struct queue_envelope env = {
+		.sender = "sender@example.org",
+		.rcpts = r1,
+		.nrcpts = 1,
+	};
+	struct queue_rcpt r = {
+		.status = QUEUE_RCPT_FAILED,
+		.attempts = 1,
+		.last_error = (char *)"550 5.1.1 user unknown",
+	};
+	const char *err = NULL;
+	struct buf blk;
+	char *p;
+	int fd;
+
+	CHECK_INT(queue_inject(dir, &env, body1, strlen(body1), qid_r, &err),
+	    0);
+	buf_init(&blk, 4096);
+	CHECK_INT(queue_spool_block_rcpt(&blk, 0, &r), 0);
+	if (dsn != NULL)
+		CHECK_INT(queue_spool_block_bounced(&blk, dsn, 0), 0);
+	CHECK_INT(queue_spool_block_end(&blk, 0), 0);
+	p = xasprintf("%s/%s", dir, qid_r);
+	fd = open(p, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0);
+	CHECK_INT(write_all(fd, blk.data, blk.len), 0);
+	close(fd);
+	free(p);
+	buf_fini(&blk);
+}
+
+/*
+ * A bounce is sent once, whatever the crash: after a clean reopen; when
+ * the crash came after the record but before the rename (recovery
+ * publishes the notice the record names); and when it came before the
+ * record (the notice is built again, the stray temporary file is left
+ * alone while young).
+ */
+static void
+test_bounce_once(void)
+{
+	static const char *const r1[] = { "fail@example.com" };
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct queue_envelope benv = {
+		.sender = "",
+		.rcpts = (const char *const[]){ "sender@example.org" },
+		.nrcpts = 1,
+		.flags = QUEUE_ENV_F_BOUNCE,
+	};
+	char qid[64], dsn[QUEUE_ID_LEN + 1];
+	struct fake_agent a;
+	const char *err = NULL;
+	struct listed l;
+	struct queue *q;
+	int dirfd;
+
+	/* 1: the bounce is in the spool when the queue closes */
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		return;
+	fake_init(&a, verdict_route);
+	a.notice_verdict = QUEUE_RCPT_DEFERRED;	/* keep it queued */
+	queue_start(q, fake_deliver, &a);
+	CHECK(accept_msg(q, r1, 1, body1) != NULL);
+	CHECK(wait_nlog(&a, 1, 3000));
+	for (int i = 0; i < 3000 && a.nnotices == 0; i++)
+		usleep(1000);
+	queue_close(&q);
+	fake_fini(&a);
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);		/* the original is gone */
+	CHECK_STR(l.sender[0], "");
+	CHECK_STR(l.rcpt[0][0], "sender@example.org");
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out;
+	fake_init(&a, verdict_route);
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(a.nnotices, 1);	/* delivered once, no new one */
+	queue_close(&q);
+	fake_fini(&a);
+	CHECK_INT(count_files(dir), 0);
+
+	/* 2: crash after the record, before the rename */
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK_INT(queue_inject_write(dirfd, &benv, "x\r\n", 3, dsn, NULL,
+	    &err), 0);
+	write_failed(dir, dsn, qid);
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out;
+	list_dir(dir, &l);
+	CHECK_INT(l.n, 1);
+	CHECK_STR(l.qid[0], dsn);	/* published; original finished */
+	fake_init(&a, verdict_route);
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_empty(q, 3000));
+	CHECK_INT(a.nnotices, 1);
+	if (a.nnotices == 1)
+		CHECK_STR(a.notice_qid[0], dsn);
+	queue_close(&q);
+	fake_fini(&a);
+
+	/* 3: crash before the record: built again; the stray temporary
+	 * file is not published (and removed only once old) */
+	CHECK_INT(queue_inject_write(dirfd, &benv, "x\r\n", 3, dsn, NULL,
+	    &err), 0);
+	write_failed(dir, NULL, qid);
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out;
+	fake_init(&a, verdict_route);
+	queue_start(q, fake_deliver, &a);
+	CHECK(wait_nlog(&a, 0, 10));
+	for (int i = 0; i < 3000 && a.nnotices == 0; i++)
+		usleep(1000);
+	CHECK(wait_empty(q, 3000));
+	usleep(100 * 1000);
+	CHECK_INT(a.nnotices, 1);
+	if (a.nnotices == 1) {
+		CHECK(strcmp(a.notice_qid[0], dsn) != 0);
+		CHECK(strstr(a.notice_body[0], "fail@example.com") != NULL);
+	}
+	queue_close(&q);
+	fake_fini(&a);
+	CHECK_INT(count_files(dir), 1);		/* tmp.<dsn> */
+	close(dirfd);
+out:
+	queue_close(&q);
+	rm_dir(dir);
+	free(dir);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_retry_delay),
 	TEST(test_accept_and_deliver),
@@ -1717,6 +2212,9 @@ static const struct test_case cases[] = {
 	TEST(test_write_failure),
 	TEST(test_crash_safety),
 	TEST(test_inject),
+	TEST(test_remote),
+	TEST(test_double_bounce),
+	TEST(test_bounce_once),
 };
 
 /* ---- the group-commit micro-benchmark (`queue_test bench`) ---- */
