@@ -96,6 +96,7 @@ struct remote_job {
 struct queue {
 	struct queue_config	 cfg;
 	char			*dir;
+	char			*hostname;	/* copy of cfg.hostname */
 	int			 dirfd;
 
 	/* group commit */
@@ -1612,8 +1613,10 @@ process_remote(struct queue *q, struct remote_job *list)
 			    apply_forward(m, jr, &rc.blk))
 				need_sync = true;
 		}
-		if (m->deleted)
+		if (m->deleted) {
+			buf_reset(&rc.blk);
 			continue;
+		}
 		record_msg(q, &rc, m, rj->job.fd, need_sync, now);
 	}
 	record_finish(q, &rc);
@@ -2036,12 +2039,15 @@ queue_open(const struct queue_config *cfg, const char **error_r)
 	q->cfg = *cfg;
 	q->dir = xstrdup(cfg->dir);
 	q->cfg.dir = q->dir;
+	q->hostname = cfg->hostname != NULL ? xstrdup(cfg->hostname) : NULL;
+	q->cfg.hostname = q->hostname;
 	if (q->cfg.batch_max == 0)
 		q->cfg.batch_max = 256;
 	q->dirfd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (q->dirfd < 0) {
 		*error_r = "cannot open the queue directory";
 		free(q->dir);
+		free(q->hostname);
 		free(q);
 		return NULL;
 	}
@@ -2050,6 +2056,7 @@ queue_open(const struct queue_config *cfg, const char **error_r)
 		*error_r = "queue directory in use by another process";
 		close(q->dirfd);
 		free(q->dir);
+		free(q->hostname);
 		free(q);
 		return NULL;
 	}
@@ -2145,5 +2152,6 @@ queue_close(struct queue **qp)
 	pthread_cond_destroy(&q->pool_cv);
 	close(q->dirfd);
 	free(q->dir);
+	free(q->hostname);
 	free(q);
 }
