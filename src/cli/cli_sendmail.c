@@ -602,7 +602,17 @@ run(struct sendmail *sm)
 		    "-t)");
 	pw = getpwuid(getuid());
 	if (sm->sender != NULL) {
-		sender = check_addr(sm, sm->sender, true);
+		size_t n = strlen(sm->sender);
+
+		/* "-f <addr>" as some programs pass it */
+		if (n >= 2 && sm->sender[0] == '<' &&
+		    sm->sender[n - 1] == '>') {
+			owned = xstrndup(sm->sender + 1, n - 2);
+			sender = check_addr(sm, owned, true);
+			free(owned);
+			owned = NULL;
+		} else
+			sender = check_addr(sm, sm->sender, true);
 		if (sender == NULL)
 			return fail(EX_DATAERR, "bad sender address '%s'",
 			    sm->sender);

@@ -82,6 +82,18 @@ def test_dash_t_bcc_removed(server):
         assert msg["From"].addresses[0].addr_spec == "sender@local.test"
 
 
+def test_sender_forms(server):
+    sendmail(server, "-f", "<someone@local.test>", "alice@local.test", stdin=b"x\n")
+    sendmail(server, "-fother@local.test", "alice@local.test", stdin=b"y\n")
+    sendmail(server, "-f", "<>", "alice@local.test", stdin=b"z\n")
+    assert server.wait_count("alice@local.test", 3) == 3
+    paths = sorted(parse(m)["Return-Path"] for m in server.messages("alice@local.test"))
+    assert paths == ["<>", "<other@local.test>", "<someone@local.test>"]
+    for m in server.messages("alice@local.test"):
+        if parse(m)["Return-Path"] == "<>":
+            assert parse(m)["From"].addresses[0].addr_spec == "MAILER-DAEMON@mail.local.test"
+
+
 def test_dash_t_adds_arguments(server):
     body = b"To: alice@local.test\nSubject: both\n\nx\n"
     sendmail(server, "-t", "bob@local.test", stdin=body)
