@@ -65,6 +65,12 @@ static const struct key_def keys[] = {
 	{ "queue", "batch", KEY_UINT, OFF(queue_batch), "256" },
 
 	{ "delivery", "smtp_port", KEY_PORT, OFF(smtp_port), "25" },
+	{ "delivery", "max_connections", KEY_UINT,
+	    OFF(delivery_max_connections), "100" },
+	{ "delivery", "max_connections_per_domain", KEY_UINT,
+	    OFF(delivery_max_per_domain), "10" },
+	{ "delivery", "connect_timeout", KEY_DURATION, OFF(connect_timeout),
+	    "30s" },
 
 	{ "smtp", "max_message_size", KEY_SIZE, OFF(max_message_size), "50M" },
 	{ "smtp", "max_recipients", KEY_UINT, OFF(max_recipients), "100" },
@@ -257,6 +263,12 @@ validate(struct config *cfg, const char *path, char **error_r)
 		why = "[smtp] max_text_line: RFC 5321 requires at least 1000";
 	else if (cfg->max_recipients < 1)
 		why = "[smtp] max_recipients: must be >= 1";
+	else if (cfg->delivery_max_connections < 1 ||
+	    cfg->delivery_max_per_domain < 1)
+		why = "[delivery] max_connections and "
+		    "max_connections_per_domain: must be >= 1";
+	else if (cfg->connect_timeout < 1)
+		why = "[delivery] connect_timeout: must be >= 1s";
 	else if (cfg->queue_batch < 1 || cfg->queue_batch > 10000)
 		why = "[queue] batch: must be 1-10000";
 	else if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level,

@@ -47,6 +47,9 @@ struct config {
 
 	/* [delivery] */
 	uint64_t		 smtp_port;
+	uint64_t		 delivery_max_connections;
+	uint64_t		 delivery_max_per_domain;
+	uint64_t		 connect_timeout;
 
 	/* [smtp] */
 	uint64_t		 max_message_size;
