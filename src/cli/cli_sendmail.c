@@ -515,8 +515,9 @@ build(struct sendmail *sm, const char *sender, const struct passwd *pw)
 		rc |= buf_append(&sm->out, f.raw.p, f.raw.len);
 	}
 	if (!has_from) {
+		/* the user's own name only for the user's own address */
 		char *name = sm->full_name != NULL ? xstrdup(sm->full_name) :
-		    first_name(pw);
+		    sm->sender == NULL ? first_name(pw) : NULL;
 		char *mdaemon = sender[0] == '\0' ? xasprintf(
 		    "MAILER-DAEMON@%s", sm->cfg->hostname) : NULL;
 

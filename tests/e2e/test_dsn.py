@@ -149,3 +149,31 @@ def test_lines_within_limits(samples):
         for line in raw.split(b"\r\n"):
             assert b"\n" not in line and b"\r" not in line, name
             assert len(line) <= 998, name
+
+
+def test_bounce_from_the_running_server(server):
+    """A message to an unknown local user comes back to its sender as a
+    notification the email package reads as a DSN."""
+    p = server.cli("sendmail", "-f", "alice@local.test", "nosuch@local.test",
+                   stdin=b"Subject: to nobody\nMessage-ID: <orig-1@local.test>\n\nhi\n")
+    assert p.returncode == 0
+    assert server.wait_count("alice@local.test", 1) == 1
+    raw = server.messages("alice@local.test")[0]
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Return-Path"] == "<>"
+    assert msg["Subject"] == "Undelivered Mail Returned to Sender"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    text, status, headers = report_parts(msg)
+    assert "<nosuch@local.test>: failed" in text.get_content()
+    blocks = status_blocks(status)
+    assert len(blocks) == 2
+    assert blocks[0]["Reporting-MTA"].startswith("dns; ")
+    assert blocks[1]["Final-Recipient"] == "rfc822; nosuch@local.test"
+    assert blocks[1]["Action"] == "failed"
+    assert blocks[1]["Status"].startswith("5.")
+    assert headers.get_content_type() == "text/rfc822-headers"
+    h = headers.get_content()
+    assert "Message-ID: <orig-1@local.test>" in h
+    assert "Subject: to nobody" in h
+    # the bounce (null sender) is itself never bounced: nothing left queued
+    assert "queue is empty" in server.queue_list()
