@@ -357,6 +357,17 @@ fake_nlog(struct fake_agent *a)
 	return n;
 }
 
+static size_t
+fake_nnotices(struct fake_agent *a)
+{
+	size_t n;
+
+	pthread_mutex_lock(&a->mu);
+	n = a->nnotices;
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
 /* Waits until the agent saw n recipient attempts (or ms passed). */
 static bool
 wait_nlog(struct fake_agent *a, size_t n, int ms)
@@ -2128,7 +2139,7 @@ test_bounce_once(void)
 	queue_start(q, fake_deliver, &a);
 	CHECK(accept_msg(q, r1, 1, body1) != NULL);
 	CHECK(wait_nlog(&a, 1, 3000));
-	for (int i = 0; i < 3000 && a.nnotices == 0; i++)
+	for (int i = 0; i < 3000 && fake_nnotices(&a) == 0; i++)
 		usleep(1000);
 	queue_close(&q);
 	fake_fini(&a);
@@ -2178,7 +2189,7 @@ test_bounce_once(void)
 	fake_init(&a, verdict_route);
 	queue_start(q, fake_deliver, &a);
 	CHECK(wait_nlog(&a, 0, 10));
-	for (int i = 0; i < 3000 && a.nnotices == 0; i++)
+	for (int i = 0; i < 3000 && fake_nnotices(&a) == 0; i++)
 		usleep(1000);
 	CHECK(wait_empty(q, 3000));
 	usleep(100 * 1000);
