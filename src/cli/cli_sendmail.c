@@ -468,6 +468,8 @@ build(struct sendmail *sm, const char *sender, const struct passwd *pw)
 {
 	bool has_from = false, has_date = false, has_msgid = false;
 	size_t skip = 0, hdr, body, pos = 0;
+	uint64_t received = 0, max_received = sm->cfg->max_received != 0 ?
+	    sm->cfg->max_received : SMTP_MAX_RECEIVED;
 	struct mime_field f;
 	struct span h;
 	char date[64], id[33];
@@ -478,6 +480,12 @@ build(struct sendmail *sm, const char *sender, const struct passwd *pw)
 	/* -t: recipients from the header, added to the arguments' (as
 	 * Postfix does) */
 	while (mime_header_next(h, &pos, &f)) {
+		/* the loop check smtpd makes (RFC 5321 section 6.3) */
+		if (span_eq_str_ci(f.name, "Received") &&
+		    ++received >= max_received)
+			return fail(EX_DATAERR, "too many Received: fields "
+			    "(%llu), mail loop?", (unsigned long long)
+			    received);
 		if (span_eq_str_ci(f.name, "From"))
 			has_from = true;
 		else if (span_eq_str_ci(f.name, "Date"))

@@ -165,11 +165,17 @@ def test_limits(make_server):
     p = sendmail(s, "alice@local.test", stdin=b"Subject: big\n\n" + b"x" * 80 + b"\n" * 0 +
                  (b"y" * 70 + b"\n") * 80, check=False)
     assert p.returncode == EX_DATAERR and b"max_message_size" in p.stderr
+    hops = b"".join(b"Received: from hop%d.test by x.test; Mon, 1 Jan 2024 10:00:00 +0000\n" % i
+                    for i in range(50))
+    p = sendmail(s, "alice@local.test", stdin=hops + b"Subject: loop\n\nx\n", check=False)
+    assert p.returncode == EX_DATAERR and b"mail loop" in p.stderr
+    p = sendmail(s, "alice@local.test", stdin=hops[hops.index(b"\n") + 1:] + b"\nx\n")
+    assert p.returncode == 0
     many = ",".join("u%d@local.test" % i for i in range(1001))
     p = sendmail(s, many, stdin=b"x\n", check=False)
     assert p.returncode == EX_DATAERR and b"too many recipients" in p.stderr
     listing = s.queue_list()
-    assert listing.count("<alice@local.test>") == 1
+    assert listing.count("<alice@local.test>") == 2
 
 
 def test_remote_recipient_in_queue_list(make_server):
