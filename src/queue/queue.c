@@ -1605,8 +1605,9 @@ process_remote(struct queue *q, struct remote_job *list)
 			struct queue_job_rcpt *jr = &rj->job.rcpts[x];
 
 			m->rcpts[rj->map[x]].remote = false;
+			/* left REMOTE: an agent bug, count it deferred */
 			if (jr->status == QUEUE_RCPT_REMOTE)
-				jr->status = QUEUE_RCPT_DEFERRED; /* agent bug */
+				jr->status = QUEUE_RCPT_DEFERRED;
 			if (apply_rcpt(q, m, rj->map[x], jr, now, &rc.blk))
 				need_sync = true;
 			if ((jr->forward != NULL || jr->nforward > 0) &&
@@ -1939,8 +1940,8 @@ recover_tmp(struct queue *q, const struct queue_msg *named_by)
 			if (queue_inject_publish(q->dirfd, qid, &err) == 0 &&
 			    queue_spool_load(q->dirfd, qid,
 			    QUEUE_LOAD_F_VERIFY, &bm, &err) == 1) {
-				log_info("queue recover qid=%s published=notice",
-				    qid);
+				log_info("queue recover qid=%s "
+				    "published=notice", qid);
 				(void)index_add(q, bm);
 			}
 			continue;

@@ -54,7 +54,7 @@ struct queue_msg {
 	char			*helo;		/* NULL if none */
 	bool			 body_8bit;
 	bool			 smtputf8;
-	unsigned		 flags;		/* QUEUE_ENV_F_*, QUEUE_MSG_F_* */
+	unsigned		 flags;		/* QUEUE_ENV_F_*, _MSG_F_* */
 	int64_t			 arrival_ms;
 	uint64_t		 body_offset;
 	uint64_t		 size;
