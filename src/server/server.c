@@ -23,6 +23,8 @@
 #include "lib/xmalloc.h"
 #include "queue/queue.h"
 #include "delivery/local.h"
+#include "delivery/remote.h"
+#include "dns/dns.h"
 #include "server/server_int.h"
 #include "store/accounts.h"
 
@@ -98,6 +100,23 @@ on_queue_notify(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	queue_run_completions(srv->queue);
+}
+
+static void
+on_remote_done(void *arg, struct queue_job *job)
+{
+	struct server *srv = arg;
+
+	queue_remote_done(srv->queue, job);
+}
+
+/* on_remote_job - the queue hands over recipients for other servers */
+static void
+on_remote_job(void *ctx, struct queue_job *job, const size_t *idx, size_t n)
+{
+	struct server *srv = ctx;
+
+	remote_delivery_submit(srv->remote, job, idx, n, on_remote_done, srv);
 }
 
 /* queue_notify - called from the queue's threads */
@@ -243,6 +262,7 @@ server_run(struct config *cfg)
 	qc.lifetime = cfg->lifetime;
 	qc.delay_warning = cfg->delay_warning;
 	qc.batch_max = (unsigned)cfg->queue_batch;
+	qc.hostname = cfg->hostname;
 	srv.queue = queue_open(&qc, &err);
 	free(qdir);
 	if (srv.queue == NULL) {
@@ -251,6 +271,23 @@ server_run(struct config *cfg)
 	}
 	srv.ev_queue = event_new(srv.base, -1, 0, on_queue_notify, &srv);
 	queue_set_notify(srv.queue, queue_notify, &srv);
+	srv.dns = dns_new(srv.base, cfg->dns_servers, &err);
+	if (srv.dns == NULL) {
+		log_error("[dns] servers: %s", err ? err : "?");
+		goto out;
+	}
+	{
+		struct remote_settings rs;
+
+		memset(&rs, 0, sizeof(rs));
+		rs.helo_name = cfg->hostname;
+		rs.port = (unsigned)cfg->smtp_port;
+		rs.max_connections = (unsigned)cfg->delivery_max_connections;
+		rs.max_per_domain = (unsigned)cfg->delivery_max_per_domain;
+		rs.connect_timeout_ms = (unsigned)(cfg->connect_timeout * 1000);
+		srv.remote = remote_delivery_new(srv.base, srv.dns, &rs);
+	}
+	queue_set_remote(srv.queue, on_remote_job, &srv);
 	srv.delivery = local_delivery_new(cfg);
 	queue_start(srv.queue, local_delivery_run, srv.delivery);
 
@@ -278,8 +315,11 @@ out:
 	for (i = 0; i < srv.nlisteners; i++)
 		evconnlistener_free(srv.listeners[i]);
 	srv.nlisteners = 0;
+	/* outgoing sessions end first: their recipients go back deferred */
+	remote_delivery_free(&srv.remote);
 	/* finish what the queue is doing before the loop goes away */
 	queue_close(&srv.queue);
+	dns_free(&srv.dns);
 	while (srv.smtp_conns != NULL)
 		smtp_conn_force_close(srv.smtp_conns);
 	local_delivery_free(&srv.delivery);

@@ -30,6 +30,8 @@ struct server {
 	struct queue		*queue;
 	struct accounts		*accounts;	/* loop thread's handle */
 	struct local_delivery	*delivery;
+	struct dns		*dns;
+	struct remote_delivery	*remote;
 	struct event		*ev_queue;
 	struct event		*ev_signals[5];
 	struct evconnlistener	*listeners[64];

@@ -367,19 +367,68 @@ def test_aliases(server):
     assert subj("carol@local.test") == [b"all", b"sales"]
 
 
-def test_alias_to_remote_stays_queued(server):
+def test_alias_to_remote_stays_queued(make_server):
+    # no DNS server answers: remote recipients wait in the queue
+    server = make_server(extra=[("dns", "servers", "127.0.0.1:9")])
+    server.add_user("alice@local.test")
+    server.start()
     server.add_alias("fwd@local.test", "alice@local.test", "friend@remote.test")
     with smtplib.SMTP("127.0.0.1", server.smtp_port) as c:
         c.sendmail("s@remote.test", ["fwd@local.test"], b"Subject: fwd\r\n\r\nx\r\n")
     assert server.wait_count("alice@local.test", 1) == 1
-    deadline = time.time() + 10
+    # the forwarded recipient stays queued, deferred, with the reason
+    deadline = time.time() + 30
     while time.time() < deadline:
         q = server.queue_list()
-        if "friend@remote.test" in q:
+        if "<friend@remote.test> deferred" in q:
             break
-        time.sleep(0.1)
+        time.sleep(0.2)
     assert "<friend@remote.test> deferred" in q, q
     assert "<s@remote.test>" in q
+    assert "MX lookup for remote.test failed" in q, q
+    assert server.mailbox_counts("alice@local.test")["INBOX"] == 1
+
+
+def test_undeliverable_bounce_goes_to_postmaster(make_server):
+    # a domain that does not exist: the bounce to the (remote) sender
+    # fails too, and the double bounce ends at postmaster, never looping
+    port = free_udp_port()
+    dnsmasq = subprocess.Popen(["/usr/sbin/dnsmasq", "--keep-in-foreground",
+                                "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+                                "--listen-address=127.0.0.1", "--bind-interfaces",
+                                "--port=%d" % port, "--local=/invalid/",
+                                "--pid-file="],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        server = make_server(extra=[("dns", "servers", "127.0.0.1:%d" % port)])
+        server.add_user("alice@local.test")
+        server.start()
+        bounce_to_postmaster(server)
+    finally:
+        dnsmasq.terminate()
+        dnsmasq.wait()
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bounce_to_postmaster(server):
+    server.add_alias("fwd@local.test", "nobody@does-not-exist.invalid")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port) as c:
+        c.sendmail("s@sender.invalid", ["fwd@local.test"], b"Subject: fwd\r\n\r\nx\r\n")
+    assert server.wait_count("alice@local.test", 1, timeout=30) == 1
+    msg = server.message("alice@local.test", 1)
+    assert msg.startswith(b"Return-Path: <>\r\n")
+    assert b"multipart/report" in msg and b"report-type=delivery-status" in msg
+    deadline = time.time() + 10
+    while "queue is empty" not in server.queue_list() and time.time() < deadline:
+        time.sleep(0.2)
+    assert "queue is empty" in server.queue_list()
+    time.sleep(1)
+    assert server.mailbox_counts("alice@local.test")["INBOX"] == 1
 
 
 def test_live_account_changes(server):
