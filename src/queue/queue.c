@@ -136,6 +136,10 @@ struct queue {
 	struct remote_job	*remote_out;	/* to hand over (commit_mu) */
 	struct remote_job	*remote_back;	/* done, for the worker (mu) */
 	struct remote_job	*remote_all;	/* all outstanding (mu) */
+	/* held from the rename of an injected message to its indexing, and
+	 * by rescan: so that a rescan cannot index (and the worker deliver
+	 * and forget) a message before its injector indexes it again */
+	pthread_mutex_t		 inject_mu;
 	bool			 started, stop;
 	pthread_t		 worker;
 
@@ -1377,12 +1381,15 @@ record_finish(struct queue *q, struct record_ctx *rc)
 			queue_msg_free(&pn->bm);
 			continue;
 		}
+		lock(&q->inject_mu);
 		if (queue_inject_publish(q->dirfd, pn->qid, &err) < 0) {
+			unlock(&q->inject_mu);
 			queue_inject_discard(q->dirfd, pn->qid);
 			queue_msg_free(&pn->bm);
 			continue;
 		}
 		(void)index_add(q, pn->bm);
+		unlock(&q->inject_mu);
 	}
 	for (i = 0; i < rc->nfinished; i++) {
 		if (!rc->finished[i]->deleted && !needs_notice(rc->finished[i]))
@@ -1798,6 +1805,7 @@ rescan_new(struct queue *q)
 		return 0;
 	}
 	rewinddir(d);
+	lock(&q->inject_mu);
 	while ((de = readdir(d)) != NULL) {
 		if (!queue_id_valid(de->d_name))
 			continue;
@@ -1821,6 +1829,7 @@ rescan_new(struct queue *q)
 			added++;
 		}
 	}
+	unlock(&q->inject_mu);
 	closedir(d);
 	return added;
 }
@@ -1882,14 +1891,17 @@ queue_inject_msg(struct queue *q, const struct queue_envelope *env,
 	if (queue_inject_write(q->dirfd, env, data, len, qid, &m,
 	    error_r) < 0)
 		return -1;
+	lock(&q->inject_mu);
 	if (queue_inject_publish(q->dirfd, qid, error_r) < 0) {
+		unlock(&q->inject_mu);
 		queue_inject_discard(q->dirfd, qid);
 		queue_msg_free(&m);
 		return -1;
 	}
+	(void)index_add(q, m);
+	unlock(&q->inject_mu);
 	log_info("queue inject qid=%s from=<%s> nrcpt=%zu size=%zu", qid,
 	    esc(e1, sizeof(e1), env->sender), env->nrcpts, len);
-	(void)index_add(q, m);
 	memcpy(qid_r, qid, QUEUE_ID_LEN + 1);
 	return 0;
 }
@@ -2067,6 +2079,7 @@ queue_open(const struct queue_config *cfg, const char **error_r)
 	pthread_cond_init(&q->cv, NULL);
 	pthread_mutex_init(&q->pool_mu, NULL);
 	pthread_cond_init(&q->pool_cv, NULL);
+	pthread_mutex_init(&q->inject_mu, NULL);
 	q->pool_max = QUEUE_POOL_MAX;
 	q->commit_tail = &q->commit_head;
 	q->done_tail = &q->done_head;
@@ -2150,6 +2163,7 @@ queue_close(struct queue **qp)
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	pthread_mutex_destroy(&q->pool_mu);
+	pthread_mutex_destroy(&q->inject_mu);
 	pthread_cond_destroy(&q->pool_cv);
 	close(q->dirfd);
 	free(q->dir);
