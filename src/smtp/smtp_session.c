@@ -66,11 +66,12 @@ enum smtp_pending {
 	SMTP_PENDING_RCPT,
 	SMTP_PENDING_DATA_END,
 	SMTP_PENDING_LINES,	/* VRFY or EXPN */
+	SMTP_PENDING_TLS,	/* STARTTLS handshake under way */
 };
 
 /* Sticky facts of the connection. */
 #define SMTP_SESSION_F_EHLO	0x01	/* EHLO (not HELO) was used */
-#define SMTP_SESSION_F_TLS	0x02	/* STARTTLS done (later issue) */
+#define SMTP_SESSION_F_TLS	0x02	/* STARTTLS done or implicit TLS */
 #define SMTP_SESSION_F_AUTH	0x04	/* authenticated (later issue) */
 
 struct smtp_session;
@@ -91,6 +92,7 @@ struct smtp_session {
 	char				*peer_addr;
 	char				*peer_host;	/* NULL if unknown */
 	bool				 is_loopback;
+	char				*tls_info;	/* NULL if unknown */
 
 	enum smtp_state			 state;
 	enum smtp_pending		 pending;
@@ -420,20 +422,25 @@ received_header(struct smtp_session *s)
 {
 	char date[64];
 	const char *v6 = strchr(s->peer_addr, ':') != NULL ? "IPv6:" : "";
+	/* the TLS version and cipher go in a comment (CFWS before "id") */
+	const char *tp = s->tls_info != NULL ? " (" : "";
+	const char *ti = s->tls_info != NULL ? s->tls_info : "";
+	const char *tc = s->tls_info != NULL ? ")" : "";
 
 	rfc5322_date(date, sizeof(date), time(NULL));
 	if (s->nrcpts == 1)
 		return xasprintf("Received: from %s (%s [%s%s])\r\n"
-		    "\tby %s (postino) with %s id %s\r\n"
+		    "\tby %s (postino) with %s%s%s%s id %s\r\n"
 		    "\tfor <%s>; %s\r\n",
 		    s->helo, s->peer_host != NULL ? s->peer_host : "unknown",
-		    v6, s->peer_addr, s->hostname, with_protocol(s), s->qid,
-		    s->rcpts[0], date);
+		    v6, s->peer_addr, s->hostname, with_protocol(s), tp, ti,
+		    tc, s->qid, s->rcpts[0], date);
 	return xasprintf("Received: from %s (%s [%s%s])\r\n"
-	    "\tby %s (postino) with %s id %s;\r\n"
+	    "\tby %s (postino) with %s%s%s%s id %s;\r\n"
 	    "\t%s\r\n",
 	    s->helo, s->peer_host != NULL ? s->peer_host : "unknown",
-	    v6, s->peer_addr, s->hostname, with_protocol(s), s->qid, date);
+	    v6, s->peer_addr, s->hostname, with_protocol(s), tp, ti, tc,
+	    s->qid, date);
 }
 
 static int
@@ -599,13 +606,30 @@ cmd_help(struct smtp_session *s, struct span args)
 static void
 cmd_starttls(struct smtp_session *s, struct span args)
 {
-	(void)args;
 	if (!s->cfg.tls_available) {
 		fail(s, 502, "5.5.1", "Command not implemented");
 		return;
 	}
-	/* XXX: the TLS handshake is wired in a later issue. */
-	reply(s, 454, "4.7.0", "TLS not available now");
+	if (args.len > 0) {
+		fail(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (s->flags & SMTP_SESSION_F_TLS) {
+		/* RFC 3207 4.2: STARTTLS is not offered once TLS is on */
+		fail(s, 503, "5.5.1", "TLS already active");
+		return;
+	}
+	if (!s->cfg.tls_ready) {
+		/* advertised, but no usable certificate (yet) */
+		reply(s, 454, "4.7.0", "TLS not available now");
+		return;
+	}
+	reply(s, 220, "2.0.0", "Ready to start TLS");
+	/*
+	 * Nothing more is read in plaintext: what the client pipelined
+	 * behind STARTTLS is the I/O layer's to discard (CVE-2011-0411).
+	 */
+	s->pending = SMTP_PENDING_TLS;
 }
 
 static void
@@ -627,7 +651,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "VRFY",	ST_CMD,			0, cmd_vrfy },
 	{ "EXPN",	ST_CMD,			0, cmd_expn },
 	{ "HELP",	ST_CMD,			0, cmd_help },
-	{ "STARTTLS",	ST_CMD,			0, cmd_starttls },
+	/* not inside a transaction: the handshake would forget it */
+	{ "STARTTLS",	ST(HELO) | ST(READY),	0, cmd_starttls },
 	/* obsolete (RFC 5321 appendix F) or not offered */
 	{ "SEND",	ST_CMD,			0, cmd_not_implemented },
 	{ "SOML",	ST_CMD,			0, cmd_not_implemented },
@@ -834,6 +859,43 @@ smtp_session_lines_done(struct smtp_session *s, int code, const char *enh,
 		count_error(s);
 }
 
+bool
+smtp_session_want_tls(const struct smtp_session *s)
+{
+	return s->pending == SMTP_PENDING_TLS && !s->want_close;
+}
+
+void
+smtp_session_tls_started(struct smtp_session *s, const char *tls_info)
+{
+	ASSERT(s->pending == SMTP_PENDING_TLS ||
+	    s->state == SMTP_STATE_GREETING);
+	s->flags |= SMTP_SESSION_F_TLS;
+	free(s->tls_info);
+	s->tls_info = tls_info != NULL ? xstrdup(tls_info) : NULL;
+	if (s->state == SMTP_STATE_GREETING)
+		return;		/* implicit TLS, before the greeting */
+	s->pending = SMTP_PENDING_NONE;
+	log_info("smtp starttls sid=%s peer=%s tls=\"%s\"", s->sid,
+	    s->peer_addr, tls_info != NULL ? tls_info : "?");
+	if (s->want_close)
+		return;
+	/* RFC 3207 4.2: back to the state right after the greeting */
+	s->flags &= ~(SMTP_SESSION_F_EHLO | SMTP_SESSION_F_AUTH);
+	free(s->helo);
+	s->helo = NULL;
+	buf_reset(&s->line);
+	s->skipping = false;
+	txn_reset(s);
+	smtp_set_state(s, SMTP_STATE_HELO);
+}
+
+bool
+smtp_session_is_tls(const struct smtp_session *s)
+{
+	return (s->flags & SMTP_SESSION_F_TLS) != 0;
+}
+
 /* --- life cycle ---------------------------------------------------- */
 
 struct smtp_session *
@@ -908,6 +970,7 @@ smtp_session_free(struct smtp_session **sp)
 	free(s->sid);
 	free(s->peer_addr);
 	free(s->peer_host);
+	free(s->tls_info);
 	free(s);
 	*sp = NULL;
 }

@@ -46,6 +46,7 @@ struct smtp_session_config {
 	bool		 expn_enabled;	/* false: EXPN answers 502 */
 	/* Later issues: STARTTLS and AUTH.  Leave room: */
 	bool		 tls_available;	/* advertise STARTTLS */
+	bool		 tls_ready;	/* false: STARTTLS gets 454 */
 	bool		 auth_required;	/* submission: MAIL needs AUTH */
 };
 
@@ -156,6 +157,30 @@ void smtp_session_rcpt_done(struct smtp_session *s, int code,
     const char *enh, const char *text);
 void smtp_session_data_done(struct smtp_session *s, int code,
     const char *enh, const char *text);
+/*
+ * STARTTLS (only when cfg.tls_available): the session queues "220 2.0.0
+ * Ready to start TLS" and becomes pending; smtp_session_want_tls() is
+ * then true.  The I/O layer sends the 220, discards every byte the client
+ * sent after the STARTTLS line (RFC 3207 section 6; CVE-2011-0411
+ * command injection), runs the handshake and calls
+ * smtp_session_tls_started(), or closes the connection if it fails.
+ * (A request flag rather than an op, so that the ops struct keeps its
+ * shape.)
+ */
+bool smtp_session_want_tls(const struct smtp_session *s);
+/*
+ * The handshake succeeded.  After STARTTLS the session forgets everything
+ * the client said before (RFC 3207 section 4.2: EHLO name, transaction,
+ * authentication, a partial line) and waits for a new EHLO; no greeting
+ * is sent.  Before smtp_session_start() it marks an implicit-TLS
+ * connection (port 465).  tls_info ("TLSv1.3 TLS_AES_128_GCM_SHA256",
+ * copied, may be NULL) goes into a Received: comment; the protocol
+ * becomes ESMTPS/ESMTPSA (RFC 3848).
+ */
+void smtp_session_tls_started(struct smtp_session *s, const char *tls_info);
+/* True once the connection is encrypted (STARTTLS or implicit TLS). */
+bool smtp_session_is_tls(const struct smtp_session *s);
+
 /* EXPN/VRFY answers: n lines (multi-line reply when n > 1). */
 void smtp_session_lines_done(struct smtp_session *s, int code,
     const char *enh, const char *const *lines, size_t n);
