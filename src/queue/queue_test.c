@@ -1711,6 +1711,37 @@ test_inject(void)
 	CHECK_INT(queue_inject(NULL, &env, data, 1, qid2, &err), -1);
 	CHECK_INT(count_files(dir), 0);	/* nothing left behind */
 	queue_close(&q);
+
+	/* a dead injector's temporary file: removed at start once old, a
+	 * young one is left to its writer; neither is ever loaded */
+	{
+		struct timespec old[2] = { { .tv_sec = time(NULL) - 7200 },
+		    { .tv_sec = time(NULL) - 7200 } };
+		char qa[QUEUE_ID_LEN + 1], qb[QUEUE_ID_LEN + 1], *p;
+
+		env.sender = "local@example.com";
+		dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+		CHECK_INT(queue_inject_write(dirfd, &env, data, strlen(data),
+		    qa, NULL, &err), 0);
+		CHECK_INT(queue_inject_write(dirfd, &env, data, strlen(data),
+		    qb, NULL, &err), 0);
+		p = xasprintf("tmp.%s", qa);
+		CHECK_INT(utimensat(dirfd, p, old, 0), 0);
+		q = queue_open(&c, &err);
+		CHECK(q != NULL);
+		CHECK(faccessat(dirfd, p, F_OK, 0) < 0);
+		free(p);
+		p = xasprintf("tmp.%s", qb);
+		CHECK_INT(faccessat(dirfd, p, F_OK, 0), 0);
+		free(p);
+		queue_get_stats(q, &st);
+		CHECK_INT(st.messages, 0);
+		queue_rescan(q);
+		queue_get_stats(q, &st);
+		CHECK_INT(st.messages, 0);
+		queue_close(&q);
+		close(dirfd);
+	}
 	fake_fini(&a);
 	rm_dir(dir);
 	free(dir);
