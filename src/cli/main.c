@@ -38,8 +38,13 @@ usage(void)
 int
 main(int argc, char **argv)
 {
+	const char *name = strrchr(argv[0], '/');
 	size_t i;
 
+	/* installed as /usr/sbin/sendmail: behave like it (MUAs, cron) */
+	name = name != NULL ? name + 1 : argv[0];
+	if (strcmp(name, "sendmail") == 0)
+		return cli_sendmail(argc, argv);
 	if (argc < 2)
 		return usage();
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
