@@ -26,16 +26,23 @@
 #include "delivery/remote.h"
 #include "dns/dns.h"
 #include "server/server_int.h"
+#include "server/tls.h"
 #include "store/accounts.h"
 
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	struct server *srv = arg;
+	struct listen_ctx *lc = arg;
 
 	(void)l;
-	smtp_conn_accept(srv, fd, sa, salen);
+	switch (lc->kind) {
+	case LISTENER_SMTP:
+	case LISTENER_SUBMISSION:
+	case LISTENER_SUBMISSIONS:
+		smtp_conn_accept(lc->srv, lc->kind, fd, sa, salen);
+		break;
+	}
 }
 
 static void
@@ -48,7 +55,7 @@ on_accept_error(struct evconnlistener *l, void *arg)
 }
 
 static int
-listen_on(struct server *srv, const char *service,
+listen_on(struct server *srv, const char *service, enum listener_kind kind,
     const struct config_listen *cl)
 {
 	size_t i;
@@ -74,7 +81,10 @@ listen_on(struct server *srv, const char *service,
 			    cl->host[i], gai_strerror(r));
 			return -1;
 		}
-		l = evconnlistener_new_bind(srv->base, on_accept, srv,
+		srv->listen_ctx[srv->nlisteners].srv = srv;
+		srv->listen_ctx[srv->nlisteners].kind = kind;
+		l = evconnlistener_new_bind(srv->base, on_accept,
+		    &srv->listen_ctx[srv->nlisteners],
 		    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
 		    LEV_OPT_CLOSE_ON_EXEC, 511, res->ai_addr,
 		    (int)res->ai_addrlen);
@@ -154,10 +164,47 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		queue_flush(srv->queue);
 		break;
 	case SIGHUP:
-		log_info("reload requested: settings in postino.conf need a "
-		    "restart; accounts, aliases and domains are always live");
+		log_info("reload requested: the TLS certificate is reloaded; "
+		    "other settings in postino.conf need a restart; accounts, "
+		    "aliases and domains are always live");
+		tls_reload(srv);
 		break;
 	}
+}
+
+/*
+ * submission_config_init - 587 and 465 (RFC 6409, RFC 8314): the same
+ * limits as port 25, AUTH before MAIL; STARTTLS wherever a certificate
+ * is loaded (smtp_conn.c clears it for 465, where TLS is already on).
+ */
+static void
+submission_config_init(struct server *srv)
+{
+	srv->smtp_cfg.tls_available = tls_enabled(srv);
+	srv->smtp_cfg.tls_ready = tls_enabled(srv);
+	srv->submission_cfg = srv->smtp_cfg;
+	srv->submission_cfg.auth_required = true;
+}
+
+/* listen_tls - the listeners that need TLS: 587 and 465 */
+static int
+listen_tls(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (cfg->submissions.n > 0 && !tls_enabled(srv)) {
+		log_error("[listen] submissions needs [tls] cert and key");
+		return -1;
+	}
+	if (cfg->submission.n > 0 && !tls_enabled(srv))
+		log_warn("[listen] submission without [tls] cert: clients "
+		    "cannot use STARTTLS, passwords only from loopback");
+	if (listen_on(srv, "submission", LISTENER_SUBMISSION,
+	    &cfg->submission) < 0 ||
+	    listen_on(srv, "submissions", LISTENER_SUBMISSIONS,
+	    &cfg->submissions) < 0)
+		return -1;
+	return 0;
 }
 
 static void
@@ -176,6 +223,7 @@ smtp_config_init(struct server *srv)
 	sc->max_text_line = (size_t)cfg->max_text_line;
 	sc->vrfy_enabled = cfg->vrfy;
 	sc->expn_enabled = cfg->expn;
+	submission_config_init(srv);
 }
 
 static void
@@ -232,14 +280,16 @@ server_run(struct config *cfg)
 	srv.base = event_base_new();
 	if (srv.base == NULL)
 		fatal("event_base_new failed");
+	if (tls_init(&srv) < 0)
+		goto out;
 	smtp_config_init(&srv);
 	srv.limits = conn_limit_new((unsigned)cfg->max_connections,
 	    (unsigned)cfg->max_connections_per_ip);
 
-	if (listen_on(&srv, "smtp", &cfg->smtp) < 0)
+	if (listen_on(&srv, "smtp", LISTENER_SMTP, &cfg->smtp) < 0)
 		goto out;
-	warn_unavailable("submission", &cfg->submission);
-	warn_unavailable("submissions", &cfg->submissions);
+	if (listen_tls(&srv) < 0)
+		goto out;
 	warn_unavailable("pop3", &cfg->pop3);
 	warn_unavailable("pop3s", &cfg->pop3s);
 	warn_unavailable("imap", &cfg->imap);
@@ -323,6 +373,7 @@ out:
 	while (srv.smtp_conns != NULL)
 		smtp_conn_force_close(srv.smtp_conns);
 	local_delivery_free(&srv.delivery);
+	tls_fini(&srv);
 	for (i = 0; i < sizeof(srv.ev_signals) / sizeof(srv.ev_signals[0]);
 	    i++)
 		if (srv.ev_signals[i] != NULL)

@@ -19,10 +19,19 @@ struct accounts;
 struct smtp_conn;
 
 enum listener_kind {
-	LISTENER_SMTP,
+	LISTENER_SMTP,		/* 25: MX, STARTTLS offered */
+	LISTENER_SUBMISSION,	/* 587: STARTTLS, AUTH before MAIL */
+	LISTENER_SUBMISSIONS,	/* 465: implicit TLS, AUTH before MAIL */
+};
+
+/* What an accepting socket serves (the listener callback's argument). */
+struct listen_ctx {
+	struct server		*srv;
+	enum listener_kind	 kind;
 };
 
 struct conn_limit;
+struct ssl_ctx_st;
 
 struct server {
 	struct config		*cfg;
@@ -35,16 +44,22 @@ struct server {
 	struct event		*ev_queue;
 	struct event		*ev_signals[5];
 	struct evconnlistener	*listeners[64];
+	struct listen_ctx	 listen_ctx[64];	/* one per listener */
 	size_t			 nlisteners;
+	struct ssl_ctx_st	*tls_ctx;	/* NULL: TLS off; tls.h */
 	struct conn_limit	*limits;
 	struct smtp_session_config smtp_cfg;
+	struct smtp_session_config submission_cfg;	/* 587 and 465 */
 	struct smtp_conn	*smtp_conns;	/* list of live connections */
 	bool			 stopping;
 };
 
-/* smtp_conn.c: accept a connection on an SMTP listener. */
-void smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
-    int salen);
+/*
+ * smtp_conn.c: accept a connection on an SMTP listener (kind: smtp,
+ * submission or submissions).
+ */
+void smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
+    const struct sockaddr *sa, int salen);
 /* Closes and frees a connection at once (server shutdown). */
 void smtp_conn_force_close(struct smtp_conn *c);
 /* Asks every SMTP connection to finish (421) and close. */

@@ -6,6 +6,13 @@
  * (server_rcpt_decide) and the message spool (the durable queue, whose
  * group commit answers on the loop thread).
  *
+ * TLS (tls.c): on 465 the handshake runs first and the session is
+ * started (greeting) once it succeeds.  After STARTTLS the session is
+ * pending: its 220 is flushed, then tls_starttls() discards whatever
+ * plaintext the client sent behind the command (RFC 3207 section 6,
+ * CVE-2011-0411) and the handshake runs on the same socket; success
+ * resets the session (smtp_session_tls_started), failure closes.
+ *
  * Lifetime: a connection is freed when its output is flushed after the
  * session asked to close, or when the peer goes away.  If the peer goes
  * away while the queue is committing its message, the struct lives on,
@@ -29,6 +36,7 @@
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "queue/queue.h"
+#include "server/tls.h"
 #include "store/resolve.h"
 
 /* Input kept while the session is busy: past it, stop reading. */
@@ -42,6 +50,11 @@ struct smtp_conn {
 	struct smtp_conn	*prev, *next;
 	char			 id[17];
 	char			 addr[INET6_ADDRSTRLEN];
+	enum listener_kind	 kind;
+	bool			 tls_wait;	/* STARTTLS: 220 flushing */
+	bool			 tls_handshake;	/* handshake under way */
+	bool			 is_tls;	/* handshake done */
+	bool			 started;	/* greeting queued */
 	bool			 commit_pending;
 	bool			 dead;		/* socket and session gone */
 	bool			 closing;	/* flush, then free */
@@ -59,6 +72,8 @@ conn_release(struct smtp_conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
+	if (c->bev != NULL && c->is_tls)
+		tls_close_notify(c->bev);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
@@ -110,6 +125,11 @@ conn_flush(struct smtp_conn *c)
 		c->closing = true;
 		bufferevent_disable(c->bev, EV_READ);
 	}
+	if (!c->closing && !c->tls_wait && smtp_session_want_tls(c->session)) {
+		/* not one more plaintext byte is read; on_write goes on */
+		c->tls_wait = true;
+		bufferevent_disable(c->bev, EV_READ);
+	}
 	if (c->closing &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_release(c);
@@ -142,6 +162,66 @@ on_read(struct bufferevent *bev, void *arg)
 	conn_feed(arg);
 }
 
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* conn_setup - callbacks, watermark and timeouts of a (new) bufferevent */
+static void
+conn_setup(struct smtp_conn *c, unsigned timeout)
+{
+	struct timeval tv;
+
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTP_CONN_READ_HIGH);
+	tv.tv_sec = (time_t)timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* conn_starttls - the 220 is out: switch the socket to TLS */
+static void
+conn_starttls(struct smtp_conn *c)
+{
+	size_t discarded = 0;
+
+	c->tls_wait = false;
+	c->bev = tls_starttls(c->srv, c->bev, &discarded);
+	if (discarded > 0)
+		log_warn("smtp starttls-pipelined sid=%s peer=%s bytes=%zu "
+		    "(discarded, not executed)", c->id, c->addr, discarded);
+	if (c->bev == NULL) {
+		conn_release(c);
+		return;
+	}
+	c->tls_handshake = true;
+	conn_setup(c, TLS_HANDSHAKE_TIMEOUT);
+}
+
+/* conn_tls_done - the handshake finished (BEV_EVENT_CONNECTED) */
+static void
+conn_tls_done(struct smtp_conn *c)
+{
+	char info[128];
+	struct timeval tv;
+
+	c->tls_handshake = false;
+	c->is_tls = true;
+	tv.tv_sec = (time_t)c->srv->cfg->idle_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	tls_describe(c->bev, info, sizeof(info));
+	log_debug("tls established sid=%s peer=%s tls=\"%s\"", c->id, c->addr,
+	    info);
+	smtp_session_tls_started(c->session, info[0] != '\0' ? info : NULL);
+	if (!c->started) {
+		/* implicit TLS: the greeting comes after the handshake */
+		c->started = true;
+		smtp_session_start(c->session);
+	}
+	conn_feed(c);
+}
+
 static void
 on_write(struct bufferevent *bev, void *arg)
 {
@@ -150,6 +230,8 @@ on_write(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c->closing)
 		conn_release(c);
+	else if (c->tls_wait)
+		conn_starttls(c);
 }
 
 static void
@@ -158,6 +240,15 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	struct smtp_conn *c = arg;
 
 	(void)bev;
+	if (c->tls_handshake) {
+		if (what & BEV_EVENT_CONNECTED) {
+			conn_tls_done(c);
+			return;
+		}
+		tls_log_failure(c->bev, what, "smtp", c->id, c->addr);
+		conn_release(c);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->closing) {
 		struct timeval wt = { 10, 0 };
 
@@ -365,18 +456,19 @@ addr_string(const struct sockaddr *sa, char *out, size_t outsize,
 }
 
 void
-smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
-    int salen)
+smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
+    const struct sockaddr *sa, int salen)
 {
+	struct smtp_session_config scfg;
 	struct smtp_conn *c;
 	struct smtp_peer peer;
-	struct timeval tv;
 	bool loopback;
 	int one = 1;
 
 	(void)salen;
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
+	c->kind = kind;
 	addr_string(sa, c->addr, sizeof(c->addr), &loopback);
 	random_hex(c->id, 8);
 	if (srv->stopping || !conn_limit_enter(srv->limits, c->addr)) {
@@ -387,19 +479,25 @@ smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
 
 		log_warn("smtp reject sid=%s peer=%s reason=\"connection "
 		    "limit\"", c->id, c->addr);
-		/* best effort: the socket is fresh, the line is short */
-		if (n > 0 && write(fd, msg, (size_t)n) < 0)
+		/* best effort: the socket is fresh, the line is short (on 465
+		 * the client expects TLS and only sees the close) */
+		if (kind != LISTENER_SUBMISSIONS && n > 0 &&
+		    write(fd, msg, (size_t)n) < 0)
 			log_debug("smtp reject write failed peer=%s", c->addr);
 		close(fd);
 		free(c);
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(srv->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	if (kind == LISTENER_SUBMISSIONS)
+		c->bev = tls_accept_fd(srv, fd);	/* closes fd on failure */
+	else
+		c->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		conn_limit_leave(srv->limits, c->addr);
-		close(fd);
+		if (kind != LISTENER_SUBMISSIONS)
+			close(fd);
 		free(c);
 		return;
 	}
@@ -408,18 +506,24 @@ smtp_conn_accept(struct server *srv, int fd, const struct sockaddr *sa,
 	peer.addr = c->addr;
 	peer.hostname = NULL;
 	peer.is_loopback = loopback;
-	c->session = smtp_session_new(&srv->smtp_cfg, &smtp_ops, c, &peer);
+	scfg = kind == LISTENER_SMTP ? srv->smtp_cfg : srv->submission_cfg;
+	if (kind == LISTENER_SUBMISSIONS)
+		scfg.tls_available = false;	/* TLS is on from the start */
+	c->session = smtp_session_new(&scfg, &smtp_ops, c, &peer);
 	c->next = srv->smtp_conns;
 	if (c->next != NULL)
 		c->next->prev = c;
 	srv->smtp_conns = c;
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTP_CONN_READ_HIGH);
-	tv.tv_sec = (time_t)srv->cfg->idle_timeout;
-	tv.tv_usec = 0;
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	log_debug("smtp connect sid=%s peer=%s", c->id, c->addr);
+	log_debug("smtp connect sid=%s peer=%s kind=%d", c->id, c->addr,
+	    (int)kind);
+	if (kind == LISTENER_SUBMISSIONS) {
+		/* the greeting waits for the handshake (conn_tls_done) */
+		c->tls_handshake = true;
+		conn_setup(c, TLS_HANDSHAKE_TIMEOUT);
+		return;
+	}
+	conn_setup(c, (unsigned)srv->cfg->idle_timeout);
+	c->started = true;
 	smtp_session_start(c->session);
 	conn_flush(c);
 }
@@ -431,7 +535,8 @@ smtp_conn_shutdown_all(struct server *srv)
 
 	for (c = srv->smtp_conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->dead || c->closing ||
+		/* a connection in its TLS handshake is closed at the end */
+		if (c->dead || c->closing || c->tls_handshake || c->tls_wait ||
 		    smtp_session_is_pending(c->session))
 			continue;
 		smtp_session_shutdown(c->session);
