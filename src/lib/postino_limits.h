@@ -69,4 +69,11 @@
 #define SENDMAIL_MAX_RCPTS	1000
 #define SENDMAIL_MAX_LINE	998		/* octets, without CRLF */
 
+/* POP3 server (src/pop3, docs/pop3.md) */
+#define POP3_MAX_LINE		512		/* command line incl. CRLF */
+#define POP3_MAX_AUTH_LINE	12288		/* SASL response line */
+#define POP3_MAX_ERRORS		10		/* bad commands, then close */
+#define POP3_MAX_AUTH_FAILURES	3		/* failed logins, then close */
+#define POP3_MAX_MESSAGES	1000000		/* maildrop size in messages */
+
 #endif
