@@ -430,3 +430,229 @@ def test_instances_on_loopback_aliases(net):
         assert s.recv(512).startswith(b"220 mx.a.test")
     with socket.create_connection((IP_B, net.port), 5) as s:
         assert s.recv(512).startswith(b"220 mx.b.test")
+
+
+def test_cross_delivery_both_ways(net):
+    a = net(IP_A, "a.test", users=["alice@a.test"]).start()
+    b = net(IP_B, "b.test", users=["bob@b.test"]).start()
+    to_bob = a.relay_alias("to-bob", "bob@b.test")
+    to_alice = b.relay_alias("to-alice", "alice@a.test")
+
+    m1 = msg_bytes("alice@a.test", to_bob, "A to B")
+    a.send("alice@a.test", [to_bob], m1)
+    m2 = msg_bytes("bob@b.test", to_alice, "B to A")
+    b.send("bob@b.test", [to_alice], m2)
+
+    assert b.wait_count("bob@b.test", 1, timeout=30) == 1, a.queue_list() + a.read_log()[-3000:]
+    assert a.wait_count("alice@a.test", 1, timeout=30) == 1, b.queue_list() + b.read_log()[-3000:]
+    got_b = b.message("bob@b.test", 1)
+    got_a = a.message("alice@a.test", 1)
+    # The text arrives unchanged (dot-stuffing undone), the envelope sender
+    # is kept, and the receiving side recorded the sending MTA.
+    assert body_of(got_b) == body_of(m1)
+    assert body_of(got_a) == body_of(m2)
+    assert b"Return-Path: <alice@a.test>" in got_b
+    assert b"Return-Path: <bob@b.test>" in got_a
+    # (from whichever 127.0.0.x the kernel picked as source address)
+    assert re.search(rb"Received: from mx\.a\.test \([^)]*\[127\.0\.0\.\d+\]\)", got_b), got_b[:800]
+    assert re.search(rb"Received: from mx\.b\.test \([^)]*\[127\.0\.0\.\d+\]\)", got_a), got_a[:800]
+    assert a.wait_queue_empty() and b.wait_queue_empty()
+
+
+def test_mx_preference(net, sinks):
+    """pref.test: MX 10 -> B, MX 20 -> a sink. Everything goes to B."""
+    sink = sinks(IP_PREF_SINK, net.port).start()
+    a = net(IP_A, "a.test", users=["alice@a.test"]).start()
+    b = net(IP_B, "b.test", users=["carol@pref.test"]).start()
+    fwd = a.relay_alias("to-carol", "carol@pref.test")
+    for i in range(3):
+        a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "pref %d" % i))
+    assert b.wait_count("carol@pref.test", 3, timeout=30) == 3, a.queue_list() + a.read_log()[-3000:]
+    assert a.wait_queue_empty()
+    assert sink.connections == [], "the less preferred MX was used"
+
+
+def test_mx_fallback_first_down(net):
+    """fallback.test: MX 10 refuses connections; MX 20 (B) gets the mail
+    on the first attempt, with no deferral."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"retry_first": "30s", "retry_max": "60s"}).start()
+    b = net(IP_B, "b.test", users=["dave@fallback.test"]).start()
+    fwd = a.relay_alias("to-dave", "dave@fallback.test")
+    m = msg_bytes("alice@a.test", fwd, "fallback")
+    a.send("alice@a.test", [fwd], m)
+    # retry_first is 30 s: arriving sooner means the first attempt used MX 20.
+    assert b.wait_count("dave@fallback.test", 1, timeout=20) == 1, a.queue_list() + a.read_log()[-3000:]
+    assert body_of(b.message("dave@fallback.test", 1)) == body_of(m)
+    assert a.wait_queue_empty()
+
+
+def test_implicit_mx(net):
+    """implicit.test has no MX, only an A record: the host itself is the MX
+    (RFC 5321 section 5.1)."""
+    a = net(IP_A, "a.test", users=["alice@a.test"]).start()
+    b = net(IP_B, "b.test", users=["erin@implicit.test"]).start()
+    fwd = a.relay_alias("to-erin", "erin@implicit.test")
+    a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "implicit"))
+    assert b.wait_count("erin@implicit.test", 1, timeout=30) == 1, a.queue_list() + a.read_log()[-3000:]
+    assert a.wait_queue_empty()
+
+
+def test_null_mx_bounces_at_once(net):
+    """nullmx.test publishes "MX 0 ." (RFC 7505): no delivery is attempted,
+    the recipient fails at once and the sender gets a 5.1.10 DSN."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"retry_first": "30s", "retry_max": "60s"}).start()
+    fwd = a.relay_alias("to-null", "nobody@nullmx.test")
+    t0 = time.time()
+    a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "to null mx"))
+    assert a.wait_count("alice@a.test", 1, timeout=20) == 1, a.queue_list() + a.read_log()[-3000:]
+    assert time.time() - t0 < 20   # no retry (retry_first is 30 s)
+    b = assert_bounce(a.message("alice@a.test", 1), "nobody@nullmx.test", "5",
+                      "to null mx")
+    assert str(b["Status"]).strip() == "5.1.10", str(b)
+    assert a.wait_queue_empty()
+
+
+def test_destination_down_then_up(net):
+    """later.test's only MX (127.0.0.4) is down: the recipient is deferred
+    with an error, retried, and delivered once an instance is up there."""
+    a = net(IP_A, "a.test", users=["alice@a.test"]).start()
+    fwd = a.relay_alias("to-frank", "frank@later.test")
+    m = msg_bytes("alice@a.test", fwd, "down then up")
+    a.send("alice@a.test", [fwd], m)
+
+    def deferred():
+        state, fields = a.rcpt_state("frank@later.test")
+        return state == "deferred" and int(fields.get("attempts", "0")) >= 1 \
+            and fields.get("error") and (state, fields)
+    got = wait_for(deferred, 20)
+    assert got, a.queue_list() + a.read_log()[-3000:]
+    assert got[1]["next"] != "-"
+    # A second attempt happens (retry_first = 1s) while still down.
+    assert wait_for(lambda: int(a.rcpt_state("frank@later.test")[1]
+                                .get("attempts", "0")) >= 2, 20), a.queue_list()
+    assert a.total_messages("alice@a.test") == 0   # no bounce, no warning
+
+    later = net(IP_LATER, "later.test", users=["frank@later.test"]).start()
+    assert later.wait_count("frank@later.test", 1, timeout=30) == 1, a.queue_list() + a.read_log()[-3000:]
+    assert body_of(later.message("frank@later.test", 1)) == body_of(m)
+    assert a.wait_queue_empty()
+    assert a.total_messages("alice@a.test") == 0
+
+
+def test_550_bounce_is_a_dsn(net):
+    """B answers 550 for an unknown user: A fails the recipient at once and
+    alice gets an RFC 3464 report that Python's email package parses."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"retry_first": "30s", "retry_max": "60s"}).start()
+    b = net(IP_B, "b.test", users=["bob@b.test"]).start()
+    fwd = a.relay_alias("to-nobody", "nobody@b.test")
+    a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "to an unknown user"))
+    assert a.wait_count("alice@a.test", 1, timeout=20) == 1, a.queue_list() + a.read_log()[-3000:]
+    raw = a.message("alice@a.test", 1)
+    blk = assert_bounce(raw, "nobody@b.test", "5", "to an unknown user")
+    diag = str(blk.get("Diagnostic-Code", ""))
+    assert diag.replace(" ", "").lower().startswith("smtp;550"), str(blk)
+    assert str(blk.get("Remote-MTA", "")).strip(), str(blk)
+    assert a.wait_queue_empty()
+    assert b.total_messages("bob@b.test") == 0
+
+
+def test_lifetime_expiry(net):
+    """never.test stays down: after [queue] lifetime (6 s) the recipient
+    fails for good and the sender gets a failure DSN."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"lifetime": "6s"}).start()
+    fwd = a.relay_alias("to-gina", "gina@never.test")
+    t0 = time.time()
+    a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "never delivered"))
+    assert wait_for(lambda: a.rcpt_state("gina@never.test")[0] == "deferred", 10), \
+        a.queue_list() + a.read_log()[-3000:]
+    assert a.wait_count("alice@a.test", 1, timeout=30) == 1, a.queue_list() + a.read_log()[-3000:]
+    elapsed = time.time() - t0
+    assert elapsed >= 5.5, "bounced after %.1f s, before the lifetime" % elapsed
+    assert_bounce(a.message("alice@a.test", 1), "gina@never.test", "[45]",
+                  "never delivered")
+    assert a.wait_queue_empty()
+
+
+N_BATCH = 15
+
+
+def test_several_messages_one_connection(net, sinks):
+    """Fifteen messages deferred for sink.test, then the sink comes up and
+    the queue is flushed: they travel over fewer connections than messages
+    (at most 10 connections per destination: some carry several)."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"retry_first": "60s", "retry_max": "120s"}).start()
+    fwd = a.relay_alias("to-sink", "hal@sink.test")
+    sent = []
+    for i in range(N_BATCH):
+        m = msg_bytes("alice@a.test", fwd, "batch %d" % i)
+        a.send("alice@a.test", [fwd], m)
+        sent.append(m)
+
+    def all_deferred():
+        ents = a.queue_entries()
+        return len(ents) == N_BATCH and all(
+            st == "deferred" for _, _, rs in ents for addr, st, _ in rs
+            if addr == "hal@sink.test")
+    assert wait_for(all_deferred, 20), a.queue_list() + a.read_log()[-3000:]
+
+    sink = sinks(IP_SINK, net.port).start()
+    a.cli("queue", "flush")
+    assert wait_for(lambda: len(sink.messages()) >= N_BATCH, 30), a.queue_list() + a.read_log()[-3000:]
+    assert a.wait_queue_empty()
+    got = sink.messages()
+    assert len(got) == N_BATCH
+    assert all(mf == "alice@a.test" and rc == ["hal@sink.test"] for mf, rc, _ in got)
+    bodies = sorted(body_of(d) for _, _, d in got)
+    assert bodies == sorted(body_of(m) for m in sent)
+    per_conn = [len(c) for c in sink.connections]
+    assert max(per_conn) >= 2 and len(per_conn) < N_BATCH, per_conn
+
+
+def test_no_bounce_loop(net):
+    """A message whose sender does not exist either: the recipient gets 550,
+    the bounce to the sender gets 550 too, and that is the end of it (a
+    bounce is never bounced): both queues empty and stay empty."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"retry_first": "1s", "retry_max": "2s"}).start()
+    b = net(IP_B, "b.test", users=["bob@b.test"]).start()
+    fwd = a.relay_alias("to-nobody", "nobody@b.test")
+    a.send("ghost@b.test", [fwd], msg_bytes("ghost@b.test", fwd, "loop bait"))
+    assert a.wait_queue_empty(20), a.queue_list() + a.read_log()[-3000:]
+    assert b.wait_queue_empty(20), b.queue_list()
+    time.sleep(3)
+    assert not a.queue_entries(), a.queue_list()
+    assert not b.queue_entries(), b.queue_list()
+    # At most one copy anywhere (a double bounce to a postmaster is fine).
+    total = a.total_messages("alice@a.test") + b.total_messages("bob@b.test")
+    assert total <= 1, (total, a.read_log()[-3000:], b.read_log()[-3000:])
+    # B refused the message once, then the bounce once, and nothing more.
+    log = b.read_log()
+    assert len(re.findall(r"(?m)^.* reject .*<nobody@b\.test>.*$", log)) == 1, log[-3000:]
+    assert len(re.findall(r"(?m)^.* reject .*<ghost@b\.test>.*$", log)) == 1, log[-3000:]
+
+
+def test_delay_warning(net):
+    """never.test stays down past [queue] delay_warning (2 s): the sender
+    gets one "delayed" report while the recipient stays queued."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"delay_warning": "2s", "lifetime": "1h"}).start()
+    fwd = a.relay_alias("to-ivan", "ivan@never.test")
+    a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "slow one"))
+    assert a.wait_count("alice@a.test", 1, timeout=30) == 1, a.queue_list() + a.read_log()[-3000:]
+    raw = a.message("alice@a.test", 1)
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    assert re.search(r"(?m)^Return-Path: <>\r?$", head), head
+    _msg, _pm, per_rcpt, _ret = parse_dsn(raw)
+    blk = [b for b in per_rcpt if "ivan@never.test" in str(b["Final-Recipient"])]
+    assert blk and str(blk[0]["Action"]).strip().lower() == "delayed", \
+        [str(b) for b in per_rcpt]
+    assert str(blk[0]["Status"]).strip().startswith("4."), str(blk[0])
+    assert a.rcpt_state("ivan@never.test")[0] == "deferred", a.queue_list()
+    # Only one warning, however many retries follow.
+    time.sleep(4)
+    assert a.total_messages("alice@a.test") == 1
