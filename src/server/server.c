@@ -42,6 +42,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	case LISTENER_SUBMISSIONS:
 		smtp_conn_accept(lc->srv, lc->kind, fd, sa, salen);
 		break;
+	case LISTENER_POP3:
+	case LISTENER_POP3S:
+		pop3_conn_accept(lc->srv, lc->kind == LISTENER_POP3S, fd, sa,
+		    salen);
+		break;
 	}
 }
 
@@ -155,6 +160,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		log_info("shutting down signal=%d", (int)sig);
 		srv->stopping = true;
 		smtp_conn_shutdown_all(srv);
+		pop3_server_shutdown(srv);
 		/* let 421s and pending commits finish, then stop */
 		event_base_loopexit(srv->base, &grace);
 		break;
@@ -226,6 +232,25 @@ smtp_config_init(struct server *srv)
 	submission_config_init(srv);
 }
 
+/* listen_pop3 - [listen] pop3 (STLS if TLS is on) and pop3s (implicit) */
+static int
+listen_pop3(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (cfg->pop3.n == 0 && cfg->pop3s.n == 0)
+		return 0;
+	if (cfg->pop3s.n > 0 && !tls_enabled(srv)) {
+		log_error("[listen] pop3s needs [tls] cert and key");
+		return -1;
+	}
+	if (pop3_server_start(srv) < 0 ||
+	    listen_on(srv, "pop3", LISTENER_POP3, &cfg->pop3) < 0 ||
+	    listen_on(srv, "pop3s", LISTENER_POP3S, &cfg->pop3s) < 0)
+		return -1;
+	return 0;
+}
+
 static void
 warn_unavailable(const char *name, const struct config_listen *l)
 {
@@ -290,8 +315,8 @@ server_run(struct config *cfg)
 		goto out;
 	if (listen_tls(&srv) < 0)
 		goto out;
-	warn_unavailable("pop3", &cfg->pop3);
-	warn_unavailable("pop3s", &cfg->pop3s);
+	if (listen_pop3(&srv) < 0)
+		goto out;
 	warn_unavailable("imap", &cfg->imap);
 	warn_unavailable("imaps", &cfg->imaps);
 	warn_unavailable("http", &cfg->http);
@@ -372,6 +397,7 @@ out:
 	dns_free(&srv.dns);
 	while (srv.smtp_conns != NULL)
 		smtp_conn_force_close(srv.smtp_conns);
+	pop3_server_stop(&srv);
 	local_delivery_free(&srv.delivery);
 	tls_fini(&srv);
 	for (i = 0; i < sizeof(srv.ev_signals) / sizeof(srv.ev_signals[0]);

@@ -17,11 +17,14 @@ struct config;
 struct queue;
 struct accounts;
 struct smtp_conn;
+struct pop3_server;
 
 enum listener_kind {
 	LISTENER_SMTP,		/* 25: MX, STARTTLS offered */
 	LISTENER_SUBMISSION,	/* 587: STARTTLS, AUTH before MAIL */
 	LISTENER_SUBMISSIONS,	/* 465: implicit TLS, AUTH before MAIL */
+	LISTENER_POP3,		/* 110: STLS offered (pop3_conn.c) */
+	LISTENER_POP3S,		/* 995: implicit TLS (pop3_conn.c) */
 };
 
 /* What an accepting socket serves (the listener callback's argument). */
@@ -51,6 +54,7 @@ struct server {
 	struct smtp_session_config smtp_cfg;
 	struct smtp_session_config submission_cfg;	/* 587 and 465 */
 	struct smtp_conn	*smtp_conns;	/* list of live connections */
+	struct pop3_server	*pop3;		/* pop3_conn.c; NULL: off */
 	bool			 stopping;
 };
 
@@ -64,6 +68,19 @@ void smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 void smtp_conn_force_close(struct smtp_conn *c);
 /* Asks every SMTP connection to finish (421) and close. */
 void smtp_conn_shutdown_all(struct server *srv);
+
+/*
+ * pop3_conn.c: the POP3 service.  pop3_server_start starts its worker
+ * threads (0 or -1); pop3_conn_accept takes a connection from a pop3
+ * (implicit_tls false) or pop3s listener; pop3_server_shutdown asks every
+ * session to close; pop3_server_stop (after the loop) joins the workers
+ * and frees everything.
+ */
+int pop3_server_start(struct server *srv);
+void pop3_conn_accept(struct server *srv, bool implicit_tls, int fd,
+    const struct sockaddr *sa, int salen);
+void pop3_server_shutdown(struct server *srv);
+void pop3_server_stop(struct server *srv);
 
 /* connlimit.c: counts connections in total and per client address. */
 struct conn_limit *conn_limit_new(unsigned max_total, unsigned max_per_ip);
