@@ -32,6 +32,8 @@
 #include "lib/postino_limits.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "auth/sasl.h"
+#include "auth/submission.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_parse.h"
 
@@ -67,12 +69,13 @@ enum smtp_pending {
 	SMTP_PENDING_DATA_END,
 	SMTP_PENDING_LINES,	/* VRFY or EXPN */
 	SMTP_PENDING_TLS,	/* STARTTLS handshake under way */
+	SMTP_PENDING_AUTH,	/* auth_verify or auth_scram out */
 };
 
 /* Sticky facts of the connection. */
 #define SMTP_SESSION_F_EHLO	0x01	/* EHLO (not HELO) was used */
 #define SMTP_SESSION_F_TLS	0x02	/* STARTTLS done or implicit TLS */
-#define SMTP_SESSION_F_AUTH	0x04	/* authenticated (later issue) */
+#define SMTP_SESSION_F_AUTH	0x04	/* authenticated (RFC 4954) */
 
 struct smtp_session;
 
@@ -119,6 +122,19 @@ struct smtp_session {
 	bool				 data_open;	/* begun, not ended */
 	char				 qid[64];
 	unsigned			 ntxn;
+
+	/* AUTH (RFC 4954): see the AUTH section below */
+	const struct smtp_auth_ops	*aops;		/* NULL: no AUTH */
+	struct sasl			*sasl;		/* exchange under way */
+	struct sasl_config		 sasl_cfg;
+	struct sasl_channel_binding	 cb;
+	uint8_t				 cb_data[SASL_MAX_CB_DATA];
+	char				 cb_type[32];
+	bool				 has_cb;
+	char				*auth_user;	/* valid with F_AUTH */
+	char				*scram_account;	/* from auth_scram */
+	unsigned			 auth_failures;
+	struct submission		*sub;		/* authenticated DATA */
 };
 
 static void smtp_set_state(struct smtp_session *s, enum smtp_state st);
@@ -252,6 +268,7 @@ txn_reset(struct smtp_session *s)
 		s->ops->data_abort(s->ctx);
 	}
 	smtp_data_free(&s->data);
+	submission_free(&s->sub);
 	arena_reset(s->txn);
 	s->mail_from = NULL;
 	memset(&s->mail, 0, sizeof(s->mail));
@@ -272,6 +289,425 @@ close_with(struct smtp_session *s, const char *enh, const char *why)
 	if (s->state == SMTP_STATE_DATA && s->pending == SMTP_PENDING_NONE)
 		txn_reset(s);	/* aborts the half-read message */
 	smtp_set_state(s, SMTP_STATE_QUIT);
+}
+
+/* --- AUTH (RFC 4954) and submission rules (RFC 6409) ---------------- */
+
+/*
+ * AUTH is offered only over TLS (or, if configured, to a loopback client)
+ * and only when the server wired the auth ops.  The SASL exchange itself
+ * is src/auth/sasl.c; here are the SMTP framing (334 challenges, base64
+ * lines, "*" to cancel), the replies and the requests to the server.
+ * While an exchange is under way s->sasl is set and every input line is
+ * a response, not a command (feed_line routes it to auth_line).
+ */
+
+/* a few failures on one connection, then 421: guessing costs a reconnect */
+#define SMTP_MAX_AUTH_FAILURES	3
+
+static bool
+auth_wired(const struct smtp_session *s)
+{
+	return s->cfg.auth_enabled && s->aops != NULL &&
+	    s->aops->auth_verify != NULL && s->aops->auth_scram != NULL;
+}
+
+/* auth_allowed_here - RFC 4954 section 4: no plaintext passwords */
+static bool
+auth_allowed_here(const struct smtp_session *s)
+{
+	return (s->flags & SMTP_SESSION_F_TLS) ||
+	    (s->cfg.auth_plaintext_loopback && s->is_loopback);
+}
+
+static bool
+auth_offered(const struct smtp_session *s)
+{
+	return auth_wired(s) && auth_allowed_here(s);
+}
+
+/* auth_end - the exchange is over; report it for the throttle */
+static void
+auth_end(struct smtp_session *s, bool report, bool ok)
+{
+	const char *user = s->sasl != NULL ? sasl_user(s->sasl) : NULL;
+
+	if (report && s->aops->auth_result != NULL)
+		s->aops->auth_result(s->ctx, s, user, ok);
+	sasl_free(&s->sasl);
+	free(s->scram_account);
+	s->scram_account = NULL;
+}
+
+static const char *
+auth_log_user(const struct smtp_session *s, char *esc, size_t size)
+{
+	const char *u = s->sasl != NULL ? sasl_user(s->sasl) : NULL;
+
+	if (u == NULL)
+		return "-";
+	return log_escape(esc, size, u, strlen(u));
+}
+
+static void
+auth_success(struct smtp_session *s, const char *account)
+{
+	char esc[LOG_ESCAPE_BUFSIZE];
+
+	if (account == NULL)
+		account = sasl_user(s->sasl);
+	free(s->auth_user);
+	s->auth_user = xstrdup(account);
+	s->flags |= SMTP_SESSION_F_AUTH;
+	log_info("smtp auth sid=%s peer=%s mech=%s user=\"%s\" result=ok",
+	    s->sid, s->peer_addr, sasl_mech_name(sasl_mech(s->sasl)),
+	    log_escape(esc, sizeof(esc), account, strlen(account)));
+	auth_end(s, true, true);
+	reply(s, 235, "2.7.0", "Authentication successful");
+}
+
+/*
+ * auth_refuse - a failed exchange: 535 for wrong credentials, 501 for a
+ * malformed one, 454 when throttled or on a lookup error.  Failures and
+ * protocol errors count towards the connection's AUTH limit.
+ */
+static void
+auth_refuse(struct smtp_session *s, int code, const char *enh,
+    const char *text, const char *result, bool count)
+{
+	char esc[LOG_ESCAPE_BUFSIZE];
+
+	log_info("smtp auth sid=%s peer=%s mech=%s user=\"%s\" result=%s",
+	    s->sid, s->peer_addr, sasl_mech_name(sasl_mech(s->sasl)),
+	    auth_log_user(s, esc, sizeof(esc)), result);
+	auth_end(s, count, false);
+	fail(s, code, enh, text);
+	if (count && ++s->auth_failures >= SMTP_MAX_AUTH_FAILURES) {
+		log_warn("smtp auth-limit sid=%s peer=%s failures=%u", s->sid,
+		    s->peer_addr, s->auth_failures);
+		close_with(s, "4.7.0", "Too many authentication failures, "
+		    "closing connection");
+	}
+}
+
+/* auth_handle - acts on what the mechanism said */
+static void
+auth_handle(struct smtp_session *s, enum sasl_status st, struct buf *chal)
+{
+	struct buf b64;
+
+	switch (st) {
+	case SASL_CONTINUE:
+		buf_init(&b64, SASL_MAX_RESPONSE);
+		if (sasl_base64_encode(buf_span(chal), &b64) < 0)
+			panic("smtp: SASL challenge too long");
+		/* RFC 4954 4: "334 " and the base64 challenge, maybe empty */
+		reply_line(s, 334, false, NULL, buf_cstr(&b64));
+		buf_fini(&b64);
+		return;
+	case SASL_VERIFY:
+		s->pending = SMTP_PENDING_AUTH;
+		/* may call smtp_session_auth_done() before returning */
+		s->aops->auth_verify(s->ctx, s, sasl_user(s->sasl),
+		    sasl_password(s->sasl));
+		return;
+	case SASL_LOOKUP:
+		s->pending = SMTP_PENDING_AUTH;
+		s->aops->auth_scram(s->ctx, s, sasl_user(s->sasl));
+		return;
+	case SASL_OK:
+		auth_success(s, s->scram_account);
+		return;
+	case SASL_FAIL:
+		auth_refuse(s, 535, "5.7.8", "Authentication credentials "
+		    "invalid", "fail", true);
+		return;
+	case SASL_BAD:
+		auth_refuse(s, 501, "5.5.2", "Malformed authentication data",
+		    "malformed", true);
+		return;
+	}
+}
+
+/* auth_feed - one decoded response (NULL: none) into the mechanism */
+static void
+auth_feed(struct smtp_session *s, const struct span *resp)
+{
+	struct buf chal;
+
+	buf_init(&chal, SASL_MAX_RESPONSE);
+	auth_handle(s, sasl_step(s->sasl, resp, &chal), &chal);
+	buf_fini_wipe(&chal);
+}
+
+/* auth_decode_feed - a base64 response from the client */
+static void
+auth_decode_feed(struct smtp_session *s, struct span b64)
+{
+	struct buf raw;
+	struct span r;
+
+	buf_init(&raw, SASL_MAX_RESPONSE);
+	if (sasl_base64_decode(b64, &raw) != 0) {
+		buf_fini_wipe(&raw);
+		auth_refuse(s, 501, "5.5.2", "Invalid base64 data",
+		    "malformed", true);
+		return;
+	}
+	r = buf_span(&raw);
+	auth_feed(s, &r);
+	buf_fini_wipe(&raw);
+}
+
+/* auth_line - a response line during the exchange (CRLF included) */
+static void
+auth_line(struct smtp_session *s, struct span line)
+{
+	struct span body;
+
+	s->cur = NULL;
+	if (line.len < 2 || line.p[line.len - 2] != '\r') {
+		auth_refuse(s, 500, "5.5.2", "Line must end with CRLF",
+		    "malformed", true);
+		return;
+	}
+	body = span_make(line.p, line.len - 2);
+	if (body.len == 1 && body.p[0] == '*') {
+		/* RFC 4954 4: the client cancels */
+		log_info("smtp auth sid=%s peer=%s mech=%s result=cancelled",
+		    s->sid, s->peer_addr, sasl_mech_name(sasl_mech(s->sasl)));
+		auth_end(s, false, false);
+		fail(s, 501, "5.0.0", "Authentication cancelled");
+		return;
+	}
+	auth_decode_feed(s, body);
+}
+
+static void
+cmd_auth(struct smtp_session *s, struct span args)
+{
+	struct span mech, init;
+	enum sasl_mech m;
+
+	if (!auth_wired(s)) {
+		fail(s, 502, "5.5.1", "Command not implemented");
+		return;
+	}
+	if (s->flags & SMTP_SESSION_F_AUTH) {
+		fail(s, 503, "5.5.1", "Already authenticated");
+		return;
+	}
+	if (!auth_allowed_here(s)) {
+		/* RFC 4954 section 6: 538 for a mechanism needing TLS */
+		fail(s, 538, "5.7.11", "Encryption required for requested "
+		    "authentication mechanism");
+		return;
+	}
+	if (!span_split(args, ' ', &mech, &init)) {
+		mech = args;
+		init = span_make(args.p + args.len, 0);
+	}
+	init = span_trim(init);
+	if (mech.len == 0 || span_find(init, ' ') >= 0) {
+		fail(s, 501, "5.5.4", "Syntax: AUTH mechanism "
+		    "[initial-response]");
+		return;
+	}
+	if (!sasl_mech_lookup(mech, s->has_cb, &m)) {
+		fail(s, 504, "5.5.4", "Unrecognized authentication type");
+		return;
+	}
+	memset(&s->sasl_cfg, 0, sizeof(s->sasl_cfg));
+	s->sasl_cfg.secret = s->cfg.auth_secret;
+	s->sasl_cfg.secret_len = s->cfg.auth_secret_len;
+	s->sasl_cfg.cb = s->has_cb ? &s->cb : NULL;
+	s->sasl_cfg.test_nonce = s->cfg.auth_test_nonce;
+	s->sasl = sasl_new(m, &s->sasl_cfg);
+	if (init.len == 0) {
+		auth_feed(s, NULL);
+	} else if (init.len == 1 && init.p[0] == '=') {
+		struct span empty = span_make(init.p, 0);
+
+		auth_feed(s, &empty);	/* RFC 4954 4: "=" is empty */
+	} else {
+		auth_decode_feed(s, init);
+	}
+}
+
+void
+smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result result,
+    const char *account)
+{
+	ASSERT(s->pending == SMTP_PENDING_AUTH);
+	s->pending = SMTP_PENDING_NONE;
+	if (s->want_close) {
+		auth_end(s, false, false);
+		return;
+	}
+	switch (result) {
+	case SMTP_AUTH_OK:
+		sasl_verify_done(s->sasl, true);
+		auth_success(s, account);
+		break;
+	case SMTP_AUTH_FAIL:
+		auth_handle(s, sasl_verify_done(s->sasl, false), NULL);
+		break;
+	case SMTP_AUTH_BLOCKED:
+		auth_refuse(s, 454, "4.7.0", "Too many failed "
+		    "authentication attempts, try again later", "blocked",
+		    false);
+		break;
+	case SMTP_AUTH_TEMPFAIL:
+		auth_refuse(s, 454, "4.7.0", "Temporary authentication "
+		    "failure", "tempfail", false);
+		break;
+	}
+}
+
+void
+smtp_session_auth_scram_done(struct smtp_session *s,
+    enum smtp_auth_result result, const char *account,
+    const struct sasl_scram_keys *keys)
+{
+	struct buf chal;
+
+	ASSERT(s->pending == SMTP_PENDING_AUTH);
+	s->pending = SMTP_PENDING_NONE;
+	if (s->want_close) {
+		auth_end(s, false, false);
+		return;
+	}
+	if (result == SMTP_AUTH_BLOCKED || result == SMTP_AUTH_TEMPFAIL) {
+		auth_refuse(s, 454, "4.7.0", result == SMTP_AUTH_BLOCKED ?
+		    "Too many failed authentication attempts, try again "
+		    "later" : "Temporary authentication failure",
+		    result == SMTP_AUTH_BLOCKED ? "blocked" : "tempfail",
+		    false);
+		return;
+	}
+	if (result != SMTP_AUTH_OK)
+		keys = NULL;	/* unknown: go on with a fake salt */
+	free(s->scram_account);
+	s->scram_account = keys != NULL && account != NULL ?
+	    xstrdup(account) : NULL;
+	buf_init(&chal, SASL_MAX_RESPONSE);
+	auth_handle(s, sasl_scram_done(s->sasl, keys, &chal), &chal);
+	buf_fini(&chal);
+}
+
+void
+smtp_session_set_auth_ops(struct smtp_session *s,
+    const struct smtp_auth_ops *ops)
+{
+	s->aops = ops;
+}
+
+const char *
+smtp_session_auth_user(const struct smtp_session *s)
+{
+	return (s->flags & SMTP_SESSION_F_AUTH) ? s->auth_user : NULL;
+}
+
+void
+smtp_session_set_channel_binding(struct smtp_session *s, const char *type,
+    const uint8_t *data, size_t len)
+{
+	if (type == NULL || data == NULL || len == 0 ||
+	    len > sizeof(s->cb_data) || strlen(type) >= sizeof(s->cb_type)) {
+		s->has_cb = false;
+		return;
+	}
+	memcpy(s->cb_data, data, len);
+	snprintf(s->cb_type, sizeof(s->cb_type), "%s", type);
+	s->cb.type = s->cb_type;
+	s->cb.data = s->cb_data;
+	s->cb.len = len;
+	s->has_cb = true;
+}
+
+/* sender_ok - may the authenticated account use addr? */
+static bool
+sender_ok(struct smtp_session *s, const char *addr)
+{
+	if (addr[0] == '\0')
+		return false;
+	if (s->aops != NULL && s->aops->sender_allowed != NULL)
+		return s->aops->sender_allowed(s->ctx, s->auth_user, addr);
+	return ascii_strcasecmp(addr, s->auth_user) == 0;
+}
+
+/*
+ * auth_sender_check - MAIL FROM of an authenticated client must be one of
+ * its addresses (553 5.7.1); the null sender is refused too (a user
+ * agent has no reason to send bounces).  True if MAIL may go on.
+ */
+static bool
+auth_sender_check(struct smtp_session *s, const char *addr)
+{
+	char esc[LOG_ESCAPE_BUFSIZE];
+
+	if (!(s->flags & SMTP_SESSION_F_AUTH) || sender_ok(s, addr))
+		return true;
+	log_warn("smtp spoof sid=%s peer=%s user=%s from=<%s>", s->sid,
+	    s->peer_addr, s->auth_user, log_escape(esc, sizeof(esc), addr,
+	    strlen(addr)));
+	fail(s, 553, "5.7.1", "Sender address not owned by the "
+	    "authenticated user");
+	return false;
+}
+
+static bool
+sub_sender_ok(void *ctx, const char *addr)
+{
+	return sender_ok(ctx, addr);
+}
+
+static int
+sub_write(void *ctx, const void *p, size_t n)
+{
+	struct smtp_session *s = ctx;
+
+	return s->ops->data_write(s->ctx, p, n);
+}
+
+/* auth_data_begin - authenticated DATA goes through the header checks */
+static void
+auth_data_begin(struct smtp_session *s)
+{
+	if (s->flags & SMTP_SESSION_F_AUTH)
+		s->sub = submission_new(s->hostname, sub_write, sub_sender_ok,
+		    s);
+}
+
+/*
+ * auth_data_end - after the end marker of an acceptable message: add
+ * what is missing, judge From:.  False if the message was refused (the
+ * reply is written and the transaction reset).
+ */
+static bool
+auth_data_end(struct smtp_session *s)
+{
+	enum submission_from v;
+
+	if (submission_finish(s->sub) < 0) {
+		fail(s, 451, "4.3.0", "Local error writing the message, try "
+		    "again later");
+		txn_reset(s);
+		return false;
+	}
+	v = submission_from_status(s->sub);
+	if (v == SUBMISSION_FROM_DENIED || v == SUBMISSION_FROM_BAD) {
+		log_warn("smtp spoof sid=%s peer=%s user=%s qid=%s "
+		    "reason=\"%s\"", s->sid, s->peer_addr, s->auth_user,
+		    s->qid, v == SUBMISSION_FROM_DENIED ? "From: not owned" :
+		    "From: malformed");
+		reply(s, 553, "5.7.1", "%s", v == SUBMISSION_FROM_DENIED ?
+		    "From: address not owned by the authenticated user" :
+		    "From: header must hold one field with an address");
+		txn_reset(s);	/* calls data_abort */
+		return false;
+	}
+	return true;
 }
 
 /* --- commands ------------------------------------------------------ */
@@ -314,7 +750,7 @@ static void
 cmd_ehlo(struct smtp_session *s, struct span args)
 {
 	const char *lines[16];
-	char size[64];
+	char size[64], auth[128];
 	size_t n = 0, i;
 
 	if (!cmd_helo_common(s, args, true))
@@ -329,7 +765,11 @@ cmd_ehlo(struct smtp_session *s, struct span args)
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	if (s->cfg.tls_available && !(s->flags & SMTP_SESSION_F_TLS))
 		lines[n++] = "STARTTLS";
-	/* AUTH mechanisms go here (later issue): "AUTH PLAIN LOGIN". */
+	if (auth_offered(s)) {
+		snprintf(auth, sizeof(auth), "AUTH %s",
+		    sasl_mechanisms(s->has_cb));
+		lines[n++] = auth;
+	}
 	for (i = 0; i < n; i++)
 		reply_line(s, 250, i + 1 < n, NULL, lines[i]);
 }
@@ -362,6 +802,8 @@ cmd_mail(struct smtp_session *s, struct span args)
 		    "which is not offered");
 		return;
 	}
+	if (!auth_sender_check(s, m.addr))
+		return;
 	s->mail = m;
 	s->mail.addr = s->mail_from = arena_strdup(s->txn, m.addr);
 	smtp_set_state(s, SMTP_STATE_MAIL);
@@ -448,6 +890,8 @@ data_sink(void *ctx, const void *p, size_t n)
 {
 	struct smtp_session *s = ctx;
 
+	if (s->sub != NULL)	/* authenticated: header checks first */
+		return submission_input(s->sub, p, n);
 	return s->ops->data_write(s->ctx, p, n);
 }
 
@@ -505,6 +949,7 @@ cmd_data(struct smtp_session *s, struct span args)
 	lim.max_received = s->cfg.max_received;
 	lim.allow_nul = s->mail.body == SMTP_BODY_BINARYMIME;
 	s->data = smtp_data_new(&lim, data_sink, s);
+	auth_data_begin(s);
 	smtp_set_state(s, SMTP_STATE_DATA);
 	/* RFC 2034 applies to 2xx, 4xx and 5xx: no enhanced code on 354 */
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
@@ -526,6 +971,8 @@ data_finished(struct smtp_session *s)
 		txn_reset(s);	/* calls data_abort */
 		return;
 	}
+	if (s->sub != NULL && !auth_data_end(s))
+		return;
 	s->data_open = false;	/* the message now belongs to data_end */
 	s->pending = SMTP_PENDING_DATA_END;
 	s->ops->data_end(s->ctx, s);
@@ -659,7 +1106,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "SAML",	ST_CMD,			0, cmd_not_implemented },
 	{ "TURN",	ST_CMD,			0, cmd_not_implemented },
 	{ "BDAT",	ST_CMD,			0, cmd_not_implemented },
-	{ "AUTH",	ST_CMD,			0, cmd_not_implemented },
+	/* RFC 4954 4: after EHLO, not in a transaction */
+	{ "AUTH",	ST(READY),		0, cmd_auth },
 };
 
 static const struct smtp_cmd *
@@ -715,21 +1163,49 @@ run_line(struct smtp_session *s, struct span line)
 	cmd->run(s, args);
 }
 
+/*
+ * line_limit - max_cmd_line, but 12288 octets for an AUTH command and the
+ * responses of an AUTH exchange (RFC 4954 section 4).  p/n are the bytes
+ * of the line being added to s->line.
+ */
+static size_t
+line_limit(const struct smtp_session *s, const uint8_t *p, size_t n)
+{
+	uint8_t head[5];
+	size_t i, k = 0;
+
+	if (s->sasl != NULL)
+		return SASL_MAX_RESPONSE;
+	if (!auth_wired(s) || s->cfg.max_cmd_line >= SASL_MAX_RESPONSE)
+		return s->cfg.max_cmd_line;
+	for (i = 0; i < s->line.len && k < sizeof(head); i++)
+		head[k++] = s->line.data[i];
+	for (i = 0; i < n && k < sizeof(head); i++)
+		head[k++] = p[i];
+	if (k == sizeof(head) && span_starts_ci(span_make(head, k), "AUTH "))
+		return SASL_MAX_RESPONSE;
+	return s->cfg.max_cmd_line;
+}
+
 /* feed_line - frames command lines; returns the bytes it used */
 static size_t
 feed_line(struct smtp_session *s, const uint8_t *p, size_t n)
 {
 	const uint8_t *lf = memchr(p, '\n', n);
 	size_t k = lf != NULL ? (size_t)(lf - p) + 1 : n;
+	size_t limit = line_limit(s, p, k);
 
 	if (s->skipping) {
 		if (lf != NULL)
 			s->skipping = false;
 		return k;
 	}
-	/* limit first: the line with its LF may not exceed max_cmd_line */
-	if (s->line.len + k > s->cfg.max_cmd_line ||
-	    (lf == NULL && s->line.len + k == s->cfg.max_cmd_line)) {
+	/* limit first: the line with its LF may not exceed the limit */
+	if (s->line.len + k > limit ||
+	    (lf == NULL && s->line.len + k == limit)) {
+		if (s->sasl != NULL)
+			auth_end(s, true, false);	/* 500 ends AUTH */
+		explicit_wipe(s->line.data, s->line.len);
 		buf_reset(&s->line);
 		s->cur = NULL;
 		log_info("smtp reject sid=%s peer=%s code=500 "
@@ -742,7 +1218,13 @@ feed_line(struct smtp_session *s, const uint8_t *p, size_t n)
 	if (buf_append(&s->line, p, k) < 0)
 		panic("smtp: line buffer past its checked limit");
 	if (lf != NULL) {
-		run_line(s, buf_span(&s->line));
+		if (s->sasl != NULL) {
+			auth_line(s, buf_span(&s->line));
+			/* it may have held a password */
+			explicit_wipe(s->line.data, s->line.len);
+		} else {
+			run_line(s, buf_span(&s->line));
+		}
 		buf_reset(&s->line);
 	}
 	return k;
@@ -931,7 +1413,8 @@ smtp_session_new(const struct smtp_session_config *cfg,
 	s->is_loopback = peer->is_loopback;
 	s->state = SMTP_STATE_GREETING;
 	buf_init(&s->out, SMTP_OUT_MAX);
-	buf_init(&s->line, s->cfg.max_cmd_line);
+	buf_init(&s->line, s->cfg.max_cmd_line > SASL_MAX_RESPONSE ?
+	    s->cfg.max_cmd_line : SASL_MAX_RESPONSE);
 	/* a command copies at most its line, a few times over */
 	s->cmd_arena = arena_new("smtp-cmd", 4096,
 	    4 * s->cfg.max_cmd_line + 64 * 1024);
@@ -959,6 +1442,10 @@ smtp_session_free(struct smtp_session **sp)
 	}
 	log_info("smtp disconnect sid=%s peer=%s messages=%u errors=%u",
 	    s->sid, s->peer_addr, s->ntxn, s->errors);
+	sasl_free(&s->sasl);
+	submission_free(&s->sub);
+	free(s->auth_user);
+	free(s->scram_account);
 	smtp_data_free(&s->data);
 	arena_free(&s->txn);
 	arena_free(&s->cmd_arena);

@@ -48,6 +48,13 @@ struct smtp_session_config {
 	bool		 tls_available;	/* advertise STARTTLS */
 	bool		 tls_ready;	/* false: STARTTLS gets 454 */
 	bool		 auth_required;	/* submission: MAIL needs AUTH */
+	/* AUTH (RFC 4954, docs/auth.md); needs smtp_auth_ops */
+	bool		 auth_enabled;	/* offer AUTH (after TLS) */
+	bool		 auth_plaintext_loopback; /* also without TLS from
+					 * a loopback client */
+	const uint8_t	*auth_secret;	/* fake SCRAM salts; must outlive */
+	size_t		 auth_secret_len;	/* the sessions */
+	const char	*auth_test_nonce;	/* tests only: SCRAM nonce */
 };
 
 /* Facts about the connection, copied by smtp_session_new(). */
@@ -115,6 +122,46 @@ struct smtp_session_ops {
 	void	(*vrfy)(void *ctx, struct smtp_session *s, const char *arg);
 };
 
+/*
+ * AUTH requests (RFC 4954), in their own struct so that smtp_session_ops
+ * keeps its shape; set with smtp_session_set_auth_ops() before the first
+ * input.  They get the same ctx as the ops.  Without them (or with
+ * cfg.auth_enabled false) AUTH is not offered and answers 502.
+ */
+struct smtp_auth_ops {
+	/*
+	 * AUTH PLAIN/LOGIN: check the password (accounts_user_verify: argon2,
+	 * ~0.1 s and 64 MiB, so the server MUST run it on a worker thread,
+	 * never on the event loop); answer with smtp_session_auth_done().
+	 * user and password live only during the call: copy them (and wipe
+	 * the copy of the password).  The server also applies the login
+	 * throttle here (answering SMTP_AUTH_BLOCKED, or answering late).
+	 */
+	void	(*auth_verify)(void *ctx, struct smtp_session *s,
+		    const char *user, const char *password);
+	/*
+	 * AUTH SCRAM-SHA-256: fetch the user's stored keys (no argon2 here,
+	 * a plain lookup); answer with smtp_session_auth_scram_done().
+	 */
+	void	(*auth_scram)(void *ctx, struct smtp_session *s,
+		    const char *user);
+	/*
+	 * Optional: the outcome of every finished AUTH attempt (user may be
+	 * NULL if the client never named one), for the throttle's counters.
+	 * Synchronous; must not call back into the session.
+	 */
+	void	(*auth_result)(void *ctx, struct smtp_session *s,
+		    const char *user, bool ok);
+	/*
+	 * Optional, synchronous: may the authenticated account use addr as
+	 * envelope sender or From: address (its own address or one of its
+	 * aliases)?  NULL: only the account's own address (ASCII
+	 * case-insensitive).
+	 */
+	bool	(*sender_allowed)(void *ctx, const char *account,
+		    const char *addr);
+};
+
 struct smtp_session *smtp_session_new(const struct smtp_session_config *cfg,
     const struct smtp_session_ops *ops, void *ctx,
     const struct smtp_peer *peer);
@@ -180,6 +227,44 @@ bool smtp_session_want_tls(const struct smtp_session *s);
 void smtp_session_tls_started(struct smtp_session *s, const char *tls_info);
 /* True once the connection is encrypted (STARTTLS or implicit TLS). */
 bool smtp_session_is_tls(const struct smtp_session *s);
+
+/*
+ * AUTH answers.  SMTP_AUTH_OK: authenticated as account (the canonical
+ * address, copied); _FAIL: wrong credentials (535 5.7.8); _BLOCKED: the
+ * throttle refuses (454 4.7.0); _TEMPFAIL: lookup error (454 4.7.0).
+ * For auth_scram_done, _OK with keys NULL means "no such user": the
+ * exchange goes on with a fake salt and fails at the proof, looking the
+ * same as a wrong password; account is then ignored.
+ */
+enum smtp_auth_result {
+	SMTP_AUTH_OK,
+	SMTP_AUTH_FAIL,
+	SMTP_AUTH_BLOCKED,
+	SMTP_AUTH_TEMPFAIL,
+};
+struct sasl_scram_keys;
+void smtp_session_auth_done(struct smtp_session *s,
+    enum smtp_auth_result result, const char *account);
+void smtp_session_auth_scram_done(struct smtp_session *s,
+    enum smtp_auth_result result, const char *account,
+    const struct sasl_scram_keys *keys);
+/* ops must outlive the session (a static struct). */
+void smtp_session_set_auth_ops(struct smtp_session *s,
+    const struct smtp_auth_ops *ops);
+/*
+ * The account the client authenticated as, or NULL (the server's
+ * rcpt_check uses it: authenticated mail may go to any domain).  Valid
+ * until the next input, STARTTLS or smtp_session_free().
+ */
+const char *smtp_session_auth_user(const struct smtp_session *s);
+/*
+ * Channel binding of the TLS connection for SCRAM-SHA-256-PLUS (type
+ * "tls-exporter" or "tls-server-end-point", data at most 128 bytes;
+ * copied).  Call after smtp_session_tls_started(); without it -PLUS is
+ * not offered.
+ */
+void smtp_session_set_channel_binding(struct smtp_session *s,
+    const char *type, const uint8_t *data, size_t len);
 
 /* EXPN/VRFY answers: n lines (multi-line reply when n > 1). */
 void smtp_session_lines_done(struct smtp_session *s, int code,
