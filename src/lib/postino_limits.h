@@ -76,4 +76,12 @@
 #define POP3_MAX_AUTH_FAILURES	3		/* failed logins, then close */
 #define POP3_MAX_MESSAGES	1000000		/* maildrop size in messages */
 
+/* DKIM (src/policy/dkim.c, docs/dkim.md) */
+#define DKIM_MAX_SIGNATURES	10		/* DKIM-Signature fields checked */
+#define DKIM_MAX_TAGS		64		/* tags in a signature or key */
+#define DKIM_MAX_SIGNED_FIELDS	1000		/* names in one h= list */
+#define DKIM_MAX_B64_SIG	2048		/* b= chars (RSA-8192 is 1366) */
+#define DKIM_MIN_RSA_BITS	1024		/* RFC 8301 3.2 */
+#define DKIM_MAX_RSA_BITS	8192		/* bounds verification work */
+
 #endif
