@@ -227,7 +227,12 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct smtp_conn *c = arg;
 
-	(void)bev;
+	/*
+	 * TLS bufferevents may deliver this callback late (deferred), after
+	 * more output was queued: act only on an empty output buffer.
+	 */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
 	if (c->closing)
 		conn_release(c);
 	else if (c->tls_wait)
