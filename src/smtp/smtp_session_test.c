@@ -8,13 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "auth/sasl.h"
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "smtp/smtp_session.h"
+#include "store/accounts.h"
 #include "../../tests/lib/test.h"
 
-enum fake_pending { P_NONE, P_RCPT, P_END, P_VRFY, P_EXPN };
+enum fake_pending { P_NONE, P_RCPT, P_END, P_VRFY, P_EXPN, P_AUTH,
+	P_SCRAM };
 
 struct fake {
 	/* settings */
@@ -22,6 +26,9 @@ struct fake {
 	bool			 begin_fail;
 	int			 write_fail;	/* fail write N; 0: never */
 	int			 end_code;	/* 0: 250 */
+	bool			 tls;		/* implicit TLS */
+	bool			 loopback;	/* peer 127.0.0.1 */
+	enum smtp_auth_result	 auth_verdict;	/* forced, if not OK */
 	/* state */
 	struct smtp_session	*s;
 	enum fake_pending	 pending;
@@ -37,6 +44,105 @@ struct fake {
 	enum smtp_body_type	 env_body;
 	bool			 env_utf8;
 	uint64_t		 env_size;
+	char			 auth_pw[256];
+	int			 auth_ok, auth_fail;	/* auth_result calls */
+};
+
+/*
+ * The fake accounts: bob@x.test (password "secret", alias b@x.test) and,
+ * for SCRAM, the RFC 7677 user "user" (password "pencil", account
+ * user@x.test).  Names are matched case-insensitively.
+ */
+static void
+fake_auth_complete(struct fake *f)
+{
+	if (f->auth_verdict != SMTP_AUTH_OK) {
+		smtp_session_auth_done(f->s, f->auth_verdict, NULL);
+		return;
+	}
+	if (strcasecmp(f->arg, "bob@x.test") == 0 &&
+	    strcmp(f->auth_pw, "secret") == 0)
+		smtp_session_auth_done(f->s, SMTP_AUTH_OK, "bob@x.test");
+	else
+		smtp_session_auth_done(f->s, SMTP_AUTH_FAIL, NULL);
+}
+
+static void
+fake_scram_complete(struct fake *f)
+{
+	struct sasl_scram_keys k;
+	struct buf salt;
+
+	if (f->auth_verdict != SMTP_AUTH_OK) {
+		smtp_session_auth_scram_done(f->s, f->auth_verdict, NULL,
+		    NULL);
+		return;
+	}
+	if (strcmp(f->arg, "user") != 0) {
+		smtp_session_auth_scram_done(f->s, SMTP_AUTH_OK, NULL, NULL);
+		return;
+	}
+	memset(&k, 0, sizeof(k));
+	buf_init(&salt, 64);
+	CHECK_INT(sasl_base64_decode(span_from_str("W22ZaJ0SNY7soEsUEjb6gQ=="),
+	    &salt), 0);
+	memcpy(k.salt, salt.data, salt.len);
+	k.salt_len = salt.len;
+	k.iterations = 4096;
+	buf_fini(&salt);
+	CHECK_INT(accounts_scram_derive("pencil", k.salt, k.salt_len,
+	    k.iterations, k.stored_key, k.server_key), 0);
+	smtp_session_auth_scram_done(f->s, SMTP_AUTH_OK, "user@x.test", &k);
+}
+
+static void fake_request(struct fake *f, enum fake_pending p,
+    const char *arg);
+
+static void
+op_auth_verify(void *ctx, struct smtp_session *s, const char *user,
+    const char *password)
+{
+	struct fake *f = ctx;
+
+	CHECK(s == f->s);
+	snprintf(f->auth_pw, sizeof(f->auth_pw), "%s", password);
+	fake_request(f, P_AUTH, user);
+}
+
+static void
+op_auth_scram(void *ctx, struct smtp_session *s, const char *user)
+{
+	struct fake *f = ctx;
+
+	CHECK(s == f->s);
+	fake_request(f, P_SCRAM, user);
+}
+
+static void
+op_auth_result(void *ctx, struct smtp_session *s, const char *user, bool ok)
+{
+	struct fake *f = ctx;
+
+	(void)s;
+	(void)user;
+	if (ok)
+		f->auth_ok++;
+	else
+		f->auth_fail++;
+}
+
+static bool
+op_sender_allowed(void *ctx, const char *account, const char *addr)
+{
+	(void)ctx;
+	if (strcasecmp(account, "bob@x.test") == 0)
+		return strcasecmp(addr, "bob@x.test") == 0 ||
+		    strcasecmp(addr, "b@x.test") == 0;
+	return strcasecmp(account, addr) == 0;
+}
+
+static const struct smtp_auth_ops fake_auth_ops = {
+	op_auth_verify, op_auth_scram, op_auth_result, op_sender_allowed,
 };
 
 static void
@@ -73,6 +179,12 @@ fake_complete(struct fake *f)
 		break;
 	case P_EXPN:
 		smtp_session_lines_done(f->s, 250, "2.1.5", expn_lines, 2);
+		break;
+	case P_AUTH:
+		fake_auth_complete(f);
+		break;
+	case P_SCRAM:
+		fake_scram_complete(f);
 		break;
 	}
 }
@@ -177,6 +289,10 @@ static const struct smtp_peer test_peer = {
 	"t1", "192.0.2.7", NULL, false,
 };
 
+static const struct smtp_peer loopback_peer = {
+	"t2", "127.0.0.1", NULL, true,
+};
+
 static struct smtp_session_config
 default_cfg(void)
 {
@@ -201,7 +317,11 @@ fake_start(struct fake *f, const struct smtp_session_config *cfg,
 	buf_init(&f->msg, 1 << 24);
 	buf_init(&f->seen, 1 << 20);
 	buf_init(tr, 1 << 24);
-	f->s = smtp_session_new(cfg, &fake_ops, f, &test_peer);
+	f->s = smtp_session_new(cfg, &fake_ops, f, f->loopback ?
+	    &loopback_peer : &test_peer);
+	smtp_session_set_auth_ops(f->s, &fake_auth_ops);
+	if (f->tls)
+		smtp_session_tls_started(f->s, NULL);
 	smtp_session_start(f->s);
 }
 
@@ -1349,6 +1469,465 @@ test_received_ipv6(void)
 	fake_end(&f, &tr);
 }
 
+/* --- AUTH (RFC 4954) and submission -------------------------------- */
+
+static bool
+contains(const struct buf *b, const char *str)
+{
+	return memmem(b->data, b->len, str, strlen(str)) != NULL;
+}
+
+static const char ehlo_auth[] =
+    "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250-8BITMIME\r\n"
+    "250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n"
+    "250 AUTH SCRAM-SHA-256 PLAIN LOGIN\r\n";
+
+static struct smtp_session_config
+auth_cfg(void)
+{
+	struct smtp_session_config c = default_cfg();
+	static const uint8_t secret[] = "session test secret";
+
+	c.auth_enabled = true;
+	c.auth_secret = secret;
+	c.auth_secret_len = sizeof(secret);
+	return c;
+}
+
+/* a whole message with its own Date/Message-ID, so it is stored as is */
+#define AUTH_MSG	"From: Bob <bob@x.test>\r\n" \
+			"Date: Sun, 22 Nov 2026 08:00:00 +0000\r\n" \
+			"Message-ID: <m1@x.test>\r\n\r\nhi\r\n"
+
+static void
+test_auth_plain(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct expect e = { NULL, AUTH_MSG, 0 };
+	char want[2048];
+
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	snprintf(want, sizeof(want), "%s"
+	    "235 2.7.0 Authentication successful\r\n"
+	    "250 2.1.0 Sender OK\r\n"
+	    "250 2.1.5 OK\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "250 2.0.0 OK queued as Q1\r\n", ehlo_auth);
+	e.transcript = want;
+	check_script(&cfg, &f,
+	    "EHLO c\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0\r\n"
+	    "MAIL FROM:<bob@x.test>\r\n"
+	    "RCPT TO:<anyone@remote.example>\r\n"
+	    "DATA\r\n" AUTH_MSG ".\r\n", &e);
+	/* without an initial response: an empty 334 first */
+	snprintf(want, sizeof(want), "%s"
+	    "334 \r\n"
+	    "235 2.7.0 Authentication successful\r\n", ehlo_auth);
+	e.message = NULL;
+	check_script(&cfg, &f,
+	    "EHLO c\r\nAUTH plain\r\nAGJvYkB4LnRlc3QAc2VjcmV0\r\n", &e);
+}
+
+static void
+test_auth_login(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct expect e = { NULL, NULL, -1 };
+	char want[2048];
+
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	snprintf(want, sizeof(want), "%s"
+	    "334 VXNlcm5hbWU6\r\n"
+	    "334 UGFzc3dvcmQ6\r\n"
+	    "235 2.7.0 Authentication successful\r\n", ehlo_auth);
+	e.transcript = want;
+	check_script(&cfg, &f,
+	    "EHLO c\r\nAUTH LOGIN\r\nYm9iQHgudGVzdA==\r\nc2VjcmV0\r\n", &e);
+}
+
+static void
+test_auth_wrong_and_throttled(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct buf tr;
+	static const char in[] =
+	    "EHLO c\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAd3Jvbmc=\r\n"
+	    "AUTH PLAIN AGNlb0B4LnRlc3QAc2VjcmV0\r\n"
+	    "AUTH LOGIN Ym9iQHgudGVzdA==\r\nc2VjcmV0\r\n";
+	char want[2048];
+
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	snprintf(want, sizeof(want), "%s"
+	    "535 5.7.8 Authentication credentials invalid\r\n"
+	    "535 5.7.8 Authentication credentials invalid\r\n"
+	    "334 UGFzc3dvcmQ6\r\n"
+	    "235 2.7.0 Authentication successful\r\n", ehlo_auth);
+	CHECK_MEM(tr.data, tr.len, want, strlen(want));
+	CHECK_INT(f.auth_fail, 2);
+	CHECK_INT(f.auth_ok, 1);
+	CHECK_STR(smtp_session_auth_user(f.s), "bob@x.test");
+	fake_end(&f, &tr);
+
+	/* the throttle refuses: 454, not counted as a failure here */
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	f.auth_verdict = SMTP_AUTH_BLOCKED;
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	CHECK(contains(&tr, "454 4.7.0 Too many failed "
+	    "authentication attempts, try again later\r\n"));
+	CHECK(smtp_session_auth_user(f.s) == NULL);
+	CHECK_INT(f.auth_fail + f.auth_ok, 0);
+	fake_end(&f, &tr);
+	memset(&f, 0, sizeof(f));
+	f.auth_verdict = SMTP_AUTH_TEMPFAIL;
+	f.tls = true;
+	run_simple(&cfg, &f, in, strlen(in), &tr);
+	CHECK(contains(&tr, "454 4.7.0 Temporary authentication "
+	    "failure\r\n"));
+	fake_end(&f, &tr);
+}
+
+static void
+test_auth_failure_limit(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct buf tr;
+	static const char in[] =
+	    "EHLO c\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAd3Jvbmc=\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAd3Jvbmc=\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAd3Jvbmc=\r\n"
+	    "NOOP\r\n";
+	char want[2048];
+
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	snprintf(want, sizeof(want), "%s"
+	    "535 5.7.8 Authentication credentials invalid\r\n"
+	    "535 5.7.8 Authentication credentials invalid\r\n"
+	    "535 5.7.8 Authentication credentials invalid\r\n"
+	    "421 4.7.0 mx.test Too many authentication failures, closing "
+	    "connection\r\n", ehlo_auth);
+	CHECK_MEM(tr.data, tr.len, want, strlen(want));
+	CHECK(smtp_session_want_close(f.s));
+	CHECK_INT(f.auth_fail, 3);
+	fake_end(&f, &tr);
+}
+
+/* RFC 7677 section 3 over SMTP, with the RFC's server nonce */
+static void
+test_auth_scram_rfc7677(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct expect e = { NULL, NULL, -1 };
+	char want[2048];
+
+	cfg.auth_test_nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	snprintf(want, sizeof(want), "%s"
+	    "334 cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJ"
+	    "bGopaE5sRiRrMCxzPVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY="
+	    "\r\n"
+	    "334 dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5"
+	    "NUc0PQ==\r\n"
+	    "235 2.7.0 Authentication successful\r\n"
+	    "250 2.1.0 Sender OK\r\n", ehlo_auth);
+	e.transcript = want;
+	check_script(&cfg, &f,
+	    "EHLO c\r\n"
+	    "AUTH SCRAM-SHA-256 biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8="
+	    "\r\n"
+	    "Yz1iaXdzLHI9ck9wck5HZndFYmVSV2diTkVrcU8laHZZRHBXVWEyUmFUQ0Fm"
+	    "dXhGSWxqKWhObEYkazAscD1kSHpiWmFwV0lrNGpVaE4rVXRlOXl0YWc5empm"
+	    "TUhnc3FtbWl6N0FuZFZRPQ==\r\n"
+	    "\r\n"
+	    "MAIL FROM:<user@x.test>\r\n", &e);
+
+	/* an unknown user gets a salt too, and fails only at the proof */
+	snprintf(want, sizeof(want), "%s", ehlo_auth);
+	{
+		struct buf tr;
+		static const char in[] =
+		    "EHLO c\r\n"
+		    "AUTH SCRAM-SHA-256 biwsbj1ub2JvZHkscj1yT3ByTkdmd0ViZVJX"
+		    "Z2JORWtxTw==\r\n";
+
+		memset(&f, 0, sizeof(f));
+		f.tls = true;
+		run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+		/* same nonce, a salt (not the real user's), i=4096 */
+		CHECK(contains(&tr, "\r\n334 cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxz"));
+		/* the vector's final message: refused at the proof */
+		feed(&f, (const uint8_t *)"Yz1iaXdzLHI9ck9wck5HZndFYmVSV2di"
+		    "TkVrcU8laHZZRHBXVWEyUmFUQ0FmdXhGSWxqKWhObEYkazAscD1kSHpi"
+		    "WmFwV0lrNGpVaE4rVXRlOXl0YWc5empmTUhnc3FtbWl6N0FuZFZRPQ=="
+		    "\r\n", 146, &tr);
+		CHECK(contains(&tr, "\r\n535 5.7.8 Authentication "
+		    "credentials invalid\r\n"));
+		CHECK_INT(f.auth_fail, 1);
+		CHECK(!contains(&tr, "W22ZaJ0SNY7soEsUEjb6gQ"));
+		fake_end(&f, &tr);
+	}
+}
+
+static void
+test_auth_needs_tls(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct buf tr;
+	static const char in[] =
+	    "EHLO c\r\nAUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0\r\n";
+	char want[2048];
+
+	/* no TLS: not advertised, and refused with 538 5.7.11 */
+	memset(&f, 0, sizeof(f));
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	snprintf(want, sizeof(want), "%s"
+	    "538 5.7.11 Encryption required for requested authentication "
+	    "mechanism\r\n", ehlo_reply);
+	CHECK_MEM(tr.data, tr.len, want, strlen(want));
+	fake_end(&f, &tr);
+	/* loopback, but plaintext AUTH on loopback not allowed: the same */
+	memset(&f, 0, sizeof(f));
+	f.loopback = true;
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	CHECK_MEM(tr.data, tr.len, want, strlen(want));
+	fake_end(&f, &tr);
+	/* allowed on loopback */
+	cfg.auth_plaintext_loopback = true;
+	memset(&f, 0, sizeof(f));
+	f.loopback = true;
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	snprintf(want, sizeof(want), "%s"
+	    "235 2.7.0 Authentication successful\r\n", ehlo_auth);
+	CHECK_MEM(tr.data, tr.len, want, strlen(want));
+	fake_end(&f, &tr);
+	/* ... but not from elsewhere */
+	memset(&f, 0, sizeof(f));
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	CHECK(contains(&tr, "538 5.7.11 "));
+	fake_end(&f, &tr);
+	/* AUTH not configured at all: 502 */
+	cfg = default_cfg();
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	snprintf(want, sizeof(want), "%s"
+	    "502 5.5.1 Command not implemented\r\n", ehlo_reply);
+	CHECK_MEM(tr.data, tr.len, want, strlen(want));
+	fake_end(&f, &tr);
+}
+
+static void
+test_auth_sequence_and_syntax(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct expect e = { NULL, NULL, -1 };
+	char want[4096];
+
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	snprintf(want, sizeof(want),
+	    "503 5.5.1 Bad sequence of commands\r\n"	/* before EHLO */
+	    "%s"
+	    "504 5.5.4 Unrecognized authentication type\r\n"
+	    "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n"
+	    "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n"
+	    "501 5.5.2 Invalid base64 data\r\n"		/* initial */
+	    "334 \r\n"
+	    "501 5.5.2 Invalid base64 data\r\n"		/* a response */
+	    "334 \r\n"
+	    "501 5.0.0 Authentication cancelled\r\n"
+	    "334 VXNlcm5hbWU6\r\n"
+	    "501 5.0.0 Authentication cancelled\r\n",
+	    ehlo_auth);
+	e.transcript = want;
+	check_script(&cfg, &f,
+	    "AUTH PLAIN\r\n"
+	    "EHLO c\r\n"
+	    "AUTH CRAM-MD5\r\n"
+	    "AUTH\r\n"
+	    "AUTH PLAIN a b\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0=\r\n"
+	    "AUTH PLAIN\r\n"
+	    "!!!!\r\n"
+	    "AUTH PLAIN\r\n"
+	    "*\r\n"
+	    "AUTH LOGIN\r\n"
+	    "*\r\n", &e);
+	snprintf(want, sizeof(want), "%s"
+	    "501 5.5.2 Malformed authentication data\r\n"
+	    "250 2.1.0 Sender OK\r\n"
+	    "503 5.5.1 Bad sequence of commands\r\n"	/* in a transaction */
+	    "250 2.0.0 OK\r\n"
+	    "235 2.7.0 Authentication successful\r\n"
+	    "503 5.5.1 Already authenticated\r\n",
+	    ehlo_auth);
+	check_script(&cfg, &f,
+	    "EHLO c\r\n"
+	    "AUTH PLAIN =\r\n"
+	    "MAIL FROM:<a@b.test>\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0\r\n"
+	    "RSET\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0\r\n", &e);
+}
+
+/* AUTH lines: 12288 octets with CRLF at most (RFC 4954 section 4) */
+static void
+test_auth_line_limit(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct buf in, tr;
+	size_t len;
+
+	for (len = SASL_MAX_RESPONSE - 4; len <= SASL_MAX_RESPONSE + 4;
+	    len += 4) {
+		/* a response line of len bytes incl. CRLF: base64 "AAAA"s */
+		size_t i;
+
+		buf_init(&in, 1 << 16);
+		CHECK_INT(buf_append_str(&in, "EHLO c\r\nAUTH PLAIN\r\n"), 0);
+		for (i = 0; i + 4 <= len - 2; i += 4)
+			CHECK_INT(buf_append_str(&in, "QUFB"), 0);
+		CHECK_INT(buf_append_str(&in, "\r\nNOOP\r\n"), 0);
+		memset(&f, 0, sizeof(f));
+		f.tls = true;
+		run_simple(&cfg, &f, (const char *)in.data, in.len, &tr);
+		if (i + 2 <= SASL_MAX_RESPONSE)
+			CHECK(contains(&tr, "\r\n501 5.5.2 Malformed "
+			    "authentication data\r\n250 2.0.0 OK\r\n"));
+		else
+			CHECK(contains(&tr, "\r\n500 5.5.6 Line too "
+			    "long\r\n250 2.0.0 OK\r\n"));
+		fake_end(&f, &tr);
+		buf_fini(&in);
+	}
+	/* the AUTH command line itself may be as long */
+	buf_init(&in, 1 << 16);
+	CHECK_INT(buf_append_str(&in, "EHLO c\r\nAUTH PLAIN "), 0);
+	while (in.len + 4 + 2 <= 8 + SASL_MAX_RESPONSE)
+		CHECK_INT(buf_append_str(&in, "QUFB"), 0);
+	CHECK_INT(buf_append_str(&in, "\r\n"), 0);
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	run_simple(&cfg, &f, (const char *)in.data, in.len, &tr);
+	CHECK(contains(&tr, "\r\n501 5.5.2 Malformed"));
+	fake_end(&f, &tr);
+	buf_fini(&in);
+}
+
+static void
+test_submission_spoofing(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct expect e = { NULL, NULL, 1 };
+	char want[4096];
+
+	cfg.auth_required = true;
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	snprintf(want, sizeof(want), "%s"
+	    "530 5.7.0 Authentication required\r\n"
+	    "235 2.7.0 Authentication successful\r\n"
+	    "553 5.7.1 Sender address not owned by the authenticated user\r\n"
+	    "553 5.7.1 Sender address not owned by the authenticated user\r\n"
+	    "250 2.1.0 Sender OK\r\n"
+	    "250 2.1.5 OK\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "553 5.7.1 From: address not owned by the authenticated user\r\n"
+	    "250 2.1.0 Sender OK\r\n", ehlo_auth);
+	e.transcript = want;
+	check_script(&cfg, &f,
+	    "EHLO c\r\n"
+	    "MAIL FROM:<bob@x.test>\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0\r\n"
+	    "MAIL FROM:<ceo@x.test>\r\n"
+	    "MAIL FROM:<>\r\n"
+	    "MAIL FROM:<B@X.test>\r\n"		/* the alias */
+	    "RCPT TO:<r@remote.example>\r\n"
+	    "DATA\r\n"
+	    "From: The CEO <ceo@x.test>\r\n\r\npay this\r\n.\r\n"
+	    "MAIL FROM:<bob@x.test>\r\n", &e);
+}
+
+static void
+test_submission_adds_fields(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct buf tr;
+	static const char in[] =
+	    "EHLO c\r\n"
+	    "AUTH PLAIN AGJvYkB4LnRlc3QAc2VjcmV0\r\n"
+	    "MAIL FROM:<bob@x.test>\r\n"
+	    "RCPT TO:<r@remote.example>\r\n"
+	    "DATA\r\n"
+	    "From: bob@x.test\r\nSubject: s\r\n\r\nbody\r\n.\r\n";
+	const char *m;
+
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	run_simple(&cfg, &f, in, sizeof(in) - 1, &tr);
+	CHECK(contains(&tr, "250 2.0.0 OK queued as Q1\r\n"));
+	CHECK_INT(buf_append_byte(&f.msg, 0), 0);
+	m = (const char *)f.msg.data;
+	CHECK(strstr(m, " with ESMTPSA id Q1") != NULL);
+	CHECK(strstr(m, "From: bob@x.test\r\nSubject: s\r\nDate: ") != NULL);
+	CHECK(strstr(m, "\r\nMessage-ID: <") != NULL);
+	CHECK(strstr(m, "@mx.test>\r\n\r\nbody\r\n") != NULL);
+	fake_end(&f, &tr);
+	/* an unauthenticated message is stored untouched */
+	cfg = default_cfg();
+	memset(&f, 0, sizeof(f));
+	{
+		static const char in2[] = "EHLO c\r\nMAIL FROM:<a@b.c>\r\n"
+		    "RCPT TO:<r@d>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\n";
+
+		run_simple(&cfg, &f, in2, sizeof(in2) - 1, &tr);
+	}
+	strip_received(&f.msg);
+	CHECK_MEM(f.msg.data, f.msg.len, "Subject: s\r\n\r\nb\r\n", 17);
+	fake_end(&f, &tr);
+}
+
+static void
+test_auth_channel_binding_offer(void)
+{
+	struct smtp_session_config cfg = auth_cfg();
+	struct fake f;
+	struct buf tr;
+	static const uint8_t cb[32] = { 1 };
+
+	memset(&f, 0, sizeof(f));
+	f.tls = true;
+	fake_start(&f, &cfg, &tr);
+	smtp_session_set_channel_binding(f.s, "tls-exporter", cb, sizeof(cb));
+	feed(&f, (const uint8_t *)"EHLO c\r\nAUTH SCRAM-SHA-256-PLUS "
+	    "cD10bHMtZXhwb3J0ZXIsLG49dXNlcixyPWFiYw==\r\n", 74, &tr);
+	CHECK(contains(&tr, "250 AUTH SCRAM-SHA-256-PLUS "
+	    "SCRAM-SHA-256 PLAIN LOGIN\r\n"));
+	CHECK(contains(&tr, "\r\n334 cj1hYm"));	/* "r=ab" */
+	fake_end(&f, &tr);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_greeting),
 	TEST(test_transaction),
@@ -1380,6 +1959,17 @@ static const struct test_case cases[] = {
 	TEST(test_zero_config),
 	TEST(test_reply_sanitizing),
 	TEST(test_received_ipv6),
+	TEST(test_auth_plain),
+	TEST(test_auth_login),
+	TEST(test_auth_wrong_and_throttled),
+	TEST(test_auth_failure_limit),
+	TEST(test_auth_scram_rfc7677),
+	TEST(test_auth_needs_tls),
+	TEST(test_auth_sequence_and_syntax),
+	TEST(test_auth_line_limit),
+	TEST(test_submission_spoofing),
+	TEST(test_submission_adds_fields),
+	TEST(test_auth_channel_binding_offer),
 };
 
 TEST_MAIN(cases)
