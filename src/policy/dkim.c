@@ -958,7 +958,8 @@ dkim_verify_key_answer(struct dkim_verify *v, size_t i,
 	k->status = status;
 	k->ntxt = status == DNS_OK ? n : 0;
 	if (status == DNS_OK && n > 0 && txt[0] != NULL)
-		k->txt = xstrndup(txt[0], DNS_MAX_TXT_TOTAL + 1);
+		k->txt = xstrndup(txt[0], strnlen(txt[0],
+		    DNS_MAX_TXT_TOTAL + 1));
 }
 
 /* key_load - check the key record against the signature (RFC 6376 3.6.1,
@@ -1391,6 +1392,10 @@ dkim_sign(const void *msg, size_t len, const char *domain,
 		for (c = 0; c < count; c++) {
 			bool first = i == 0 && c == 0;
 
+			if (!first && buf_append_byte(&tags, ':') < 0) {
+				free(lower);
+				goto full;
+			}
 			if (!first && linelen + strlen(lower) > 70) {
 				if (buf_append_str(&tags, "\r\n\t") < 0) {
 					free(lower);
@@ -1398,8 +1403,7 @@ dkim_sign(const void *msg, size_t len, const char *domain,
 				}
 				linelen = 1;
 			}
-			if ((!first && buf_append_byte(&tags, ':') < 0) ||
-			    buf_append_str(&tags, lower) < 0) {
+			if (buf_append_str(&tags, lower) < 0) {
 				free(lower);
 				goto full;
 			}
