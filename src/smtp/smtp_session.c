@@ -125,6 +125,7 @@ struct smtp_session {
 
 	/* AUTH (RFC 4954): see the AUTH section below */
 	const struct smtp_auth_ops	*aops;		/* NULL: no AUTH */
+	void				*actx;		/* their ctx */
 	struct sasl			*sasl;		/* exchange under way */
 	struct sasl_config		 sasl_cfg;
 	struct sasl_channel_binding	 cb;
@@ -333,7 +334,7 @@ auth_end(struct smtp_session *s, bool report, bool ok)
 	const char *user = s->sasl != NULL ? sasl_user(s->sasl) : NULL;
 
 	if (report && s->aops->auth_result != NULL)
-		s->aops->auth_result(s->ctx, s, user, ok);
+		s->aops->auth_result(s->actx, s, user, ok);
 	sasl_free(&s->sasl);
 	free(s->scram_account);
 	s->scram_account = NULL;
@@ -408,12 +409,12 @@ auth_handle(struct smtp_session *s, enum sasl_status st, struct buf *chal)
 	case SASL_VERIFY:
 		s->pending = SMTP_PENDING_AUTH;
 		/* may call smtp_session_auth_done() before returning */
-		s->aops->auth_verify(s->ctx, s, sasl_user(s->sasl),
+		s->aops->auth_verify(s->actx, s, sasl_user(s->sasl),
 		    sasl_password(s->sasl));
 		return;
 	case SASL_LOOKUP:
 		s->pending = SMTP_PENDING_AUTH;
-		s->aops->auth_scram(s->ctx, s, sasl_user(s->sasl));
+		s->aops->auth_scram(s->actx, s, sasl_user(s->sasl));
 		return;
 	case SASL_OK:
 		auth_success(s, s->scram_account);
@@ -597,9 +598,10 @@ smtp_session_auth_scram_done(struct smtp_session *s,
 
 void
 smtp_session_set_auth_ops(struct smtp_session *s,
-    const struct smtp_auth_ops *ops)
+    const struct smtp_auth_ops *ops, void *ctx)
 {
 	s->aops = ops;
+	s->actx = ctx != NULL ? ctx : s->ctx;
 }
 
 const char *
@@ -632,7 +634,7 @@ sender_ok(struct smtp_session *s, const char *addr)
 	if (addr[0] == '\0')
 		return false;
 	if (s->aops != NULL && s->aops->sender_allowed != NULL)
-		return s->aops->sender_allowed(s->ctx, s->auth_user, addr);
+		return s->aops->sender_allowed(s->actx, s->auth_user, addr);
 	return ascii_strcasecmp(addr, s->auth_user) == 0;
 }
 

@@ -125,7 +125,7 @@ struct smtp_session_ops {
 /*
  * AUTH requests (RFC 4954), in their own struct so that smtp_session_ops
  * keeps its shape; set with smtp_session_set_auth_ops() before the first
- * input.  They get the same ctx as the ops.  Without them (or with
+ * input, with their own ctx.  Without them (or with
  * cfg.auth_enabled false) AUTH is not offered and answers 502.
  */
 struct smtp_auth_ops {
@@ -248,9 +248,10 @@ void smtp_session_auth_done(struct smtp_session *s,
 void smtp_session_auth_scram_done(struct smtp_session *s,
     enum smtp_auth_result result, const char *account,
     const struct sasl_scram_keys *keys);
-/* ops must outlive the session (a static struct). */
+/* ops must outlive the session (a static struct); ctx is their first
+ * argument (NULL: the session's ctx). */
 void smtp_session_set_auth_ops(struct smtp_session *s,
-    const struct smtp_auth_ops *ops);
+    const struct smtp_auth_ops *ops, void *ctx);
 /*
  * The account the client authenticated as, or NULL (the server's
  * rcpt_check uses it: authenticated mail may go to any domain).  Valid

@@ -319,7 +319,7 @@ fake_start(struct fake *f, const struct smtp_session_config *cfg,
 	buf_init(tr, 1 << 24);
 	f->s = smtp_session_new(cfg, &fake_ops, f, f->loopback ?
 	    &loopback_peer : &test_peer);
-	smtp_session_set_auth_ops(f->s, &fake_auth_ops);
+	smtp_session_set_auth_ops(f->s, &fake_auth_ops, NULL);
 	if (f->tls)
 		smtp_session_tls_started(f->s, NULL);
 	smtp_session_start(f->s);
