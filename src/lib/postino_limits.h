@@ -84,4 +84,14 @@
 #define DKIM_MIN_RSA_BITS	1024		/* RFC 8301 3.2 */
 #define DKIM_MAX_RSA_BITS	8192		/* bounds verification work */
 
+/* SPF (src/policy/spf.c, docs/spf.md; RFC 7208 section 4.6.4) */
+#define SPF_MAX_LOOKUPS		10		/* DNS-querying terms per check */
+#define SPF_MAX_VOID_LOOKUPS	2		/* NXDOMAIN / no-answer terms */
+#define SPF_MAX_MX_NAMES	10		/* MX records of one mx term */
+#define SPF_MAX_PTR_NAMES	10		/* PTR names checked (ptr, %{p}) */
+#define SPF_MAX_RECORD		4096		/* bytes of one SPF record */
+#define SPF_MAX_IDENTITY	512		/* sender, HELO, receiver */
+#define SPF_MAX_EXPANSION	8192		/* one macro-string expanded */
+#define SPF_TIMEOUT_MS		20000		/* whole check (section 4.6.4) */
+
 #endif
