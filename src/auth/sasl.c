@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,20 @@ free_secret(char **p)
 	explicit_wipe(*p, strlen(*p));
 	free(*p);
 	*p = NULL;
+}
+
+/*
+ * Without a configured secret, the fake salts use one drawn at random
+ * once per process: an empty or known key would let anyone compute the
+ * fake salt of a name and so tell unknown users from real ones.
+ */
+static uint8_t fallback_secret[32];
+static pthread_once_t fallback_once = PTHREAD_ONCE_INIT;
+
+static void
+fallback_init(void)
+{
+	random_bytes(fallback_secret, sizeof(fallback_secret));
 }
 
 /* --- base64 ---------------------------------------------------------- */
@@ -469,13 +484,17 @@ sasl_scram_done(struct sasl *s, const struct sasl_scram_keys *keys,
 		/* a stable fake salt: HMAC(secret, name), cut to 16 bytes */
 		uint8_t mac[EVP_MAX_MD_SIZE];
 		unsigned maclen = 0;
-		static const uint8_t nokey[1];
+		const uint8_t *key = s->cfg->secret;
+		size_t keylen = s->cfg->secret_len;
 
+		if (key == NULL || keylen == 0) {
+			pthread_once(&fallback_once, fallback_init);
+			key = fallback_secret;
+			keylen = sizeof(fallback_secret);
+		}
 		memset(&s->keys, 0, sizeof(s->keys));
-		HMAC(EVP_sha256(), s->cfg->secret != NULL ? s->cfg->secret :
-		    nokey, s->cfg->secret != NULL ? (int)s->cfg->secret_len :
-		    0, (const uint8_t *)s->user, strlen(s->user), mac,
-		    &maclen);
+		HMAC(EVP_sha256(), key, (int)keylen,
+		    (const uint8_t *)s->user, strlen(s->user), mac, &maclen);
 		memcpy(s->keys.salt, mac, SCRAM_FAKE_SALT_LEN);
 		s->keys.salt_len = SCRAM_FAKE_SALT_LEN;
 		s->keys.iterations = SASL_SCRAM_ITERATIONS;

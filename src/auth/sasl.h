@@ -67,7 +67,8 @@ struct sasl_config {
 	/*
 	 * Server secret for SCRAM answers to unknown users: their salt is
 	 * derived from it and the name, so repeated attempts see the same
-	 * salt and cannot tell a missing account from a real one.
+	 * salt and cannot tell a missing account from a real one.  NULL:
+	 * a random secret drawn once per process (stable until restart).
 	 */
 	const uint8_t	*secret;
 	size_t		 secret_len;

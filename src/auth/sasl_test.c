@@ -129,6 +129,33 @@ test_scram_unknown_user(void)
 	buf_fini(&first);
 }
 
+/* without a configured secret the fake salt is still unpredictable */
+static void
+test_scram_unknown_user_no_secret(void)
+{
+	struct sasl_config cfg = { NULL, 0, NULL, V_SNONCE };
+	struct sasl *s;
+	struct buf out, salt;
+	uint8_t mac[64];
+	unsigned maclen = 0;
+	static const uint8_t nokey[1];
+
+	buf_init(&out, 4096);
+	buf_init(&salt, 64);
+	s = sasl_new(SASL_MECH_SCRAM_SHA_256, &cfg);
+	CHECK_INT(step_str(s, V_CLIENT_FIRST, &out), SASL_LOOKUP);
+	buf_reset(&out);
+	CHECK_INT(sasl_scram_done(s, NULL, &out), SASL_CONTINUE);
+	/* the salt is not HMAC(empty key, name) */
+	HMAC(EVP_sha256(), nokey, 0, (const uint8_t *)"user", 4, mac,
+	    &maclen);
+	CHECK_INT(sasl_base64_encode(span_make(mac, 16), &salt), 0);
+	CHECK(strstr(buf_cstr(&out), buf_cstr(&salt)) == NULL);
+	sasl_free(&s);
+	buf_fini(&out);
+	buf_fini(&salt);
+}
+
 static void
 test_scram_random_nonce(void)
 {
@@ -439,6 +466,7 @@ static const struct test_case cases[] = {
 	TEST(test_scram_rfc7677_vector),
 	TEST(test_scram_wrong_password),
 	TEST(test_scram_unknown_user),
+	TEST(test_scram_unknown_user_no_secret),
 	TEST(test_scram_random_nonce),
 	TEST(test_scram_malformed),
 	TEST(test_scram_authzid_and_names),
