@@ -15,8 +15,8 @@
 #include "store/resolve.h"
 
 void
-server_rcpt_decide(struct server *srv, const char *addr, int *code_r,
-    const char **enh_r, char *text, size_t textsize)
+server_rcpt_decide(struct server *srv, const char *addr, bool authenticated,
+    int *code_r, const char **enh_r, char *text, size_t textsize)
 {
 	char esc[LOG_ESCAPE_BUFSIZE];
 	const char *err = NULL;
@@ -36,6 +36,13 @@ server_rcpt_decide(struct server *srv, const char *addr, int *code_r,
 		    "user unknown");
 		break;
 	case RESOLVE_NOT_LOCAL:
+		if (authenticated) {
+			/* RFC 6409: a submission client may send anywhere */
+			*code_r = 250;
+			*enh_r = "2.1.5";
+			snprintf(text, textsize, "Ok");
+			return;
+		}
 		*code_r = 554;
 		*enh_r = "5.7.1";
 		snprintf(text, textsize, "Relay access denied");

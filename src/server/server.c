@@ -27,6 +27,8 @@
 #include "dns/dns.h"
 #include "server/server_int.h"
 #include "server/tls.h"
+#include "auth/auth_throttle.h"
+#include "lib/util.h"
 #include "store/accounts.h"
 
 static void
@@ -190,6 +192,15 @@ submission_config_init(struct server *srv)
 	srv->smtp_cfg.tls_ready = tls_enabled(srv);
 	srv->submission_cfg = srv->smtp_cfg;
 	srv->submission_cfg.auth_required = true;
+	/*
+	 * AUTH (RFC 4954) on 587 and 465 only; passwords over TLS, or from
+	 * a loopback client (docs/tls.md), as the design promises.
+	 */
+	srv->submission_cfg.auth_enabled = true;
+	srv->submission_cfg.auth_plaintext_loopback = true;
+	random_bytes(srv->auth_secret, sizeof(srv->auth_secret));
+	srv->submission_cfg.auth_secret = srv->auth_secret;
+	srv->submission_cfg.auth_secret_len = sizeof(srv->auth_secret);
 }
 
 /* listen_tls - the listeners that need TLS: 587 and 465 */
@@ -205,6 +216,13 @@ listen_tls(struct server *srv)
 	if (cfg->submission.n > 0 && !tls_enabled(srv))
 		log_warn("[listen] submission without [tls] cert: clients "
 		    "cannot use STARTTLS, passwords only from loopback");
+	if (cfg->submission.n > 0 || cfg->submissions.n > 0) {
+		struct auth_throttle_config tc;
+
+		auth_throttle_defaults(&tc);
+		srv->smtp_throttle = auth_throttle_new(&tc);
+		srv->auth_pool = auth_pool_new(srv->base, cfg->data_dir);
+	}
 	if (listen_on(srv, "submission", LISTENER_SUBMISSION,
 	    &cfg->submission) < 0 ||
 	    listen_on(srv, "submissions", LISTENER_SUBMISSIONS,
@@ -395,8 +413,11 @@ out:
 	/* finish what the queue is doing before the loop goes away */
 	queue_close(&srv.queue);
 	dns_free(&srv.dns);
+	/* no password check answers after this: then close connections */
+	auth_pool_free(&srv.auth_pool);
 	while (srv.smtp_conns != NULL)
 		smtp_conn_force_close(srv.smtp_conns);
+	auth_throttle_free(&srv.smtp_throttle);
 	pop3_server_stop(&srv);
 	local_delivery_free(&srv.delivery);
 	tls_fini(&srv);

@@ -35,6 +35,8 @@ struct listen_ctx {
 
 struct conn_limit;
 struct ssl_ctx_st;
+struct auth_pool;
+struct auth_throttle;
 
 struct server {
 	struct config		*cfg;
@@ -53,6 +55,9 @@ struct server {
 	struct conn_limit	*limits;
 	struct smtp_session_config smtp_cfg;
 	struct smtp_session_config submission_cfg;	/* 587 and 465 */
+	struct auth_pool	*auth_pool;	/* SMTP AUTH password checks */
+	struct auth_throttle	*smtp_throttle;	/* SMTP AUTH failures */
+	uint8_t			 auth_secret[32];	/* fake SCRAM salts */
 	struct smtp_conn	*smtp_conns;	/* list of live connections */
 	struct pop3_server	*pop3;		/* pop3_conn.c; NULL: off */
 	bool			 stopping;
@@ -82,6 +87,19 @@ void pop3_conn_accept(struct server *srv, bool implicit_tls, int fd,
 void pop3_server_shutdown(struct server *srv);
 void pop3_server_stop(struct server *srv);
 
+/*
+ * smtp_auth.c: password checks (argon2) on worker threads.  done runs on
+ * the loop thread with result 1 (account = canonical address), 0 (wrong
+ * or unknown) or -1 (database error).  auth_pool_free joins the workers
+ * and drops unanswered checks without calling done.
+ */
+typedef void auth_pool_done_fn(void *arg, int result, const char *account);
+struct auth_pool *auth_pool_new(struct event_base *base,
+    const char *data_dir);
+void auth_pool_free(struct auth_pool **p);
+void auth_pool_verify(struct auth_pool *p, const char *user,
+    const char *password, auth_pool_done_fn *done, void *arg);
+
 /* connlimit.c: counts connections in total and per client address. */
 struct conn_limit *conn_limit_new(unsigned max_total, unsigned max_per_ip);
 void conn_limit_free(struct conn_limit **cl);
@@ -90,10 +108,12 @@ bool conn_limit_enter(struct conn_limit *cl, const char *addr);
 void conn_limit_leave(struct conn_limit *cl, const char *addr);
 
 /*
- * recipients.c: the RCPT TO decision for an unauthenticated client (local
- * domains only: no open relay).  Fills a complete reply.
+ * recipients.c: the RCPT TO decision: local domains only for an
+ * unauthenticated client (no open relay), any domain after AUTH.  Fills a
+ * complete reply.
  */
-void server_rcpt_decide(struct server *srv, const char *addr, int *code_r,
-    const char **enh_r, char *text, size_t textsize);
+void server_rcpt_decide(struct server *srv, const char *addr,
+    bool authenticated, int *code_r, const char **enh_r, char *text,
+    size_t textsize);
 
 #endif

@@ -35,7 +35,11 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "auth/auth_throttle.h"
+#include "auth/sasl.h"
+#include "lib/xmalloc.h"
 #include "queue/queue.h"
+#include "store/accounts.h"
 #include "server/tls.h"
 #include "store/resolve.h"
 
@@ -56,6 +60,10 @@ struct smtp_conn {
 	bool			 is_tls;	/* handshake done */
 	bool			 started;	/* greeting queued */
 	bool			 commit_pending;
+	bool			 auth_pending;	/* a password check is out */
+	struct event		*auth_delay;	/* throttle: answer later */
+	char			*auth_user;	/* during auth_delay */
+	char			*auth_pass;	/* during auth_delay; wiped */
 	bool			 dead;		/* socket and session gone */
 	bool			 closing;	/* flush, then free */
 };
@@ -81,13 +89,29 @@ conn_release(struct smtp_conn *c)
 	queue_incoming_abort(&c->incoming);
 	conn_limit_leave(srv->limits, c->addr);
 	log_debug("smtp disconnect sid=%s peer=%s", c->id, c->addr);
-	if (!c->commit_pending)
+	if (!c->commit_pending && !c->auth_pending)
 		conn_free(c);
+}
+
+static void
+auth_delay_clear(struct smtp_conn *c)
+{
+	if (c->auth_delay != NULL)
+		event_free(c->auth_delay);
+	c->auth_delay = NULL;
+	if (c->auth_pass != NULL) {
+		explicit_wipe(c->auth_pass, strlen(c->auth_pass));
+		free(c->auth_pass);
+	}
+	c->auth_pass = NULL;
+	free(c->auth_user);
+	c->auth_user = NULL;
 }
 
 static void
 conn_free(struct smtp_conn *c)
 {
+	auth_delay_clear(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -101,7 +125,7 @@ void
 smtp_conn_force_close(struct smtp_conn *c)
 {
 	if (!c->dead) {
-		bool pending = c->commit_pending;
+		bool pending = c->commit_pending || c->auth_pending;
 
 		conn_release(c);	/* frees c unless a commit is out */
 		if (!pending)
@@ -278,7 +302,8 @@ op_rcpt_check(void *ctx, struct smtp_session *s, const char *addr)
 	const char *enh;
 	int code;
 
-	server_rcpt_decide(c->srv, addr, &code, &enh, text, sizeof(text));
+	server_rcpt_decide(c->srv, addr, smtp_session_auth_user(s) != NULL,
+	    &code, &enh, text, sizeof(text));
 	smtp_session_rcpt_done(s, code, enh, text);
 }
 
@@ -428,6 +453,126 @@ op_vrfy(void *ctx, struct smtp_session *s, const char *arg)
 	free(text);
 }
 
+/* --- AUTH (smtp_auth.c does the password checks) ------------------ */
+
+static void
+on_auth_verified(void *arg, int result, const char *account)
+{
+	struct smtp_conn *c = arg;
+
+	c->auth_pending = false;
+	if (c->dead) {
+		if (!c->commit_pending)
+			conn_free(c);
+		return;
+	}
+	smtp_session_auth_done(c->session, result == 1 ? SMTP_AUTH_OK :
+	    result == 0 ? SMTP_AUTH_FAIL : SMTP_AUTH_TEMPFAIL, account);
+	conn_feed(c);
+}
+
+/* on_auth_delay - the throttle's delay is over: check the password now */
+static void
+on_auth_delay(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->dead || c->auth_pass == NULL)
+		return;
+	c->auth_pending = true;
+	auth_pool_verify(c->srv->auth_pool, c->auth_user, c->auth_pass,
+	    on_auth_verified, c);
+	auth_delay_clear(c);
+}
+
+static void
+op_auth_verify(void *ctx, struct smtp_session *s, const char *user,
+    const char *password)
+{
+	struct smtp_conn *c = ctx;
+	uint64_t delay = 0;
+
+	switch (auth_throttle_check(c->srv->smtp_throttle, c->addr, user,
+	    monotonic_ms(), &delay)) {
+	case AUTH_THROTTLE_BLOCK:
+		log_warn("smtp auth-blocked sid=%s peer=%s", c->id, c->addr);
+		smtp_session_auth_done(s, SMTP_AUTH_BLOCKED, NULL);
+		return;
+	case AUTH_THROTTLE_DELAY: {
+		struct timeval tv;
+
+		c->auth_user = xstrdup(user);
+		c->auth_pass = xstrdup(password);
+		c->auth_delay = evtimer_new(c->srv->base, on_auth_delay, c);
+		tv.tv_sec = (time_t)(delay / 1000);
+		tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+		evtimer_add(c->auth_delay, &tv);
+		return;
+	}
+	case AUTH_THROTTLE_ALLOW:
+		break;
+	}
+	c->auth_pending = true;
+	auth_pool_verify(c->srv->auth_pool, user, password, on_auth_verified,
+	    c);
+}
+
+/* op_auth_scram - SCRAM keys are a plain lookup: done on the loop */
+static void
+op_auth_scram(void *ctx, struct smtp_session *s, const char *user)
+{
+	struct smtp_conn *c = ctx;
+	struct accounts_scram r;
+	struct sasl_scram_keys k;
+	const char *err = NULL;
+	int rc;
+
+	rc = accounts_user_scram(c->srv->accounts, user, &r, &err);
+	if (rc < 0) {
+		log_error("smtp scram lookup failed sid=%s error=\"%s\"", c->id,
+		    err ? err : "?");
+		smtp_session_auth_scram_done(s, SMTP_AUTH_TEMPFAIL, NULL, NULL);
+		return;
+	}
+	if (rc == 0) {
+		/* unknown: the session fakes a salt, the proof fails */
+		smtp_session_auth_scram_done(s, SMTP_AUTH_OK, NULL, NULL);
+		return;
+	}
+	memset(&k, 0, sizeof(k));
+	memcpy(k.salt, r.salt, r.salt_len);
+	k.salt_len = r.salt_len;
+	k.iterations = r.iterations;
+	memcpy(k.stored_key, r.stored_key, sizeof(k.stored_key));
+	memcpy(k.server_key, r.server_key, sizeof(k.server_key));
+	smtp_session_auth_scram_done(s, SMTP_AUTH_OK, user, &k);
+	explicit_wipe(&k, sizeof(k));
+	explicit_wipe(&r, sizeof(r));
+}
+
+static void
+op_auth_result(void *ctx, struct smtp_session *s, const char *user, bool ok)
+{
+	struct smtp_conn *c = ctx;
+
+	(void)s;
+	if (ok)
+		auth_throttle_success(c->srv->smtp_throttle, c->addr, user,
+		    monotonic_ms());
+	else if (auth_throttle_failure(c->srv->smtp_throttle, c->addr, user,
+	    monotonic_ms()))
+		log_warn("smtp auth-throttle blocked sid=%s peer=%s", c->id,
+		    c->addr);
+}
+
+static const struct smtp_auth_ops smtp_auth_ops = {
+	.auth_verify = op_auth_verify,
+	.auth_scram = op_auth_scram,
+	.auth_result = op_auth_result,
+};
+
 static const struct smtp_session_ops smtp_ops = {
 	.expn = op_expn,
 	.vrfy = op_vrfy,
@@ -515,6 +660,8 @@ smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 	if (kind == LISTENER_SUBMISSIONS)
 		scfg.tls_available = false;	/* TLS is on from the start */
 	c->session = smtp_session_new(&scfg, &smtp_ops, c, &peer);
+	if (scfg.auth_enabled && srv->auth_pool != NULL)
+		smtp_session_set_auth_ops(c->session, &smtp_auth_ops, c);
 	c->next = srv->smtp_conns;
 	if (c->next != NULL)
 		c->next->prev = c;

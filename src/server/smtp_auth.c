@@ -1,0 +1,200 @@
+/*
+ * smtp_auth.c - the server side of SMTP AUTH (RFC 4954) on the submission
+ * listeners: password checks on worker threads, the login throttle, SCRAM
+ * key lookups.
+ *
+ * accounts_user_verify runs argon2id (~0.1 s, 64 MiB): it must never run
+ * on the event loop, so a small pool of threads, each with its own
+ * account-database handle, takes the checks; each answer comes back to
+ * the loop through one event and a locked list.  A connection that goes
+ * away while its check is out stays allocated (smtp_conn.c) until the
+ * answer arrives and is then freed.
+ *
+ * Sees untrusted input (login names, passwords) only after the session
+ * has decoded them; passwords are copied once, wiped after use and never
+ * logged.
+ */
+#include "server/server_int.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "store/accounts.h"
+
+#define AUTH_POOL_THREADS	2
+
+struct auth_req {
+	struct auth_req		*next;
+	char			*user;
+	char			*password;	/* wiped and freed by the worker */
+	int			 result;	/* 1 ok, 0 wrong, -1 error */
+	char			 account[ACCOUNTS_MAX_ADDRESS + 1];
+	auth_pool_done_fn	*done;
+	void			*arg;
+};
+
+struct auth_pool {
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;
+	struct auth_req		*todo, **todo_tail;
+	struct auth_req		*done, **done_tail;
+	struct event		*ev_done;
+	pthread_t		 threads[AUTH_POOL_THREADS];
+	size_t			 nthreads;
+	char			*data_dir;
+	bool			 stop;
+};
+
+static void
+req_free(struct auth_req *r)
+{
+	if (r->password != NULL) {
+		explicit_wipe(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r->user);
+	free(r);
+}
+
+static void *
+auth_worker(void *arg)
+{
+	struct auth_pool *p = arg;
+	struct accounts *a;
+	const char *err = NULL;
+
+	a = accounts_open(p->data_dir, &err);
+	if (a == NULL)
+		log_error("auth worker: cannot open the account database: %s",
+		    err ? err : "?");
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct accounts_user u;
+		struct auth_req *r;
+
+		while (p->todo == NULL && !p->stop)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->stop)
+			break;
+		r = p->todo;
+		p->todo = r->next;
+		if (p->todo == NULL)
+			p->todo_tail = &p->todo;
+		pthread_mutex_unlock(&p->lock);
+
+		memset(&u, 0, sizeof(u));
+		r->result = a == NULL ? -1 :
+		    accounts_user_verify(a, r->user, r->password, &u, &err);
+		if (r->result < 0)
+			log_error("auth verify failed error=\"%s\"",
+			    err ? err : "?");
+		if (r->result == 1)
+			memcpy(r->account, u.address, sizeof(r->account));
+		explicit_wipe(r->password, strlen(r->password));
+		free(r->password);
+		r->password = NULL;
+
+		pthread_mutex_lock(&p->lock);
+		r->next = NULL;
+		*p->done_tail = r;
+		p->done_tail = &r->next;
+		event_active(p->ev_done, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&p->lock);
+	accounts_close(&a);
+	return NULL;
+}
+
+/* on_done - the loop side: hand every finished check to its owner */
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_pool *p = arg;
+	struct auth_req *list, *r;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&p->lock);
+	list = p->done;
+	p->done = NULL;
+	p->done_tail = &p->done;
+	pthread_mutex_unlock(&p->lock);
+	while ((r = list) != NULL) {
+		list = r->next;
+		r->done(r->arg, r->result, r->result == 1 ? r->account : NULL);
+		req_free(r);
+	}
+}
+
+struct auth_pool *
+auth_pool_new(struct event_base *base, const char *data_dir)
+{
+	struct auth_pool *p = xcalloc(1, sizeof(*p));
+	size_t i;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->todo_tail = &p->todo;
+	p->done_tail = &p->done;
+	p->data_dir = xstrdup(data_dir);
+	p->ev_done = event_new(base, -1, 0, on_done, p);
+	for (i = 0; i < AUTH_POOL_THREADS; i++) {
+		if (pthread_create(&p->threads[i], NULL, auth_worker, p) != 0)
+			fatal("auth: cannot start a worker thread");
+		p->nthreads++;
+	}
+	return p;
+}
+
+void
+auth_pool_free(struct auth_pool **pp)
+{
+	struct auth_pool *p = *pp;
+	struct auth_req *r;
+	size_t i;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	/* unanswered checks: their connections are being freed too */
+	while ((r = p->todo) != NULL) {
+		p->todo = r->next;
+		req_free(r);
+	}
+	while ((r = p->done) != NULL) {
+		p->done = r->next;
+		req_free(r);
+	}
+	event_free(p->ev_done);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p->data_dir);
+	free(p);
+	*pp = NULL;
+}
+
+void
+auth_pool_verify(struct auth_pool *p, const char *user, const char *password,
+    auth_pool_done_fn *done, void *arg)
+{
+	struct auth_req *r = xcalloc(1, sizeof(*r));
+
+	r->user = xstrdup(user);
+	r->password = xstrdup(password);
+	r->done = done;
+	r->arg = arg;
+	pthread_mutex_lock(&p->lock);
+	*p->todo_tail = r;
+	p->todo_tail = &r->next;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
