@@ -436,3 +436,49 @@ def test_no_certificate_no_starttls(make_server):
     with smtplib.SMTP("127.0.0.1", s.smtp_port) as c:
         c.ehlo("client.test")
         assert not c.has_extn("starttls")
+
+
+def test_submission_587_auth_delivers_with_esmtpsa(tls_server):
+    s = tls_server
+    with smtplib.SMTP("127.0.0.1", s.submission_port) as c:
+        c.ehlo("client.test")
+        c.starttls(context=client_ctx(s))
+        c.ehlo("client.test")
+        assert "PLAIN" in c.esmtp_features["auth"].split()
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            c.login("alice@local.test", "wrong-pw")
+        assert e.value.smtp_code == 535
+        code, _ = c.login("alice@local.test", "secret-pw")
+        assert code == 235
+        c.sendmail("alice@local.test", ["alice@local.test"],
+                   b"From: alice@local.test\r\nSubject: sub\r\n\r\nhi\r\n")
+    assert s.wait_count("alice@local.test", 1) == 1
+    raw = s.message("alice@local.test", 1)
+    # RFC 3848: ESMTPSA = ESMTP + TLS + AUTH
+    assert re.search(rb"with ESMTPSA \(TLSv1\.[23] [A-Z0-9_-]+\) id ", raw), raw
+
+
+def test_submissions_465_auth(tls_server):
+    s = tls_server
+    with smtplib.SMTP_SSL("127.0.0.1", s.submissions_port,
+                          context=client_ctx(s)) as c:
+        c.ehlo("client.test")
+        assert c.login("alice@local.test", "secret-pw")[0] == 235
+        # authenticated: other domains are allowed (no 554 relay denied)
+        code, _ = c.mail("alice@local.test")
+        assert code == 250
+        code, _ = c.rcpt("someone@elsewhere.example")
+        assert code == 250
+        c.rset()
+
+
+def test_smtp_25_offers_no_auth(tls_server):
+    with smtplib.SMTP("127.0.0.1", tls_server.smtp_port) as c:
+        c.ehlo("client.test")
+        c.starttls(context=client_ctx())
+        c.ehlo("client.test")
+        assert not c.has_extn("auth")
+        # and relaying stays closed
+        c.mail("sender@remote.test")
+        code, _ = c.rcpt("someone@elsewhere.example")
+        assert code == 554
