@@ -1237,6 +1237,11 @@ sign_fields(const void *msg, size_t len, const char *tags, EVP_PKEY *key,
 
 	if (key_alg(key, &alg, error_r) < 0)
 		return -1;
+	if (len > 0 && is_wsp(*(const uint8_t *)msg)) {
+		/* it would continue the field we put on top */
+		*error_r = "message starts with a continuation line";
+		return -1;
+	}
 	if ((n = dkim_tags_parse(span_from_str(tags), tv, DKIM_MAX_TAGS,
 	    &err)) < 0) {
 		*error_r = err;
