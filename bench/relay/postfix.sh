@@ -15,7 +15,9 @@
 #   postfix_start DIR CGROUP          start it (inside CGROUP when not empty)
 #   postfix_stop DIR                  stop it (safe to call twice)
 #   postfix_check DIR                 print problems: mail left in the
-#                                     queue, log warnings, deferrals, bounces
+#                                     queue, log warnings, deferrals,
+#                                     bounces, fewer status=sent than sent
+#   postfix_notes DIR                 print remarks (qmgr congestion)
 
 postfix_setup()
 {
@@ -125,15 +127,33 @@ postfix_queued()
 	    "$1/spool/maildrop" "$1/spool/hold" -type f 2>/dev/null | wc -l
 }
 
+# The block of advice qmgr(8) logs when one destination fills the whole
+# active queue ("mail for X is using up 4001 of 4001 active queue
+# entries", "you may need to increase ...", "lots of deferred mail" ...):
+# a sign that delivery is the bottleneck, not a failure.
+PF_CLOG_RE='postfix/qmgr\[[0-9]+\]: warning: '
+
 postfix_check()
 {
-	local dir=$1 left
+	local dir=$1 left sent
 	left=$(postfix_queued "$dir")
 	[ "$left" -eq 0 ] || echo "postfix: $left message(s) still queued"
-	if [ -f "$dir/maillog" ]; then
-		grep -E ' (warning|error|fatal|panic):|status=(deferred|bounced)' \
-		    "$dir/maillog" | sed -E 's/^.* postfix\///; s/\[[0-9]+\]//;
-		    s/[0-9A-F]{10,}/ID/' | sort | uniq -c | sort -rn | head -5 |
-		    sed -E 's/^ +/postfix log: /'
-	fi
+	[ -f "$dir/maillog" ] || { echo "postfix: no maillog"; return; }
+	sent=$(grep -c ' status=sent ' "$dir/maillog")
+	[ "$sent" -eq "$MSGS" ] ||
+		echo "postfix: the log shows $sent status=sent, not $MSGS"
+	grep -E ' (warning|error|fatal|panic):|status=(deferred|bounced)' \
+	    "$dir/maillog" | grep -Ev "$PF_CLOG_RE" |
+	    sed -E 's/^.* postfix\///; s/\[[0-9]+\]//;
+	    s/[0-9A-F]{10,}/ID/' | sort | uniq -c | sort -rn | head -5 |
+	    sed -E 's/^ +/postfix log: /'
+}
+
+# postfix_notes DIR: remarks that do not make a run unclean.
+postfix_notes()
+{
+	local n
+	n=$(grep -Ec "$PF_CLOG_RE.*active queue entries" "$1/maillog" 2>/dev/null)
+	[ "${n:-0}" -eq 0 ] ||
+		echo "qmgr: one destination filled the active queue (${n}x)"
 }

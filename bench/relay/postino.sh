@@ -11,6 +11,7 @@
 #   postino_stop DIR                  stop it (TERM, then KILL after 20 s)
 #   postino_check DIR                 print problems: queue not empty, log
 #                                     warnings and errors
+#   postino_notes DIR                 print remarks (none so far)
 # $POSTINO is the binary (build/postino by default).
 #
 # postino's smtp listener takes mail for local domains only (no relay
@@ -141,4 +142,9 @@ postino_check()
 		    uniq -c | sort -rn | head -5 |
 		    sed -E 's/^ +/postino log: /'
 	fi
+}
+
+postino_notes()
+{
+	:
 }
