@@ -1518,6 +1518,13 @@ exp_answer(struct spf_check *c, enum dns_status st, const struct span *txt,
 		finish(c, SPF_FAIL, NULL);
 		return;
 	}
+	/*
+	 * The text goes into an SMTP reply: macro values (the sender's
+	 * local-part) may carry bytes the record itself may not.
+	 */
+	for (size_t i = 0; i < c->tmp.len; i++)
+		if (c->tmp.data[i] < 0x20 || c->tmp.data[i] > 0x7e)
+			c->tmp.data[i] = '?';
 	free(c->explanation);
 	c->explanation = xstrndup(buf_cstr(&c->tmp), c->tmp.len);
 	finish(c, SPF_FAIL, NULL);

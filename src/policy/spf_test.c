@@ -871,6 +871,17 @@ test_results_and_mechanism(void)
 		CHECK_STR(exp, "198.51.100.1 is not one of example.com's; "
 		    "see mx.receiver.example");
 	}
+	/* explanation text is printable ASCII whatever the sender holds */
+	{
+		const char *z5[] = {
+			"example.com TXT v=spf1 -all exp=why.%{d}",
+			"why.example.com TXT bad %{l}.",
+			NULL,
+		};
+		CHECK_INT(eval(z5, "198.51.100.1", "a\r\n\xc3\xa9@example.com",
+		    "h.example", &exp, NULL, NULL, NULL), SPF_FAIL);
+		CHECK_STR(exp, "bad a????.");
+	}
 	/* HELO identity when the sender is null */
 	{
 		const char *z3[] = {
