@@ -1005,6 +1005,50 @@ test_mx_limit(void)
 	}
 }
 
+/* section 4.6.4: only the first 10 PTR names are looked at */
+static void
+test_ptr_limit(void)
+{
+	const char *z[16];
+	char lines[12][80];
+	size_t n, i, k;
+
+	for (n = 9; n <= 11; n++) {
+		k = 0;
+		z[k++] = "example.com TXT v=spf1 ptr -all";
+		/* n PTR names; only the last one validates */
+		for (i = 0; i < n; i++) {
+			snprintf(lines[i], sizeof(lines[i]),
+			    "1.2.0.192.in-addr.arpa PTR h%zu.example.com", i);
+			z[k++] = lines[i];
+		}
+		snprintf(lines[11], sizeof(lines[11]),
+		    "h%zu.example.com A 192.0.2.1", n - 1);
+		z[k++] = lines[11];
+		z[k] = NULL;
+		CHECK_INT(eval(z, "192.0.2.1", "x@example.com", "h", NULL,
+		    NULL, NULL, NULL), n <= 10 ? SPF_PASS : SPF_FAIL);
+	}
+}
+
+/* identity strings up to SPF_MAX_IDENTITY bytes are checked */
+static void
+test_identity_limit(void)
+{
+	const char *z[] = { "example.com TXT v=spf1 +all", NULL };
+	char sender[SPF_MAX_IDENTITY + 2];
+	size_t len, at = sizeof("@example.com") - 1;
+
+	for (len = SPF_MAX_IDENTITY - 1; len <= SPF_MAX_IDENTITY + 1;
+	    len++) {
+		memset(sender, 'a', len - at);
+		memcpy(sender + len - at, "@example.com", at + 1);
+		CHECK_INT(strlen(sender), len);
+		CHECK_INT(eval(z, "192.0.2.1", sender, "h", NULL, NULL, NULL,
+		    NULL), len <= SPF_MAX_IDENTITY ? SPF_PASS : SPF_NONE);
+	}
+}
+
 /* temperror from DNS failures; exp= ignored on DNS errors */
 static void
 test_dns_errors(void)
@@ -1102,6 +1146,8 @@ static const struct test_case cases[] = {
 	TEST(test_lookup_limit),
 	TEST(test_void_limit),
 	TEST(test_mx_limit),
+	TEST(test_ptr_limit),
+	TEST(test_identity_limit),
 	TEST(test_dns_errors),
 	TEST(test_protocol),
 	TEST(test_rfc7208_suite),
