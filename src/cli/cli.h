@@ -19,6 +19,7 @@ int cli_domain(int argc, char **argv);
 int cli_queue(int argc, char **argv);
 int cli_mailbox(int argc, char **argv);
 int cli_sendmail(int argc, char **argv);	/* exits per sysexits.h */
+int cli_dkim(int argc, char **argv);
 
 /*
  * Shared option handling: parses "-c FILE" (default $POSTINO_CONFIG, then

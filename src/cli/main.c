@@ -20,6 +20,7 @@ static const struct {
 	{ "queue", cli_queue, "queue list|flush|delete -c FILE [ID]" },
 	{ "sendmail", cli_sendmail,
 	    "sendmail -c FILE [-f SENDER] [-F NAME] [-t] [-i] [RCPT...]" },
+	{ "dkim", cli_dkim, "dkim keygen|sign|verify [-c FILE] [DOMAIN]" },
 	{ "mailbox", cli_mailbox,
 	    "mailbox list|cat|show|export -c FILE ADDRESS [MAILBOX [UID|DIR]]" },
 };
