@@ -50,6 +50,9 @@ struct dkim_sig {
 	uint8_t		*b;		/* decoded signature (arena) */
 	size_t		 blen;
 	size_t		 key;		/* index into keys[] */
+	bool		 body_done;	/* body_hash/body_total computed */
+	uint8_t		 body_hash[32];
+	uint64_t	 body_total;
 	struct span	 auid_domain;	/* domain part of i= (arena) */
 };
 
@@ -1107,14 +1110,33 @@ verify_one(struct dkim_verify *v, struct dkim_sig *s)
 	uint8_t bh[32];
 	uint64_t total = 0;
 	struct buf data;
+	size_t i;
 
 	if ((pkey = key_load(v, s, &v->keys[s->key])) == NULL)
 		return;
-	if (body_hash(v->body, s->body_relaxed, s->has_l, s->l, bh,
-	    &total) < 0) {
-		sig_fail(s, DKIM_TEMPERROR, "hash failed");
-		goto out;
+	/* signatures hashing the body the same way share the work: ten
+	 * signatures must not mean ten passes over a 50 MB body */
+	for (i = 0; i < v->nsigs && !s->body_done; i++) {
+		const struct dkim_sig *o = &v->sigs[i];
+
+		if (o != s && o->body_done &&
+		    o->body_relaxed == s->body_relaxed &&
+		    o->has_l == s->has_l && o->l == s->l) {
+			memcpy(s->body_hash, o->body_hash, 32);
+			s->body_total = o->body_total;
+			s->body_done = true;
+		}
 	}
+	if (!s->body_done) {
+		if (body_hash(v->body, s->body_relaxed, s->has_l, s->l,
+		    s->body_hash, &s->body_total) < 0) {
+			sig_fail(s, DKIM_TEMPERROR, "hash failed");
+			goto out;
+		}
+		s->body_done = true;
+	}
+	memcpy(bh, s->body_hash, 32);
+	total = s->body_total;
 	if (s->has_l && s->l > total) {
 		/* RFC 6376 6.1.3: l= beyond the body is invalid */
 		sig_fail(s, DKIM_PERMERROR, "l= is longer than the body");

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -15,6 +18,7 @@
 #include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 #include "policy/dkim.h"
+#include "policy/dkim_keys.h"
 #include "../../tests/lib/test.h"
 
 #define NOW 1700000000		/* 2023-11-14: after every vector's t= */
@@ -1015,6 +1019,36 @@ test_body_length(void)
 		CHECK(limited);
 		free(s);
 	}
+	/* several signatures hashing the body differently, one object */
+	{
+		char *s1 = sign_tags(msg, "v=1; a=ed25519-sha256; "
+		    "c=relaxed/relaxed; d=example.com; s=e; h=from", ed);
+		char *s3 = NULL, *s2b = NULL;
+		struct dkim_verify *v;
+
+		if (s1 != NULL)
+			s2b = sign_tags(s1, "v=1; a=ed25519-sha256; "
+			    "c=relaxed/simple; d=example.com; s=e; h=from", ed);
+		if (s2b != NULL)
+			s3 = sign_tags(s2b, "v=1; a=ed25519-sha256; "
+			    "c=relaxed/relaxed; d=example.com; s=e; l=10; "
+			    "h=from", ed);
+		if (CHECK(s3 != NULL)) {
+			v = verify(s3, strlen(s3), &d, NOW);
+			CHECK_INT(dkim_verify_nkeys(v), 1);	/* one lookup */
+			CHECK_INT(dkim_verify_nresults(v), 3);
+			CHECK_INT(dkim_verify_result(v, 0)->result, DKIM_PASS);
+			CHECK(dkim_verify_result(v, 0)->body_length_limited);
+			CHECK_INT(dkim_verify_result(v, 1)->result, DKIM_PASS);
+			CHECK(!dkim_verify_result(v, 1)->body_length_limited);
+			CHECK_INT(dkim_verify_result(v, 2)->result, DKIM_PASS);
+			CHECK(!dkim_verify_result(v, 2)->body_length_limited);
+			dkim_verify_free(&v);
+		}
+		free(s1);
+		free(s2b);
+		free(s3);
+	}
 	/* signature x= expiry */
 	s = sign_tags(msg, "v=1; a=ed25519-sha256; c=relaxed/relaxed; "
 	    "d=example.com; s=e; t=1000; x=2000; h=from", ed);
@@ -1160,6 +1194,83 @@ test_truncations(void)
 	free(m);
 }
 
+/* --- keys on disk ---------------------------------------------------- */
+
+static void
+test_keys(void)
+{
+	char tmpl[] = "/tmp/dkim_test.XXXXXX", sel[8], *dir, *path, *got = NULL;
+	const char *err = NULL;
+	EVP_PKEY *a, *b, *k;
+	struct stat st;
+	struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+
+	CHECK(dkim_keys_valid_name("example.com"));
+	CHECK(dkim_keys_valid_name("a_b-c.Example"));
+	CHECK(!dkim_keys_valid_name(""));
+	CHECK(!dkim_keys_valid_name("../etc"));
+	CHECK(!dkim_keys_valid_name("a..b"));
+	CHECK(!dkim_keys_valid_name("a/b"));
+	CHECK(!dkim_keys_valid_name("a."));
+	dkim_keys_default_selector(1700000000, sel);	/* 2023-11-14 */
+	CHECK_STR(sel, "p202311");
+	CHECK(dkim_keys_generate(DKIM_KEY_RSA, 512, &err) == NULL);
+	CHECK_STR(err, "RSA key size must be 1024 to 8192 bits");
+
+	dir = mkdtemp(tmpl);
+	if (!CHECK(dir != NULL))
+		return;
+	a = dkim_keys_generate(DKIM_KEY_ED25519, 0, &err);
+	b = dkim_keys_generate(DKIM_KEY_RSA, 1024, &err);
+	if (!CHECK(a != NULL && b != NULL))
+		goto done;
+	CHECK(dkim_keys_load(dir, "example.com", NULL, &got, &err) == NULL);
+	CHECK_STR(err, "no DKIM key for this domain");
+	CHECK_INT(dkim_keys_save(dir, "Example.COM", "older", a, &err), 0);
+	path = dkim_keys_path(dir, "example.com", "older");
+	CHECK_INT(stat(path, &st), 0);
+	CHECK_INT(st.st_mode & 0777, 0600);
+	CHECK_INT(utimensat(AT_FDCWD, path, old, 0), 0);
+	free(path);
+	CHECK_INT(dkim_keys_save(dir, "example.com", "older", b, &err), -1);
+	CHECK_STR(err, "a key with this selector exists already");
+	CHECK_INT(dkim_keys_save(dir, "example.com", "../x", b, &err), -1);
+	CHECK_INT(dkim_keys_save(dir, "example.com", "newer", b, &err), 0);
+	/* no selector: the newest key */
+	k = dkim_keys_load(dir, "example.com", NULL, &got, &err);
+	if (CHECK(k != NULL)) {
+		CHECK_STR(got, "newer");
+		CHECK(EVP_PKEY_eq(k, b) == 1);
+		EVP_PKEY_free(k);
+	}
+	free(got);
+	got = NULL;
+	k = dkim_keys_load(dir, "example.com", "older", &got, &err);
+	if (CHECK(k != NULL)) {
+		CHECK(EVP_PKEY_eq(k, a) == 1);
+		EVP_PKEY_free(k);
+	}
+	free(got);
+	CHECK(dkim_keys_load(dir, "example.com", "none", NULL, &err) == NULL);
+	CHECK_STR(err, "no DKIM key for this selector");
+	path = dkim_keys_path(dir, "example.com", "older");
+	unlink(path);
+	free(path);
+	path = dkim_keys_path(dir, "example.com", "newer");
+	unlink(path);
+	free(path);
+	path = xasprintf("%s/dkim/example.com", dir);
+	rmdir(path);
+	free(path);
+	path = xasprintf("%s/dkim", dir);
+	rmdir(path);
+	free(path);
+done:
+	rmdir(dir);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_rfc8463_verify),
 	TEST(test_rfc8463_sign_deterministic),
@@ -1174,6 +1285,7 @@ static const struct test_case cases[] = {
 	TEST(test_key_sizes),
 	TEST(test_round_trip),
 	TEST(test_truncations),
+	TEST(test_keys),
 };
 
 TEST_MAIN(cases)
