@@ -256,11 +256,11 @@ b64_decode(struct span s, uint8_t *out, size_t *len_r)
 			out[n++] = (uint8_t)(acc >> bits);
 		}
 	}
-	/* leftover bits must be padding-sized and zero */
+	/* a lone sixth bit group or wrong padding is an error; leftover
+	 * bits need not be zero (some signers leave junk in them) */
 	if (bits >= 6 || pad > 2 || (bits == 0 && pad != 0) ||
 	    (bits == 4 && pad != 2 && pad != 0) ||
-	    (bits == 2 && pad != 1 && pad != 0) ||
-	    (acc & ((1u << bits) - 1)) != 0)
+	    (bits == 2 && pad != 1 && pad != 0))
 		return -1;
 	*len_r = n;
 	return 0;
