@@ -482,3 +482,25 @@ def test_smtp_25_offers_no_auth(tls_server):
         c.mail("sender@remote.test")
         code, _ = c.rcpt("someone@elsewhere.example")
         assert code == 554
+
+
+def test_password_change_applies_at_once(tls_server):
+    """The server remembers accepted logins (smtp_auth.c); a new password
+    must still replace the old one at once."""
+    s = tls_server
+
+    def login(pw):
+        with smtplib.SMTP_SSL("127.0.0.1", s.submissions_port,
+                              context=client_ctx(s)) as c:
+            c.ehlo("client.test")
+            try:
+                return c.login("alice@local.test", pw)[0]
+            except smtplib.SMTPAuthenticationError as e:
+                return e.smtp_code
+
+    assert login("secret-pw") == 235
+    assert login("secret-pw") == 235      # from the cache
+    s.cli("user", "passwd", "alice@local.test", stdin=b"new-pw\n")
+    assert login("secret-pw") == 535
+    assert login("new-pw") == 235
+    assert login("wrong") == 535
