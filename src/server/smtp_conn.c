@@ -238,6 +238,15 @@ conn_tls_done(struct smtp_conn *c)
 	log_debug("tls established sid=%s peer=%s tls=\"%s\"", c->id, c->addr,
 	    info);
 	smtp_session_tls_started(c->session, info[0] != '\0' ? info : NULL);
+	{
+		unsigned char cb[64];
+		const char *type;
+		size_t n = tls_channel_binding(c->bev, &type, cb, sizeof(cb));
+
+		if (n > 0)
+			smtp_session_set_channel_binding(c->session, type, cb,
+			    n);
+	}
 	if (!c->started) {
 		/* implicit TLS: the greeting comes after the handshake */
 		c->started = true;

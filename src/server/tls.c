@@ -244,6 +244,26 @@ tls_log_failure(struct bufferevent *bev, short what, const char *proto,
 	    proto, sid, peer, reason);
 }
 
+size_t
+tls_channel_binding(struct bufferevent *bev, const char **type_r,
+    unsigned char *out, size_t outsize)
+{
+	static const char label[] = "EXPORTER-Channel-Binding";
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	*type_r = NULL;
+	if (ssl == NULL || !SSL_is_init_finished(ssl) || outsize < 32 ||
+	    SSL_version(ssl) != TLS1_3_VERSION)
+		return 0;
+	if (SSL_export_keying_material(ssl, out, 32, label,
+	    sizeof(label) - 1, NULL, 0, 0) != 1) {
+		ERR_clear_error();
+		return 0;
+	}
+	*type_r = "tls-exporter";
+	return 32;
+}
+
 void
 tls_close_notify(struct bufferevent *bev)
 {

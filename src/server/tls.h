@@ -80,6 +80,14 @@ void tls_describe(struct bufferevent *bev, char *out, size_t outsize);
  */
 void tls_log_failure(struct bufferevent *bev, short what, const char *proto,
     const char *sid, const char *peer);
+/*
+ * Channel binding for SCRAM-*-PLUS after the handshake: "tls-exporter"
+ * (RFC 9266, 32 bytes) on TLS 1.3.  Returns the length written to out,
+ * or 0 (TLS 1.2, where tls-exporter is unsafe without extended master
+ * secret: -PLUS is then simply not offered).
+ */
+size_t tls_channel_binding(struct bufferevent *bev, const char **type_r,
+    unsigned char *out, size_t outsize);
 /* Sends close_notify if the handshake is done (best effort, no wait). */
 void tls_close_notify(struct bufferevent *bev);
 

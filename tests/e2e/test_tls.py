@@ -463,6 +463,9 @@ def test_submissions_465_auth(tls_server):
     with smtplib.SMTP_SSL("127.0.0.1", s.submissions_port,
                           context=client_ctx(s)) as c:
         c.ehlo("client.test")
+        # TLS 1.3: channel binding (tls-exporter) makes -PLUS available
+        assert c.sock.version() == "TLSv1.3"
+        assert "SCRAM-SHA-256-PLUS" in c.esmtp_features["auth"].split()
         assert c.login("alice@local.test", "secret-pw")[0] == 235
         # authenticated: other domains are allowed (no 554 relay denied)
         code, _ = c.mail("alice@local.test")
