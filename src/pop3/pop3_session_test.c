@@ -34,6 +34,7 @@ struct fake {
 	int		 logins;
 	char		 last_user[64];
 	bool		 last_pw_null;
+	size_t		 big;		/* list this many messages instead */
 };
 
 static void
@@ -50,6 +51,18 @@ fake_login(void *ctx, struct pop3_session *s, const char *user,
 	f->logins++;
 	snprintf(f->last_user, sizeof(f->last_user), "%s", user);
 	f->last_pw_null = password == NULL;
+	if (f->big > 0) {
+		struct pop3_message *mm = xcalloc(f->big, sizeof(*mm));
+
+		for (i = 0; i < f->big; i++) {
+			mm[i].uid = (uint32_t)i + 1;
+			mm[i].size = 1000;
+		}
+		pop3_session_login_done(s, POP3_LOGIN_OK, user, 4000000000u,
+		    mm, f->big);
+		free(mm);
+		return;
+	}
 	if (!strcmp(user, "busy@example.test")) {
 		pop3_session_login_done(s, POP3_LOGIN_IN_USE, NULL, 0, NULL,
 		    0);
@@ -647,6 +660,78 @@ test_shutdown(void)
 	pop3_session_free(&s);
 }
 
+static void
+big_maildrop(size_t n, bool ok)
+{
+	struct fake f;
+	struct pop3_session *s;
+	struct buf out;
+	const char *in = LOGIN "UIDL\r\nLIST\r\nSTAT\r\n";
+	char want[64];
+
+	memset(&f, 0, sizeof(f));
+	f.big = n;
+	buf_init(&out, 64u << 20);
+	s = session_new(&f, true, false);
+	feed(s, &out, in, strlen(in), 1000);
+	if (ok) {
+		snprintf(want, sizeof(want), "\r\n+OK %zu %llu\r\n", n,
+		    (unsigned long long)n * 1000);
+		CHECK(!pop3_session_want_close(s));
+		CHECK(strstr((const char *)out.data, want) != NULL);
+		snprintf(want, sizeof(want), "\r\n%zu 4000000000.%zu\r\n.\r\n",
+		    n, n);
+		CHECK(strstr((const char *)out.data, want) != NULL);
+	} else {
+		CHECK(pop3_session_want_close(s));
+		CHECK(strstr((const char *)out.data,
+		    "-ERR [SYS/PERM] maildrop too large for POP3\r\n") != NULL);
+	}
+	pop3_session_free(&s);
+	buf_fini(&out);
+}
+
+static void
+test_maildrop_limit(void)
+{
+	/* the largest maildrop's UIDL still fits the output cap */
+	big_maildrop(POP3_MAX_MESSAGES - 1, true);
+	big_maildrop(POP3_MAX_MESSAGES, true);
+	big_maildrop(POP3_MAX_MESSAGES + 1, false);
+}
+
+static void
+test_sasl_line_limit(void)
+{
+	size_t lens[3] = { POP3_MAX_AUTH_LINE - 1, POP3_MAX_AUTH_LINE,
+	    POP3_MAX_AUTH_LINE + 1 };
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		size_t len = lens[i];	/* with CRLF */
+		char *in = xmalloc(len + 64);
+		struct fake f;
+		struct pop3_session *s;
+		struct buf out;
+
+		strcpy(in, "AUTH PLAIN\r\n");
+		memset(in + 12, 'A', len - 2);
+		memcpy(in + 12 + len - 2, "\r\nNOOP\r\n", 9);
+		memset(&f, 0, sizeof(f));
+		buf_init(&out, 1 << 16);
+		s = session_new(&f, true, false);
+		feed(s, &out, in, strlen(in), 1000);
+		CHECK_INT(strstr((const char *)out.data, "line too long") !=
+		    NULL, len > POP3_MAX_AUTH_LINE);
+		/* the exchange is over either way: NOOP is a command again */
+		CHECK(strstr((const char *)out.data,
+		    "-ERR not logged in\r\n") != NULL);
+		pop3_session_free(&s);
+		buf_fini(&out);
+		free(in);
+	}
+}
+
 /* ---- stuffer --------------------------------------------------- */
 
 static void
@@ -747,6 +832,8 @@ static const struct test_case cases[] = {
 	TEST(test_line_limits),
 	TEST(test_framing),
 	TEST(test_shutdown),
+	TEST(test_maildrop_limit),
+	TEST(test_sasl_line_limit),
 	TEST(test_stuffer),
 	TEST(test_stuffer_full),
 	TEST(test_uidl_format),

@@ -100,7 +100,8 @@ enum pop3_job_kind { JOB_LOGIN, JOB_SCRAM, JOB_UPDATE };
 struct pop3_job {
 	enum pop3_job_kind	 kind;
 	struct pop3_conn	*c;
-	struct pop3_job		*next;
+	struct pop3_job		*next;		/* the workers' queue */
+	struct pop3_job		*out_prev, *out_next;	/* all jobs out */
 	char			*user;
 	char			*password;	/* NULL: SASL already proved */
 	uint32_t		*uids;
@@ -130,6 +131,7 @@ struct pop3_server {
 	pthread_cond_t		 cv;
 	struct pop3_job		*head, *tail;
 	bool			 stop;
+	struct pop3_job		*out;		/* loop thread only */
 	struct auth_throttle	*throttle;
 	uint8_t			 secret[32];
 	struct pop3_session_config cfg;
@@ -335,6 +337,12 @@ job_submit(struct pop3_conn *c, struct pop3_job *j)
 
 	j->c = c;
 	c->jobs++;
+	/* every job is on this list until its result runs on the loop, so
+	 * that pop3_server_stop can free those whose result never will */
+	j->out_next = ps->out;
+	if (ps->out != NULL)
+		ps->out->out_prev = j;
+	ps->out = j;
 	pthread_mutex_lock(&ps->mu);
 	if (ps->tail != NULL)
 		ps->tail->next = j;
@@ -688,9 +696,16 @@ job_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_job *j = arg;
 	struct pop3_conn *c = j->c;
+	struct pop3_server *ps = c->srv->pop3;
 
 	(void)fd;
 	(void)what;
+	if (j->out_prev != NULL)
+		j->out_prev->out_next = j->out_next;
+	else
+		ps->out = j->out_next;
+	if (j->out_next != NULL)
+		j->out_next->out_prev = j->out_prev;
 	c->jobs--;
 	if (c->dead) {
 		if (c->jobs == 0)
@@ -998,11 +1013,12 @@ pop3_server_stop(struct server *srv)
 	pthread_mutex_unlock(&ps->mu);
 	for (i = 0; i < ps->nthreads; i++)
 		pthread_join(ps->threads[i], NULL);
-	/* jobs never started; results posted but never run are lost */
-	while ((j = ps->head) != NULL) {
-		ps->head = j->next;
+	/* jobs never run, or whose result never reached the loop */
+	while ((j = ps->out) != NULL) {
+		ps->out = j->out_next;
 		job_free(j);
 	}
+	ps->head = ps->tail = NULL;
 	while (ps->conns != NULL) {
 		struct pop3_conn *c = ps->conns;
 

@@ -422,3 +422,68 @@ def test_fetchmail_mbox(pop, tmp_path):
         assert got[:-1] == want.replace(b"\r\n", b"\n")
     # "no keep": all were deleted at QUIT
     assert pop.mailbox_counts("alice@local.test")["INBOX"] == 0
+
+
+def test_large_message_streamed(pop):
+    """A 4 MB message full of dot lines, RETR byte-exact, with TOP."""
+    lines = []
+    for i in range(120000):
+        lines.append(b".line %d" % i if i % 3 == 0 else b"text line %d" % i)
+    big = (b"From: <sender@remote.test>\r\nSubject: big\r\n\r\n" +
+           b"\r\n".join(lines) + b"\r\n")
+    assert len(big) > 1500000
+    send(pop, [big])
+    stored = pop.messages("alice@local.test")[0]
+    p = login(pop)
+    got, resp = retr_bytes(p, 1)
+    assert resp == b"+OK %d octets" % len(stored)
+    assert got == stored and strip_trace(got) == big
+    resp, top, _ = p.top(1, 2)
+    i = top.index(b"")
+    assert top[i + 1:] == [b".line 0", b"text line 1"]
+    p.quit()
+
+
+def test_pipelined_session(pop):
+    send(pop, [make_msg(1)])
+    stored = pop.messages("alice@local.test")[0]
+    s = socket.create_connection(("127.0.0.1", pop.pop3_port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"CAPA\r\nUSER alice@local.test\r\nPASS " + PW.encode() +
+              b"\r\nSTAT\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n")
+    assert f.readline() == b"+OK Capability list follows\r\n"
+    while f.readline() != b".\r\n":
+        pass
+    assert f.readline().startswith(b"+OK Send your password")
+    assert f.readline().startswith(b"+OK maildrop locked")
+    assert f.readline() == b"+OK 1 %d\r\n" % len(stored)
+    assert f.readline() == b"+OK %d octets\r\n" % len(stored)
+    body = b""
+    while True:
+        line = f.readline()
+        if line == b".\r\n":
+            break
+        body += line[1:] if line.startswith(b"..") else line
+    assert body == stored
+    assert f.readline() == b"+OK message 1 deleted\r\n"
+    assert f.readline().startswith(b"+OK mail.local.test POP3 server "
+                                   b"signing off (0 messages left)")
+    s.close()
+    assert pop.mailbox_counts("alice@local.test")["INBOX"] == 0
+
+
+def test_shutdown_with_sessions(pop):
+    """SIGTERM with sessions open: each is told, the server stops cleanly
+    (the fixture's stop checks the exit status and sanitizer output)."""
+    send(pop, [make_msg(1)])
+    p = login(pop)
+    q = poplib.POP3("127.0.0.1", pop.pop3_port, timeout=30)
+    pop.stop()
+    assert pop.mailbox_counts("alice@local.test")["INBOX"] == 1
+    with pytest.raises((poplib.error_proto, EOFError, OSError)) as e:
+        p.stat()
+    assert "shutting down" in str(e.value) or not isinstance(
+        e.value, poplib.error_proto)
+    q.sock.close()
+    p.sock.close()
