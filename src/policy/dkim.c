@@ -1201,6 +1201,69 @@ dkim_verify_any_pass(const struct dkim_verify *v)
 	return false;
 }
 
+/* ar_value - a pvalue: a token as is, else a quoted-string; control and
+ * 8-bit bytes make it unusable (false) */
+static int
+ar_value(struct buf *out, const char *name, const char *val)
+{
+	const char *p;
+	bool plain = val[0] != '\0';
+
+	for (p = val; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c > 0x7e)
+			return 0;	/* left out */
+		/* RFC 2045 token (no '/' or '='), or local@domain */
+		if (!ascii_isalnum(c) && strchr("@.-_+", c) == NULL)
+			plain = false;
+	}
+	if (buf_printf(out, " %s=", name) < 0)
+		return -1;
+	if (plain)
+		return buf_append_str(out, val);
+	if (buf_append_byte(out, '"') < 0)
+		return -1;
+	for (p = val; *p != '\0'; p++)
+		if (((*p == '"' || *p == '\\') &&
+		    buf_append_byte(out, '\\') < 0) ||
+		    buf_append_byte(out, (uint8_t)*p) < 0)
+			return -1;
+	return buf_append_byte(out, '"');
+}
+
+int
+dkim_verify_ar(const struct dkim_verify *v, struct buf *out)
+{
+	size_t i;
+
+	if (dkim_verify_nresults(v) == 0)
+		return buf_append_str(out, "dkim=none");
+	for (i = 0; i < v->nsigs; i++) {
+		const struct dkim_result *r = &v->sigs[i].res;
+
+		if ((i > 0 && buf_append_str(out, "; ") < 0) ||
+		    buf_printf(out, "dkim=%s", dkim_status_name(r->result)) < 0)
+			return -1;
+		if (r->key_bits != 0 &&
+		    buf_printf(out, " (%u-bit key)", r->key_bits) < 0)
+			return -1;
+		if (r->result != DKIM_PASS &&
+		    ar_value(out, "reason", r->reason) < 0)
+			return -1;
+		if ((r->domain != NULL &&
+		    ar_value(out, "header.d", r->domain) < 0) ||
+		    (r->auid != NULL && ar_value(out, "header.i", r->auid) < 0) ||
+		    (r->selector != NULL &&
+		    ar_value(out, "header.s", r->selector) < 0) ||
+		    (r->algo != NULL && ar_value(out, "header.a", r->algo) < 0) ||
+		    (r->b_prefix[0] != '\0' &&
+		    ar_value(out, "header.b", r->b_prefix) < 0))
+			return -1;
+	}
+	return 0;
+}
+
 void
 dkim_verify_free(struct dkim_verify **vp)
 {

@@ -89,6 +89,18 @@ void dkim_verify_free(struct dkim_verify **v);
 const char *dkim_status_name(enum dkim_status s);
 
 /*
+ * Appends the Authentication-Results (RFC 8601 2.7.1, RFC 6008) resinfo
+ * of every result, "; "-separated, e.g. "dkim=pass (2048-bit key)
+ * header.d=example.com header.i=@example.com header.s=sel
+ * header.a=rsa-sha256 header.b=AbCdEf12", with reason="..." for results
+ * other than pass; "dkim=none" if there is no signature.  Only after
+ * dkim_verify_finish().  Values that are not plain tokens are quoted.
+ * 0 or -1 (buffer ceiling).
+ */
+int dkim_verify_ar(const struct dkim_verify *v, struct buf *out)
+	__attribute__((warn_unused_result));
+
+/*
  * Signs a message with relaxed/relaxed canonicalization, a=rsa-sha256
  * for an RSA key (at least 1024 bits) or ed25519-sha256 for an Ed25519
  * key.  headers is a NULL-terminated list of field names to sign (NULL:

@@ -16,6 +16,7 @@
 
 #include "lib/buf.h"
 #include "lib/fsutil.h"
+#include "lib/postino_limits.h"
 #include "lib/xmalloc.h"
 #include "policy/dkim.h"
 #include "policy/dkim_keys.h"
@@ -322,6 +323,33 @@ test_rfc8463_verify(void)
 	CHECK_INT(r->result, DKIM_PASS);
 	CHECK_STR(r->algo, "rsa-sha256");
 	CHECK_INT(r->key_bits, 1024);
+
+	/* the Authentication-Results form */
+	{
+		struct buf ar;
+
+		buf_init(&ar, 4096);
+		CHECK_INT(dkim_verify_ar(v, &ar), 0);
+		CHECK_STR(buf_cstr(&ar), "dkim=pass (256-bit key) "
+		    "header.d=football.example.com "
+		    "header.i=@football.example.com header.s=brisbane "
+		    "header.a=ed25519-sha256 header.b=\"/gCrinpc\"; "
+		    "dkim=pass (1024-bit key) header.d=football.example.com "
+		    "header.i=@football.example.com header.s=test "
+		    "header.a=rsa-sha256 header.b=F45dVWDf");
+		buf_fini(&ar);
+	}
+	dkim_verify_free(&v);
+	v = dkim_verify_new("From: a@b\r\n\r\n", 13, NOW);
+	dkim_verify_finish(v);
+	{
+		struct buf ar;
+
+		buf_init(&ar, 4096);
+		CHECK_INT(dkim_verify_ar(v, &ar), 0);
+		CHECK_STR(buf_cstr(&ar), "dkim=none");
+		buf_fini(&ar);
+	}
 	dkim_verify_free(&v);
 
 	/* several signatures are independent: one key temporarily
@@ -337,6 +365,16 @@ test_rfc8463_verify(void)
 	CHECK_INT(dkim_verify_result(v, 0)->result, DKIM_TEMPERROR);
 	CHECK_INT(dkim_verify_result(v, 1)->result, DKIM_PASS);
 	CHECK(dkim_verify_any_pass(v));
+	{
+		struct buf ar;
+
+		buf_init(&ar, 4096);
+		CHECK_INT(dkim_verify_ar(v, &ar), 0);
+		CHECK(strncmp(buf_cstr(&ar), "dkim=temperror "
+		    "reason=\"key lookup failed\" header.d=football.example.com",
+		    67) == 0);
+		buf_fini(&ar);
+	}
 	dkim_verify_free(&v);
 
 	/* no answer at all: temperror; NXDOMAIN: permerror */
@@ -1194,6 +1232,117 @@ test_truncations(void)
 	free(m);
 }
 
+/* --- limits --------------------------------------------------------- */
+
+static void
+test_limits(void)
+{
+	EVP_PKEY *ed = load_ed25519_seed("rfc8463/ed25519-private-seed.b64");
+	char *msg = slurp("rfc8463/rfc8463-A3-unsigned.eml", NULL), *s, *p;
+	struct dkim_tag tags[DKIM_MAX_TAGS + 1];
+	struct fake_dns d = { 0 };
+	const char *err = NULL, *reason = NULL;
+	struct dkim_verify *v;
+	struct buf b;
+	size_t i;
+
+	if (!CHECK(ed != NULL && msg != NULL))
+		goto done;
+	/* tags: limit - 1, limit, limit + 1 */
+	buf_init(&b, 65536);
+	for (i = 0; i < DKIM_MAX_TAGS + 1; i++) {
+		if (buf_printf(&b, "t%zu=x;", i) < 0)
+			abort();
+		CHECK_INT(dkim_tags_parse(buf_span(&b), tags, DKIM_MAX_TAGS,
+		    &err), i + 1 <= DKIM_MAX_TAGS ? (int)i + 1 : -1);
+	}
+	buf_fini(&b);
+
+	fdns_add(&d, "e._domainkey.example.com",
+	    "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+	/* signatures: limit + 1 present, limit examined (the first ones) */
+	s = xstrdup(msg);
+	for (i = 0; i < DKIM_MAX_SIGNATURES + 1; i++) {
+		char *n = sign_tags(s, "v=1; a=ed25519-sha256; "
+		    "c=relaxed/relaxed; d=example.com; s=e; h=from", ed);
+
+		free(s);
+		s = n;
+		if (s == NULL)
+			break;
+		v = verify(s, strlen(s), &d, NOW);
+		CHECK_INT(dkim_verify_nresults(v),
+		    i + 1 <= DKIM_MAX_SIGNATURES ? i + 1 : DKIM_MAX_SIGNATURES);
+		CHECK(dkim_verify_any_pass(v));
+		dkim_verify_free(&v);
+	}
+	free(s);
+
+	/* names in h=: limit and limit + 1 */
+	for (i = DKIM_MAX_SIGNED_FIELDS; i <= DKIM_MAX_SIGNED_FIELDS + 1;
+	    i++) {
+		size_t k;
+
+		buf_init(&b, 65536);
+		if (buf_append_str(&b, "v=1; a=ed25519-sha256; "
+		    "c=relaxed/relaxed; d=example.com; s=e; h=from") < 0)
+			abort();
+		for (k = 1; k < i; k++)
+			if (buf_append_str(&b, ":x") < 0)
+				abort();
+		s = sign_tags(msg, buf_cstr(&b), ed);
+		if (i <= DKIM_MAX_SIGNED_FIELDS) {
+			CHECK(s != NULL);
+		} else {
+			CHECK(s == NULL);	/* the signer refuses too */
+			/* a verifier seeing one: permerror */
+			s = sign_tags(msg, "v=1; a=ed25519-sha256; "
+			    "c=relaxed/relaxed; d=example.com; s=e; h=from",
+			    ed);
+			p = xasprintf("DKIM-Signature: %s%s", buf_cstr(&b),
+			    strstr(s, "; bh="));
+			CHECK_INT(verify_str(p, &d, NOW, NULL, &reason),
+			    DKIM_PERMERROR);
+			CHECK_STR(reason, "bad h= tag");
+			free(p);
+		}
+		if (s != NULL && i <= DKIM_MAX_SIGNED_FIELDS)
+			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL), DKIM_PASS);
+		free(s);
+		buf_fini(&b);
+	}
+	/* an oversized key record */
+	s = sign_tags(msg, "v=1; a=ed25519-sha256; c=relaxed/relaxed; "
+	    "d=example.com; s=e; h=from", ed);
+	if (CHECK(s != NULL)) {
+		char *big = xmalloc(DNS_MAX_TXT_TOTAL + 64);
+		const char *txt[1] = { big };
+
+		memset(big, ' ', DNS_MAX_TXT_TOTAL + 63);
+		memcpy(big, "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPap"
+		    "iMlrwIaaPcHURo=", 66);
+		big[DNS_MAX_TXT_TOTAL + 63] = '\0';
+		v = dkim_verify_new(s, strlen(s), NOW);
+		dkim_verify_key_answer(v, 0, DNS_OK, txt, 1);
+		dkim_verify_finish(v);
+		CHECK_STR(dkim_verify_result(v, 0)->reason,
+		    "key record too long");
+		dkim_verify_free(&v);
+		big[DNS_MAX_TXT_TOTAL] = '\0';	/* at the limit: fine */
+		v = dkim_verify_new(s, strlen(s), NOW);
+		dkim_verify_key_answer(v, 0, DNS_OK, txt, 1);
+		dkim_verify_finish(v);
+		CHECK_INT(dkim_verify_result(v, 0)->result, DKIM_PASS);
+		dkim_verify_free(&v);
+		free(big);
+	}
+	free(s);
+done:
+	fdns_free(&d);
+	EVP_PKEY_free(ed);
+	free(msg);
+}
+
 /* --- keys on disk ---------------------------------------------------- */
 
 static void
@@ -1285,6 +1434,7 @@ static const struct test_case cases[] = {
 	TEST(test_key_sizes),
 	TEST(test_round_trip),
 	TEST(test_truncations),
+	TEST(test_limits),
 	TEST(test_keys),
 };
 
