@@ -67,7 +67,8 @@ read_stdin(struct buf *b)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "postino: stdin: %s\n", strerror(errno));
+			fprintf(stderr, "postino: stdin: %s\n",
+			    strerror(errno));
 			return -1;
 		}
 		if (n == 0)

@@ -290,7 +290,7 @@ struct sink {
 	EVP_MD_CTX	*md;
 	struct buf	*out;
 	uint64_t	 limit;
-	uint64_t	 total;		/* all canonical bytes, past limit too */
+	uint64_t	 total;		/* canonical bytes, past limit too */
 	bool		 failed;
 };
 
@@ -1253,10 +1253,12 @@ dkim_verify_ar(const struct dkim_verify *v, struct buf *out)
 			return -1;
 		if ((r->domain != NULL &&
 		    ar_value(out, "header.d", r->domain) < 0) ||
-		    (r->auid != NULL && ar_value(out, "header.i", r->auid) < 0) ||
+		    (r->auid != NULL &&
+		    ar_value(out, "header.i", r->auid) < 0) ||
 		    (r->selector != NULL &&
 		    ar_value(out, "header.s", r->selector) < 0) ||
-		    (r->algo != NULL && ar_value(out, "header.a", r->algo) < 0) ||
+		    (r->algo != NULL &&
+		    ar_value(out, "header.a", r->algo) < 0) ||
 		    (r->b_prefix[0] != '\0' &&
 		    ar_value(out, "header.b", r->b_prefix) < 0))
 			return -1;

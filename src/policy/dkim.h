@@ -48,7 +48,7 @@ struct dkim_result {
 	const char	*auid;		/* i= decoded, or "@" d=; may be NULL */
 	const char	*reason;	/* human text, never NULL */
 	const char	*algo;		/* a= as written (NULL if absent) */
-	const char	*b_prefix;	/* first 8 chars of b= (RFC 6008), or "" */
+	const char	*b_prefix;	/* b= first 8 chars (RFC 6008) or "" */
 	unsigned	 key_bits;	/* public key size, 0 if no key read */
 	bool		 body_length_limited; /* l= shorter than the body:
 					 * content past l= is not signed */

@@ -23,6 +23,9 @@
 #include "../../tests/lib/test.h"
 
 #define NOW 1700000000		/* 2023-11-14: after every vector's t= */
+/* RFC 8463 A.2, the Ed25519 key record */
+#define ED_REC "v=DKIM1; k=ed25519; " \
+	"p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 
 /* --- fake DNS -------------------------------------------------------- */
 
@@ -371,7 +374,8 @@ test_rfc8463_verify(void)
 		buf_init(&ar, 4096);
 		CHECK_INT(dkim_verify_ar(v, &ar), 0);
 		CHECK(strncmp(buf_cstr(&ar), "dkim=temperror "
-		    "reason=\"key lookup failed\" header.d=football.example.com",
+		    "reason=\"key lookup failed\" "
+		    "header.d=football.example.com",
 		    67) == 0);
 		buf_fini(&ar);
 	}
@@ -617,7 +621,7 @@ test_dkimpy_static(void)
 	char *m;
 
 	fdns_add(&d, "brisbane._domainkey.football.example.com",
-	    "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+	    ED_REC);
 	fdns_add(&d, "test._domainkey.football.example.com", txt);
 	fdns_add(&d, "sed._domainkey.test.ex", exim);
 	fdns_add(&d, "20120113._domainkey.gmail.com", "k=rsa; p=MIIBIjANBgkqhk"
@@ -707,10 +711,12 @@ test_dkimpy_sign_verify(void)
 			struct fake_dns d = { 0 };
 
 			snprintf(tags, sizeof(tags), "v=1; a=ed25519-sha256; "
-			    "c=%s; d=example.net; s=test; h=from:to", canons[c]);
+			    "c=%s; d=example.net; s=test; h=from:to",
+			    canons[c]);
 			s = sign_tags(edmsg, tags, ed);
 			fdns_add(&d, "test._domainkey.example.net", edrec);
-			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL), DKIM_PASS);
+			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL),
+			    DKIM_PASS);
 			fdns_free(&d);
 			free(s);
 		}
@@ -804,7 +810,8 @@ test_dkimpy_sign_verify(void)
 		s = sign_default(rfcmsg, "football.example.com", "brisbane",
 		    ed2, NULL, &err);
 		if (CHECK(s != NULL))
-			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL), DKIM_PASS);
+			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL),
+			    DKIM_PASS);
 		free(s);
 		fdns_free(&d);
 	}
@@ -992,8 +999,7 @@ test_body_length(void)
 
 	if (!CHECK(ed != NULL && msg != NULL))
 		goto done;
-	fdns_add(&d, "e._domainkey.example.com",
-	    "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+	fdns_add(&d, "e._domainkey.example.com", ED_REC);
 	/* relaxed body: "Hi.\r\n\r\nWe lost the game.  Are you hungry yet?"
 	 * ... ; sign the first 10 canonical bytes only */
 	s = sign_tags(msg, "v=1; a=ed25519-sha256; c=relaxed/relaxed; "
@@ -1258,8 +1264,7 @@ test_limits(void)
 	}
 	buf_fini(&b);
 
-	fdns_add(&d, "e._domainkey.example.com",
-	    "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+	fdns_add(&d, "e._domainkey.example.com", ED_REC);
 	/* signatures: limit + 1 present, limit examined (the first ones) */
 	s = xstrdup(msg);
 	for (i = 0; i < DKIM_MAX_SIGNATURES + 1; i++) {
@@ -1307,7 +1312,8 @@ test_limits(void)
 			free(p);
 		}
 		if (s != NULL && i <= DKIM_MAX_SIGNED_FIELDS)
-			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL), DKIM_PASS);
+			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL),
+			    DKIM_PASS);
 		free(s);
 		buf_fini(&b);
 	}
@@ -1319,8 +1325,7 @@ test_limits(void)
 		const char *txt[1] = { big };
 
 		memset(big, ' ', DNS_MAX_TXT_TOTAL + 63);
-		memcpy(big, "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPap"
-		    "iMlrwIaaPcHURo=", 66);
+		memcpy(big, ED_REC, strlen(ED_REC));
 		big[DNS_MAX_TXT_TOTAL + 63] = '\0';
 		v = dkim_verify_new(s, strlen(s), NOW);
 		dkim_verify_key_answer(v, 0, DNS_OK, txt, 1);
