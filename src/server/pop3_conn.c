@@ -14,7 +14,8 @@
  * Locking (RFC 1939 8): one POP3 session per account at a time in this
  * process; a second gets -ERR [IN-USE].  IMAP and other deliveries go on
  * meanwhile: the session's message list is the snapshot taken at login.
- * Failed logins go through auth_throttle (per client address and account).
+ * Failed logins go through auth_throttle (per client address and account),
+ * the SMTP AUTH instance when submission listeners run.
  *
  * Untrusted input before authentication (through the session).
  */
@@ -132,7 +133,8 @@ struct pop3_server {
 	struct pop3_job		*head, *tail;
 	bool			 stop;
 	struct pop3_job		*out;		/* loop thread only */
-	struct auth_throttle	*throttle;
+	struct auth_throttle	*throttle;	/* in use */
+	struct auth_throttle	*own_throttle;	/* NULL when shared */
 	uint8_t			 secret[32];
 	struct pop3_session_config cfg;
 };
@@ -957,8 +959,17 @@ pop3_server_start(struct server *srv)
 	ps->srv = srv;
 	pthread_mutex_init(&ps->mu, NULL);
 	pthread_cond_init(&ps->cv, NULL);
-	auth_throttle_defaults(&tc);
-	ps->throttle = auth_throttle_new(&tc);
+	/*
+	 * One counter for SMTP AUTH and POP3 when both run, so a guesser
+	 * gains nothing by switching protocols
+	 */
+	if (srv->smtp_throttle != NULL) {
+		ps->throttle = srv->smtp_throttle;
+	} else {
+		auth_throttle_defaults(&tc);
+		ps->own_throttle = auth_throttle_new(&tc);
+		ps->throttle = ps->own_throttle;
+	}
 	/* XXX: per process; a persistent secret would keep fake SCRAM
 	 * salts of unknown users stable across restarts */
 	random_bytes(ps->secret, sizeof(ps->secret));
@@ -1026,7 +1037,7 @@ pop3_server_stop(struct server *srv)
 		if (ps->conns == c)
 			conn_free(c);
 	}
-	auth_throttle_free(&ps->throttle);
+	auth_throttle_free(&ps->own_throttle);
 	pthread_mutex_destroy(&ps->mu);
 	pthread_cond_destroy(&ps->cv);
 	explicit_wipe(ps->secret, sizeof(ps->secret));
