@@ -113,6 +113,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < dkim_verify_nresults(v); i++)
 		if (dkim_verify_result(v, i)->reason == NULL)
 			abort();
+	/* the Authentication-Results text stays printable ASCII */
+	buf_init(&b, 1024 * 1024);
+	if (dkim_verify_ar(v, &b) < 0)
+		abort();
+	for (i = 0; i < b.len; i++)
+		if (b.data[i] < 0x20 || b.data[i] > 0x7e)
+			abort();
+	buf_fini(&b);
 	dkim_verify_free(&v);
 	free(record);
 

@@ -827,6 +827,40 @@ done:
 	free(edrec);
 }
 
+/* Mail::DKIM's signing keys (RSA PKCS#1 and Ed25519 PKCS#8) over its
+ * sample message */
+static void
+test_mail_dkim_keys(void)
+{
+	static const char *const keys[] = { "mail-dkim/test.key",
+	    "mail-dkim/test.ed.key" };
+	char *msg = slurp("mail-dkim/test5.txt", NULL);
+	size_t i;
+
+	if (!CHECK(msg != NULL))
+		return;
+	for (i = 0; i < 2; i++) {
+		struct fake_dns d = { 0 };
+		EVP_PKEY *k = load_pem(keys[i]);
+		const char *err = NULL;
+		char *rec, *s;
+
+		if (!CHECK(k != NULL))
+			continue;
+		rec = key_record(k);
+		fdns_add(&d, "test._domainkey.example.org", rec);
+		s = sign_default(msg, "example.org", "test", k, NULL, &err);
+		if (CHECK(s != NULL))
+			CHECK_INT(verify_str(s, &d, NOW, NULL, NULL),
+			    DKIM_PASS);
+		free(s);
+		free(rec);
+		fdns_free(&d);
+		EVP_PKEY_free(k);
+	}
+	free(msg);
+}
+
 /* --- canonicalization ---------------------------------------------- */
 
 static void
@@ -1431,6 +1465,7 @@ static const struct test_case cases[] = {
 	TEST(test_mail_dkim_corpus),
 	TEST(test_mail_dkim_reasons),
 	TEST(test_dkimpy_static),
+	TEST(test_mail_dkim_keys),
 	TEST(test_dkimpy_sign_verify),
 	TEST(test_canon),
 	TEST(test_tags),
