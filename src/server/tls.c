@@ -82,6 +82,12 @@ tls_ctx_new(const char *cert, const char *key, char *err, size_t errsize)
 	/* idle connections give their read/write buffers back */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	/*
+	 * Resumption by stateless tickets only (one per handshake, not
+	 * OpenSSL's two): no server-side cache to fill, lock and flush.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		ssl_error(err, errsize, "[tls] cert", cert);
 		SSL_CTX_free(ctx);
