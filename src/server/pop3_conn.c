@@ -360,6 +360,11 @@ job_submit(struct pop3_conn *c, struct pop3_job *j)
 static void
 send_stop(struct pop3_conn *c)
 {
+	struct timeval tv = { POP3_CONN_IDLE, 0 };
+
+	/* the autologout timer counts again (see op_send) */
+	if (c->sending && c->bev != NULL)
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
 	if (c->send_fd >= 0)
 		close(c->send_fd);
 	c->send_fd = -1;
@@ -816,6 +821,13 @@ op_send(void *ctx, struct pop3_session *s, size_t idx, uint32_t uid,
 	c->send_off = l->offset;
 	c->send_left = l->size;
 	c->sending = true;
+	{
+		/* a long download is not idleness: only a stalled write
+		 * counts while the message goes out */
+		struct timeval tv = { POP3_CONN_IDLE, 0 };
+
+		bufferevent_set_timeouts(c->bev, NULL, &tv);
+	}
 	pop3_stuffer_init(&c->st, lines);
 	return 0;
 }
