@@ -35,7 +35,7 @@
 #define SASL_MAX_PASSWORD	1024	/* bytes */
 #define SASL_SCRAM_KEY_LEN	32	/* SHA-256 */
 #define SASL_SCRAM_MAX_SALT	64
-#define SASL_SCRAM_ITERATIONS	4096	/* also the fake one for unknown users */
+#define SASL_SCRAM_ITERATIONS	4096	/* also for unknown users' fakes */
 #define SASL_MAX_CB_DATA	128	/* channel binding data, bytes */
 
 enum sasl_mech {
@@ -58,7 +58,7 @@ enum sasl_status {
 
 /* Channel binding available on this connection (after TLS). */
 struct sasl_channel_binding {
-	const char	*type;		/* "tls-exporter", "tls-server-end-point" */
+	const char	*type;	/* "tls-exporter", "tls-server-end-point" */
 	const uint8_t	*data;
 	size_t		 len;		/* <= SASL_MAX_CB_DATA */
 };
