@@ -197,6 +197,19 @@ dkim_sign_cmd(int argc, char **argv)
 		fprintf(stderr, "postino: cannot sign: %s\n", err);
 		goto out;
 	}
+	{
+		/* a message with bare LF line ends gets a field written the
+		 * same way (the signature covers canonical CRLF text) */
+		const uint8_t *nl = memchr(msg.data, '\n', msg.len);
+		size_t k, n = 0;
+
+		if (nl != NULL && (nl == msg.data || nl[-1] != '\r')) {
+			for (k = 0; k < hdr.len; k++)
+				if (hdr.data[k] != '\r')
+					hdr.data[n++] = hdr.data[k];
+			hdr.len = n;
+		}
+	}
 	if (write_all(STDOUT_FILENO, hdr.data, hdr.len) < 0 ||
 	    write_all(STDOUT_FILENO, msg.data, msg.len) < 0) {
 		fprintf(stderr, "postino: stdout: %s\n", strerror(errno));

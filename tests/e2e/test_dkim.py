@@ -124,6 +124,11 @@ def test_postino_signs_dkimpy_verifies(setup, keytype):
                            dnsfunc=dnsfunc)
     assert not dkim.verify(b"From: eve@example.org\r\n" + signed,
                            dnsfunc=dnsfunc)
+    # a message with LF line ends is signed with an LF-ended field
+    r = run("dkim", "sign", "-c", conf, "example.test",
+            stdin=MESSAGE.replace(b"\r\n", b"\n"))
+    assert r.returncode == 0 and b"\r" not in r.stdout
+    assert dkim.verify(r.stdout, dnsfunc=dnsfunc)
     # and postino agrees with itself through its own verify command
     zf = os.path.join(os.path.dirname(conf), "zone.txt")
     open(zf, "w").write("%s %s\n" % (name, value))
