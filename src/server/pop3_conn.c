@@ -135,7 +135,6 @@ struct pop3_server {
 	struct pop3_job		*out;		/* loop thread only */
 	struct auth_throttle	*throttle;	/* in use */
 	struct auth_throttle	*own_throttle;	/* NULL when shared */
-	uint8_t			 secret[32];
 	struct pop3_session_config cfg;
 };
 
@@ -982,16 +981,17 @@ pop3_server_start(struct server *srv)
 		ps->own_throttle = auth_throttle_new(&tc);
 		ps->throttle = ps->own_throttle;
 	}
-	/* XXX: per process; a persistent secret would keep fake SCRAM
-	 * salts of unknown users stable across restarts */
-	random_bytes(ps->secret, sizeof(ps->secret));
 	ps->cfg.hostname = srv->cfg->hostname;
 	ps->cfg.tls_available = tls_enabled(srv);
 	/* DESIGN: plaintext passwords over TLS or from loopback */
 	ps->cfg.plaintext_loopback = true;
 	ps->cfg.scram_available = true;
-	ps->cfg.sasl_secret = ps->secret;
-	ps->cfg.sasl_secret_len = sizeof(ps->secret);
+	/*
+	 * SMTP AUTH's secret: an unknown user's fake SCRAM salt must be the
+	 * same on both protocols, or comparing them would tell
+	 */
+	ps->cfg.sasl_secret = srv->auth_secret;
+	ps->cfg.sasl_secret_len = sizeof(srv->auth_secret);
 	srv->pop3 = ps;
 	for (i = 0; i < POP3_WORKERS; i++) {
 		if (pthread_create(&ps->threads[i], NULL, worker_main,
@@ -1052,7 +1052,6 @@ pop3_server_stop(struct server *srv)
 	auth_throttle_free(&ps->own_throttle);
 	pthread_mutex_destroy(&ps->mu);
 	pthread_cond_destroy(&ps->cv);
-	explicit_wipe(ps->secret, sizeof(ps->secret));
 	free(ps);
 	srv->pop3 = NULL;
 }

@@ -487,3 +487,52 @@ def test_shutdown_with_sessions(pop):
         e.value, poplib.error_proto)
     q.sock.close()
     p.sock.close()
+
+
+def scram_salt_pop3(port, user):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"AUTH SCRAM-SHA-256 " +
+              base64.b64encode(b"n,,n=" + user.encode() + b",r=abcdefgh") +
+              b"\r\n")
+    line = f.readline().strip()
+    s.close()
+    assert line.startswith(b"+ "), line
+    return dict(kv.split("=", 1) for kv in
+                base64.b64decode(line[2:]).decode().split(","))["s"]
+
+
+def scram_salt_smtp(port, user):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"EHLO client.test\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    s.sendall(b"AUTH SCRAM-SHA-256 " +
+              base64.b64encode(b"n,,n=" + user.encode() + b",r=abcdefgh") +
+              b"\r\n")
+    line = f.readline().strip()
+    s.close()
+    assert line.startswith(b"334 "), line
+    return dict(kv.split("=", 1) for kv in
+                base64.b64decode(line[4:]).decode().split(","))["s"]
+
+
+def test_scram_salt_same_as_smtp(make_server):
+    """An unknown user's fake SCRAM salt is the same on SMTP AUTH and
+    POP3 (else comparing them would reveal that the account is missing),
+    and a real user's is the stored one on both."""
+    s = make_server()
+    s.pop3_port = free_port()
+    sub = free_port()
+    s.set_listen("pop3", "127.0.0.1:%d" % s.pop3_port)
+    s.set_listen("submission", "127.0.0.1:%d" % sub)
+    s.add_user("alice@local.test", PW)
+    s.start()
+    for user in ("alice@local.test", "ghost@local.test"):
+        assert scram_salt_pop3(s.pop3_port, user) == \
+            scram_salt_smtp(sub, user)
+    assert scram_salt_pop3(s.pop3_port, "ghost@local.test") == \
+        scram_salt_pop3(s.pop3_port, "ghost@local.test")
