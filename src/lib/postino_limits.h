@@ -94,4 +94,16 @@
 #define SPF_MAX_EXPANSION	8192		/* one macro-string expanded */
 #define SPF_TIMEOUT_MS		20000		/* whole check (section 4.6.4) */
 
+/* IMAP command reader and parser (src/imap/imap_parse.c, docs/imap.md) */
+#define IMAP_MAX_LINE		(64u * 1024)	/* command text, no literal data */
+#define IMAP_MAX_LINE_PRELOGIN	(8u * 1024)	/* the same before login */
+#define IMAP_MAX_LITERAL	(64u * 1024)	/* one buffered literal */
+#define IMAP_MAX_LITERAL_MINUS	4096		/* {n+} with LITERAL- (RFC 7888) */
+#define IMAP_MAX_APPEND		(50u * 1024 * 1024) /* one streamed message */
+#define IMAP_MAX_LITERALS	1000		/* literals in one command */
+#define IMAP_MAX_COMMAND	(1024u * 1024)	/* text + buffered literals */
+#define IMAP_MAX_DISCARD	(64u * 1024 * 1024) /* refused {n+}: else BYE */
+#define IMAP_MAX_NESTING	32		/* parentheses, NOT/OR depth */
+#define IMAP_MAX_ITEMS		10000		/* list elements, ranges, keys */
+
 #endif
