@@ -14,7 +14,9 @@ import hmac
 import os
 import re
 import smtplib
+import socket
 import ssl
+import struct
 import subprocess
 import time
 
@@ -63,18 +65,20 @@ class Scram:
 
     It checks the server's signature, so a wrong server-final fails."""
 
-    def __init__(self, user, password):
+    def __init__(self, user, password, gs2="n,,", cbdata=b""):
         self.user = user
         self.password = password.encode()
         self.cnonce = base64.b64encode(os.urandom(18)).decode()
         self.verified = False
+        self.gs2 = gs2
+        self.cbind = base64.b64encode(gs2.encode() + cbdata).decode()
 
     def __call__(self, challenge=None):
         if challenge is None:
             self.first_bare = "n=%s,r=%s" % (
                 self.user.replace("=", "=3D").replace(",", "=2C"),
                 self.cnonce)
-            return "n,," + self.first_bare
+            return self.gs2 + self.first_bare
         text = challenge.decode()
         if text.startswith("r="):
             attrs = dict(a.split("=", 1) for a in text.split(","))
@@ -84,7 +88,7 @@ class Scram:
                                          int(attrs["i"]))
             ckey = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
             stored = hashlib.sha256(ckey).digest()
-            without = "c=biws,r=" + attrs["r"]
+            without = "c=%s,r=%s" % (self.cbind, attrs["r"])
             self.auth_msg = ",".join((self.first_bare, text, without))
             sig = hmac.new(stored, self.auth_msg.encode(),
                            hashlib.sha256).digest()
@@ -110,13 +114,13 @@ def test_ehlo_offers_auth_after_starttls_only_there(sub_server):
         c.ehlo("client.test")
         # port 25 is for other MTAs: no AUTH there
         assert not c.has_extn("auth")
-    with connect(s, implicit=False) as c:
-        assert c.has_extn("auth")
-        mechs = c.esmtp_features["auth"].split()
-        assert mechs == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
-    with connect(s, implicit=True) as c:
-        assert c.esmtp_features["auth"].split() == ["SCRAM-SHA-256",
-                                                     "PLAIN", "LOGIN"]
+    for implicit in (False, True):
+        with connect(s, implicit) as c:
+            assert c.has_extn("auth")
+            mechs = c.esmtp_features["auth"].split()
+            # strongest first; -PLUS when the TLS layer gives a binding
+            assert mechs[-3:] == ["SCRAM-SHA-256", "PLAIN", "LOGIN"]
+            assert mechs[:-3] in ([], ["SCRAM-SHA-256-PLUS"])
 
 
 def test_login_587_sends_anywhere_adds_fields(sub_server):
@@ -298,3 +302,71 @@ def test_swaks_auth(sub_server, mech):
              "--helo", "client.test"])
     assert p.returncode != 0
     assert "535 5.7.8" in p.stdout.decode(errors="replace")
+
+
+class TlsLines:
+    """SMTP over implicit TLS with pyOpenSSL, which (unlike the ssl module)
+    exports keying material: the tls-exporter channel binding (RFC 9266)."""
+
+    def __init__(self, port):
+        from OpenSSL import SSL
+        ctx = SSL.Context(SSL.TLS_METHOD)
+        ctx.set_verify(SSL.VERIFY_NONE, lambda *a: True)
+        sock = socket.create_connection(("127.0.0.1", port), 10)
+        sock.setblocking(True)
+        # a receive timeout, so a missing answer fails instead of hanging
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("ll", 10, 0))
+        self.conn = SSL.Connection(ctx, sock)
+        self.conn.set_connect_state()
+        self.conn.do_handshake()
+        self.buf = b""
+
+    def reply(self):
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                self.buf += self.conn.recv(4096)
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode())
+            if line[3:4] == b" ":
+                return int(line[:3]), lines
+
+    def cmd(self, text):
+        self.conn.sendall(text.encode() + b"\r\n")
+        return self.reply()
+
+    def exporter(self):
+        return self.conn.export_keying_material(b"EXPORTER-Channel-Binding",
+                                                32)
+
+
+@pytest.mark.parametrize("tamper", [False, True])
+def test_scram_plus_tls_exporter_465(sub_server, tamper):
+    s = sub_server
+    t = TlsLines(s.submissions_port)
+    assert t.reply()[0] == 220
+    code, lines = t.cmd("EHLO client.test")
+    assert code == 250
+    assert "AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN LOGIN" in lines[-1]
+    cb = t.exporter()
+    if tamper:
+        # a man in the middle sees another channel: other binding data
+        cb = bytes([cb[0] ^ 1]) + cb[1:]
+    scram = Scram("alice@local.test", PASSWORD, gs2="p=tls-exporter,,",
+                  cbdata=cb)
+    first = base64.b64encode(scram().encode()).decode()
+    code, lines = t.cmd("AUTH SCRAM-SHA-256-PLUS " + first)
+    assert code == 334
+    final = scram(base64.b64decode(lines[0][4:]))
+    code, lines = t.cmd(base64.b64encode(final.encode()).decode())
+    if tamper:
+        assert code == 535, lines
+        return
+    assert code == 334, lines
+    assert scram(base64.b64decode(lines[0][4:])) == ""
+    assert scram.verified
+    code, lines = t.cmd("")
+    assert code == 235, lines
+    assert t.cmd("MAIL FROM:<alice@local.test>")[0] == 250
+    assert t.cmd("QUIT")[0] == 221
