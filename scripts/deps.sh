@@ -6,7 +6,7 @@
 set -e
 mode=${1:-run}
 pkgs="build-essential pkg-config libevent-dev libssl-dev libsqlite3-dev
-  libsodium-dev libc-ares-dev libjansson-dev zlib1g-dev openssl"
+  libsodium-dev libc-ares-dev libjansson-dev zlib1g-dev openssl publicsuffix"
 case $mode in
 test|bench)
 	pkgs="$pkgs clang libclang-rt-14-dev python3 python3-pytest swaks

@@ -106,4 +106,15 @@
 #define IMAP_MAX_NESTING	32		/* parentheses, NOT/OR depth */
 #define IMAP_MAX_ITEMS		10000		/* list elements, ranges, keys */
 
+/* DMARC and the Public Suffix List (src/policy/dmarc.c, psl.c,
+ * docs/dmarc.md) */
+#define PSL_MAX_FILE		(4u * 1024 * 1024) /* list file bytes */
+#define PSL_MAX_RULES		50000		/* rules kept (2023 list: ~9500) */
+#define DMARC_MAX_RECORD	4096		/* bytes of one DMARC record */
+#define DMARC_MAX_TAGS		32		/* tags read from one record */
+#define DMARC_MAX_FROM		8		/* From: addresses looked at */
+#define DMARC_MAX_DKIM		16		/* DKIM results considered */
+#define POLICY_MAX_EXEMPT	256		/* exempt networks */
+#define POLICY_MAX_AR_HEADER	4096		/* Authentication-Results text */
+
 #endif
