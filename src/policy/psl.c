@@ -384,6 +384,8 @@ psl_count(const struct psl *p)
 static unsigned
 psl_flags(const struct psl *p, const char *name, size_t len)
 {
+	if (p == NULL)
+		return 0;	/* no list: only the implicit "*" rule */
 	return psl_find(p, name, len)->flags;
 }
 
