@@ -74,6 +74,7 @@
 #define POP3_MAX_AUTH_LINE	12288		/* SASL response line */
 #define POP3_MAX_ERRORS		10		/* bad commands, then close */
 #define POP3_MAX_AUTH_FAILURES	3		/* failed logins, then close */
+#define POP3_MAX_PREAUTH_COMMANDS 50		/* commands before login */
 #define POP3_MAX_MESSAGES	100000		/* maildrop size in messages */
 
 /* DKIM (src/policy/dkim.c, docs/dkim.md) */

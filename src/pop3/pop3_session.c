@@ -86,6 +86,7 @@ struct pop3_session {
 	unsigned			 flags;
 	unsigned			 errors;
 	unsigned			 auth_failures;
+	unsigned			 preauth_cmds;	/* lines before login */
 	struct buf			 in;
 	struct buf			 out;
 	char				*user_arg;	/* from USER */
@@ -744,6 +745,15 @@ run_line(struct pop3_session *s, struct span line)
 	struct span verb, args;
 	size_t i;
 
+	if (s->state == POP3_STATE_AUTH &&
+	    ++s->preauth_cmds > POP3_MAX_PREAUTH_COMMANDS) {
+		/* a client that never logs in does not keep a slot forever */
+		log_info("pop3 too many commands before login sid=%s peer=%s",
+		    s->sid, s->addr);
+		reply(s, "-ERR Too many commands without logging in");
+		close_session(s);
+		return;
+	}
 	if (s->flags & (POP3_F_SASL | POP3_F_SASL_ACK)) {
 		sasl_line(s, line);
 		return;

@@ -457,6 +457,35 @@ test_too_many_errors(void)
 }
 
 static void
+test_preauth_command_limit(void)
+{
+	size_t i, n;
+
+	for (n = POP3_MAX_PREAUTH_COMMANDS - 1;
+	    n <= POP3_MAX_PREAUTH_COMMANDS + 1; n++) {
+		struct fake f;
+		struct pop3_session *s;
+		struct buf out, in;
+
+		memset(&f, 0, sizeof(f));
+		buf_init(&out, 1 << 20);
+		buf_init(&in, 1 << 20);
+		for (i = 0; i < n; i++)
+			CHECK(buf_append_str(&in, "CAPA\r\n") == 0);
+		s = session_new(&f, true, false);
+		feed(s, &out, (const char *)in.data, in.len, 7);
+		CHECK_INT(pop3_session_want_close(s),
+		    n > POP3_MAX_PREAUTH_COMMANDS);
+		CHECK_INT(strstr((const char *)out.data, "-ERR Too many "
+		    "commands without logging in\r\n") != NULL,
+		    n > POP3_MAX_PREAUTH_COMMANDS);
+		pop3_session_free(&s);
+		buf_fini(&out);
+		buf_fini(&in);
+	}
+}
+
+static void
 test_bad_logins(void)
 {
 	transcript("USER alice@example.test\r\nPASS wrong\r\n"
@@ -822,6 +851,7 @@ static const struct test_case cases[] = {
 	TEST(test_bad_numbers),
 	TEST(test_wrong_state),
 	TEST(test_too_many_errors),
+	TEST(test_preauth_command_limit),
 	TEST(test_bad_logins),
 	TEST(test_in_use_and_throttled),
 	TEST(test_apop_and_user_args),
