@@ -408,6 +408,8 @@ imap_reader_input(struct imap_reader *r, const uint8_t *in, size_t len,
 	*used_r = 0;
 	if (r->done)
 		reader_reset(r);
+	else if (r->buf.len == 0 && r->state == IMAP_RSTATE_LINE)
+		reader_apply_limits(r);
 	for (;;) {
 		switch (r->state) {
 		case IMAP_RSTATE_CLOSED:
@@ -495,6 +497,15 @@ imap_reader_input(struct imap_reader *r, const uint8_t *in, size_t len,
 			room = r->buf.len - r->line_start + r->text_len;
 			if (room > r->lim.line_max ||
 			    n > r->lim.line_max - room) {
+				/* take what fits, so that the tag and the
+				 * line's end are seen however input was
+				 * split */
+				n = room < r->lim.line_max ?
+				    r->lim.line_max - room : 0;
+				if (n > r->buf.max - r->buf.len)
+					n = r->buf.max - r->buf.len;
+				if (buf_append(&r->buf, in + used, n) == 0)
+					used += n;
 				*used_r = used;
 				return reader_error(r, ev,
 				    IMAP_READER_REPLY_BAD, "line too long",
@@ -1641,11 +1652,12 @@ section(struct imap_pstate *ps, struct imap_section *sec, bool binary)
 			break;
 		}
 	}
-	if (eat(ps, ']'))
+	/* "1." must go on with a section text */
+	if (!(sec->nparts > 0 && ps->p[ps->pos - 1] == '.') && eat(ps, ']'))
 		return true;
 	if (binary)
 		return fail(ps, "invalid section");
-	if (sec->nparts > 0 && ps->pos > 0 && ps->p[ps->pos - 1] != '.')
+	if (sec->nparts > 0 && ps->p[ps->pos - 1] != '.')
 		return fail(ps, "invalid section");
 	w = word(ps);
 	if (span_eq_str_ci(w, "HEADER")) {
