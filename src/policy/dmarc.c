@@ -579,16 +579,40 @@ dmarc_check_set_random(struct dmarc_check *c, dmarc_random_fn *fn,
 	c->rnd_ctx = ctx;
 }
 
+/* align - fills the alignment fields of o; strictness from the record,
+ * relaxed without one (the policy module still wants to know whether a
+ * DKIM pass speaks for the From: domain) */
+static void
+align(struct dmarc_check *c, struct dmarc_outcome *o)
+{
+	bool sstrict = c->have_rec && c->rec.aspf_strict;
+	bool dstrict = c->have_rec && c->rec.adkim_strict;
+	size_t i;
+
+	/* section 3.1.2: only a passing SPF result can align */
+	o->spf_aligned = c->spf == SPF_PASS && dmarc_aligned(c->psl,
+	    c->spf_domain, c->from, sstrict);
+	for (i = 0; i < c->ndkim; i++) {
+		if (c->dkim[i].result == DKIM_PASS &&
+		    dmarc_aligned(c->psl, c->dkim[i].domain, c->from,
+		    dstrict)) {
+			o->dkim_aligned = true;
+			o->dkim_domain = c->dkim[i].domain;
+			break;
+		}
+	}
+}
+
 void
 dmarc_check_finish(struct dmarc_check *c, struct dmarc_outcome *o)
 {
-	size_t i;
-
 	memset(o, 0, sizeof(*o));
 	o->header_from = c->from[0] != '\0' ? c->from : NULL;
 	if (c->stage != DMARC_STAGE_DONE)
 		check_fail(c, DMARC_RESULT_TEMPERROR,
 		    "policy record lookup not answered");
+	if (o->header_from != NULL)
+		align(c, o);
 	if (!c->have_rec) {
 		o->result = c->early;
 		o->problem = c->problem;
@@ -599,18 +623,6 @@ dmarc_check_finish(struct dmarc_check *c, struct dmarc_outcome *o)
 	/* section 6.6.3: sp= for a subdomain found via its org domain */
 	o->policy = strcmp(c->policy_domain, c->from) != 0 ? c->rec.sp :
 	    c->rec.p;
-	/* section 3.1.2: only a passing SPF result can align */
-	o->spf_aligned = c->spf == SPF_PASS && dmarc_aligned(c->psl,
-	    c->spf_domain, c->from, c->rec.aspf_strict);
-	for (i = 0; i < c->ndkim; i++) {
-		if (c->dkim[i].result == DKIM_PASS &&
-		    dmarc_aligned(c->psl, c->dkim[i].domain, c->from,
-		    c->rec.adkim_strict)) {
-			o->dkim_aligned = true;
-			o->dkim_domain = c->dkim[i].domain;
-			break;
-		}
-	}
 	if (o->spf_aligned || o->dkim_aligned) {
 		o->result = DMARC_RESULT_PASS;
 		return;

@@ -114,7 +114,10 @@ struct dmarc_outcome {
 	const char	*problem;	/* why none/temperror/permerror, or
 					 * NULL; static */
 	bool		 spf_aligned;	/* SPF passed and is aligned */
-	bool		 dkim_aligned;	/* some DKIM pass is aligned */
+	bool		 dkim_aligned;	/* some DKIM pass is aligned (with
+					 * no record: relaxed alignment,
+					 * still computed when the From:
+					 * domain is known) */
 	const char	*dkim_domain;	/* the first aligned passing d= */
 	bool		 sampled_out;	/* pct= spared the message: the
 					 * disposition is one step lower */
