@@ -72,6 +72,15 @@ imap_reader_limits_default(struct imap_reader_limits *l, bool prelogin,
 	l->command_max = IMAP_MAX_COMMAND;
 	l->discard_max = IMAP_MAX_DISCARD;
 	l->literals_max = IMAP_MAX_LITERALS;
+	if (prelogin) {
+		/* LOGIN takes two small strings; APPEND needs a login, so
+		 * nothing streams and a big {n+} is a reason to hang up */
+		l->literal_max = IMAP_MAX_LINE_PRELOGIN;
+		l->append_max = 0;
+		l->command_max = 4 * IMAP_MAX_LINE_PRELOGIN;
+		l->discard_max = IMAP_MAX_LITERAL;
+		l->literals_max = 16;
+	}
 }
 
 static void

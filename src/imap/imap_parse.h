@@ -38,7 +38,9 @@ struct imap_reader_limits {
 	unsigned	literals_max;	/* literals in one command */
 };
 
-/* Defaults from postino_limits.h; prelogin picks the smaller line. */
+/* Defaults from postino_limits.h.  prelogin: 8 KiB of text, literals up to
+ * 8 KiB, 16 of them, 32 KiB in all, no streaming, BYE for a refused {n+}
+ * over 64 KiB.  literal_minus: {n+} only up to 4096 octets (RFC 7888). */
 void imap_reader_limits_default(struct imap_reader_limits *l, bool prelogin,
     bool literal_minus);
 

@@ -1211,6 +1211,31 @@ test_reader_literal_minus(void)
 	/* before login the line is shorter */
 	imap_reader_limits_default(&lim, true, true);
 	CHECK_INT(lim.line_max, IMAP_MAX_LINE_PRELOGIN);
+	CHECK_INT(lim.nonsync_max, IMAP_MAX_LITERAL_MINUS);
+	CHECK_INT(lim.append_max, 0);
+	/* before login an APPEND literal is never streamed */
+	R(&lim, "a APPEND INBOX {9000}\r\nb NOOP\r\n",
+	    "ERR2:a:message too big\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
+	/* and a big refused {n+} closes the connection */
+	R(&lim, "a LOGIN {70000+}\r\nb NOOP\r\n",
+	    "ERR3:a:literal too big\n");
+	R(&lim, "a LOGIN {4097+}\r\nb NOOP\r\n",
+	    "ERR1:a:non-synchronizing literal too big (LITERAL-)\n");
+	/* 8 KiB line: = and +1 */
+	in = malloc(IMAP_MAX_LINE_PRELOGIN + 100);
+	for (size = IMAP_MAX_LINE_PRELOGIN; size <= IMAP_MAX_LINE_PRELOGIN + 1;
+	    size++) {
+		n = (size_t)sprintf(in, "a LOGIN x ");
+		memset(in + n, 'p', size - n - 2);
+		memcpy(in + size - 2, "\r\n", 2);
+		got = run(&lim, in, size, SPLIT_WHOLE, 0);
+		if (size == IMAP_MAX_LINE_PRELOGIN)
+			CHECK(strncmp(got, "CMD<a LOGIN x ppp", 17) == 0);
+		else
+			CHECK_STR(got, "ERR1:a:line too long\n");
+		free(got);
+	}
+	free(in);
 	want = NULL;
 	(void)want;
 }
