@@ -1559,8 +1559,8 @@ search_key(struct imap_pstate *ps, struct imap_search_key **out)
 			case SK_ASTRING:
 				ok = sp(ps) && astring(ps, &k->str);
 				break;
-			case SK_ATOM:
-				ok = sp(ps) && flag(ps, &k->str);
+			case SK_ATOM:	/* flag-keyword: no backslash */
+				ok = sp(ps) && atom(ps, &k->str);
 				break;
 			case SK_DATE:
 				ok = sp(ps) && date(ps, &k->date);
@@ -2545,7 +2545,8 @@ imap_parse_command(struct arena *a, const struct imap_command_text *in,
 	}
 	if (tag_r != NULL)
 		*tag_r = tag;
-	if (ps.len < 2 || ps.p[ps.len - 2] != '\r' || ps.p[ps.len - 1] != '\n') {
+	if (ps.len < 2 || ps.p[ps.len - 2] != '\r' ||
+	    ps.p[ps.len - 1] != '\n') {
 		*error_r = "command must end with CRLF";
 		return -1;
 	}

@@ -92,7 +92,8 @@ static const char *const search_names[] = {
 	[IMAP_SEARCH_UNDELETED] = "UNDELETED",
 	[IMAP_SEARCH_UNDRAFT] = "UNDRAFT",
 	[IMAP_SEARCH_UNFLAGGED] = "UNFLAGGED", [IMAP_SEARCH_UNSEEN] = "UNSEEN",
-	[IMAP_SEARCH_KEYWORD] = "KEYWORD", [IMAP_SEARCH_UNKEYWORD] = "UNKEYWORD",
+	[IMAP_SEARCH_KEYWORD] = "KEYWORD",
+	[IMAP_SEARCH_UNKEYWORD] = "UNKEYWORD",
 	[IMAP_SEARCH_BCC] = "BCC", [IMAP_SEARCH_BODY] = "BODY",
 	[IMAP_SEARCH_CC] = "CC", [IMAP_SEARCH_FROM] = "FROM",
 	[IMAP_SEARCH_SUBJECT] = "SUBJECT", [IMAP_SEARCH_TEXT] = "TEXT",
@@ -146,7 +147,8 @@ out_key(struct buf *o, const struct imap_search_key *k)
 }
 
 static const char *const fetch_names[] = {
-	[IMAP_FETCH_FLAGS] = "FLAGS", [IMAP_FETCH_INTERNALDATE] = "INTERNALDATE",
+	[IMAP_FETCH_FLAGS] = "FLAGS",
+	[IMAP_FETCH_INTERNALDATE] = "INTERNALDATE",
 	[IMAP_FETCH_RFC822_SIZE] = "RFC822.SIZE",
 	[IMAP_FETCH_ENVELOPE] = "ENVELOPE", [IMAP_FETCH_BODY] = "BODY",
 	[IMAP_FETCH_BODYSTRUCTURE] = "BODYSTRUCTURE",
@@ -422,7 +424,8 @@ test_login_auth(void)
 	P("a LOGIN joe\r\n", "ERR:expected a space");
 	P("a LOGIN joe \"sec\r\n", "ERR:invalid character in quoted string");
 	P("a LOGIN joe \"a\\b\"\r\n", "ERR:invalid quoted escape");
-	P("a LOGIN joe {9}\r\nsecret\r\n", "ERR:literal longer than the command");
+	P("a LOGIN joe {9}\r\nsecret\r\n",
+	    "ERR:literal longer than the command");
 	PN("a LOGIN joe {2}\r\na\0\r\n", "ERR:NUL in a literal (use literal8)");
 	P("a LOGIN joe ~{2}\r\nab\r\n",
 	    "ERR:unexpected characters after the command");
@@ -578,7 +581,8 @@ test_fetch(void)
 	P("a FETCH 5:2,7,*:3 FLAGS\r\n", "a 26 set=2:5,7,0:3 FLAGS");
 	P("a FETCH $ UID\r\n", "a 26 set=$ UID");
 	P("a UID FETCH 1:* (FLAGS UID MODSEQ BODYSTRUCTURE ENVELOPE "
-	    "INTERNALDATE RFC822 RFC822.HEADER RFC822.TEXT RFC822.SIZE BODY)\r\n",
+	    "INTERNALDATE RFC822 RFC822.HEADER RFC822.TEXT RFC822.SIZE "
+	    "BODY)\r\n",
 	    "a 26 uid set=1:0 FLAGS UID MODSEQ BODYSTRUCTURE ENVELOPE "
 	    "INTERNALDATE RFC822 RFC822.HEADER RFC822.TEXT RFC822.SIZE BODY");
 	P("a FETCH 1 (BODY[] BODY.PEEK[1.2.3] BODY[HEADER] BODY[TEXT]<0.100>"
@@ -676,6 +680,7 @@ test_search(void)
 	    "a 25 AND(ANSWERED DELETED DRAFT FLAGGED SEEN RECENT NEW OLD "
 	    "UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN)");
 	P("a SEARCH UID 1:100 $\r\n", "a 25 AND(UID1:100 SET$)");
+	P("a SEARCH KEYWORD \\Seen\r\n", "ERR:expected an atom");
 	P("a SEARCH MODSEQ 620162338\r\n", "a 25 AND(MODSEQ:620162338)");
 	P("a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338\r\n",
 	    "a 25 AND(MODSEQ:/flags/\\draft/all:620162338)");
@@ -1076,7 +1081,8 @@ test_reader_lines(void)
 	    "ERR1:a:line too long\n"
 	    "CMD<b NOOP\\x0d\\x0a>0=b 2\n");
 	/* no tag to answer: untagged */
-	R(&lim, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nb NOOP\r\n",
+	R(&lim, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+	    "b NOOP\r\n",
 	    "ERR1::line too long\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
 	/* a too long line that ends in {n+}: its data is dropped too */
 	R(&lim, "a LOGIN aaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbbb {5+}\r\n"
