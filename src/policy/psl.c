@@ -192,14 +192,20 @@ psl_punycode_label(struct span in, char *out, size_t outsize)
 	}
 	memcpy(out, "xn--", 4);
 	o = 4;
+	/* o stays at most 63 (a label's limit), out[63] is the NUL */
 	for (j = 0; j < ncp; j++) {
 		if (cps[j] < 0x80) {
+			if (o >= 63)
+				return -1;
 			out[o++] = (char)ascii_tolower((int)cps[j]);
 			b++;
 		}
 	}
-	if (b > 0)
+	if (b > 0) {
+		if (o >= 63)
+			return -1;
 		out[o++] = '-';
+	}
 	h = b;
 	while (h < ncp) {
 		unsigned long m = 0x110000;

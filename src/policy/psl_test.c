@@ -165,6 +165,17 @@ test_punycode(void)
 	CHECK_INT(psl_punycode_label(SPAN_LIT("\xed\xa0\x80"), out,
 	    sizeof(out)), -1);
 	CHECK_INT(psl_punycode_label(SPAN_LIT(""), out, sizeof(out)), -1);
+	/* found by dmarc_psl_fuzz: many ASCII points before a non-ASCII
+	 * one overflowed the output; 63 bytes at most */
+	CHECK_INT(psl_punycode_label(SPAN_LIT("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xbc"), out, sizeof(out)), -1);
+	/* 55 + "xn--" + "-8yf" is 63: the limit; 56 is one too many */
+	CHECK_INT(psl_punycode_label(SPAN_LIT("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xbc"), out, sizeof(out)), 0);
+	CHECK_INT(strlen(out), 63);
+	CHECK_STR(out + 57, "aa-8yf");
+	CHECK_INT(psl_punycode_label(SPAN_LIT("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xbc"), out, sizeof(out)), -1);
 	CHECK_INT(psl_punycode_label(SPAN_LIT("abc"), out, 10), -1);
 }
 
