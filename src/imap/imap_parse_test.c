@@ -1151,12 +1151,27 @@ test_reader_literals(void)
 	    "ERR1:a:invalid literal size\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
 	R(&lim, "a LOGIN {99999999999+}\r\nb NOOP\r\n",
 	    "ERR3:a:invalid literal size\n");
+	/* "{}" is no size: BAD for {n}, BYE for {n+} (how much follows?) */
+	R(&lim, "a LOGIN {}\r\nb NOOP\r\n",
+	    "ERR1:a:invalid literal size\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
+	R(&lim, "a LOGIN {+}\r\nb NOOP\r\n",
+	    "ERR3:a:invalid literal size\n");
+	/* "{x}" is not a literal header: the parser refuses the line */
+	R(&lim, "a LOGIN {x}\r\n",
+	    "CMD<a LOGIN {x}\\x0d\\x0a>0=ERR:expected a number\n");
+	/* a literal in a too long line's tail split over the limit */
+	R(&lim, "a LOGIN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {10+}\r\n0123456789 x\r\n"
+	    "b NOOP\r\n",
+	    "ERR1:a:line too long\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
 	/* text of all lines counts against line_max */
 	R(&lim, "a LOGIN {1}\r\nx aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nb NOOP\r\n",
 	    "+1\nERR1:a:line too long\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
 	/* command_max 60: text + literal data */
 	lim.literal_max = 50;
 	R(&lim, "a LOGIN {47}\r\nb NOOP\r\n",
+	    "ERR1:a:command too big\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
+	R(&lim, "a LOGIN {47+}\r\n0123456789012345678901234567890123456789"
+	    "0123456\r\nb NOOP\r\n",
 	    "ERR1:a:command too big\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
 	R(&lim, "a LOGIN {46}\r\n0123456789012345678901234567890123456789"
 	    "012345 x\r\nb NOOP\r\n",
