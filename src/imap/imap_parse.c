@@ -963,8 +963,8 @@ nz_number(struct imap_pstate *ps, uint32_t *out)
 	return *out != 0 || fail(ps, "zero is not allowed here");
 }
 
-/* RFC 7162: mod-sequence-value is 1*DIGIT up to 2^63 - 1 */
-#define IMAP_MODSEQ_MAX	((uint64_t)INT64_MAX)
+/* RFC 9051 number64 and RFC 7162 mod-sequence-value: up to 2^63 - 1 */
+#define IMAP_NUMBER64_MAX	((uint64_t)INT64_MAX)
 
 static bool
 quoted(struct imap_pstate *ps, struct span *out)
@@ -1518,7 +1518,7 @@ search_key_modseq(struct imap_pstate *ps, struct imap_search_key *k)
 		if (!pdup(ps, type.p, type.len, &k->str) || !sp(ps))
 			return false;
 	}
-	return number64(ps, IMAP_MODSEQ_MAX, &k->num);
+	return number64(ps, IMAP_NUMBER64_MAX, &k->num);
 }
 
 static bool
@@ -1566,8 +1566,8 @@ search_key(struct imap_pstate *ps, struct imap_search_key **out)
 				ok = sp(ps) && date(ps, &k->date);
 				break;
 			default:
-				ok = sp(ps) && number64(ps, UINT64_MAX,
-				    &k->num);
+				ok = sp(ps) && number64(ps, IMAP_NUMBER64_MAX,
+				    &k->num);	/* number64 */
 				break;
 			}
 			break;
@@ -1695,10 +1695,14 @@ partial(struct imap_pstate *ps, struct imap_fetch_att *att)
 	if (!eat(ps, '<'))
 		return true;
 	att->has_partial = true;
-	return number32(ps, &att->partial_offset) &&
-	    expect(ps, '.', "invalid partial") &&
-	    nz_number(ps, &att->partial_len) &&
-	    expect(ps, '>', "invalid partial");
+	/* RFC 9051: "<" number64 "." nz-number64 ">" */
+	if (!number64(ps, IMAP_NUMBER64_MAX, &att->partial_offset) ||
+	    !expect(ps, '.', "invalid partial") ||
+	    !number64(ps, IMAP_NUMBER64_MAX, &att->partial_len))
+		return false;
+	if (att->partial_len == 0)
+		return fail(ps, "zero is not allowed here");
+	return expect(ps, '>', "invalid partial");
 }
 
 static const struct {
@@ -1837,7 +1841,7 @@ parse_fetch(struct imap_pstate *ps, struct imap_command *cmd)
 		if (span_eq_str_ci(w, "CHANGEDSINCE") &&
 		    !cmd->u.fetch.has_changedsince) {
 			cmd->u.fetch.has_changedsince = true;
-			if (!sp(ps) || !number64(ps, IMAP_MODSEQ_MAX,
+			if (!sp(ps) || !number64(ps, IMAP_NUMBER64_MAX,
 			    &cmd->u.fetch.changedsince))
 				return false;
 		} else if (span_eq_str_ci(w, "VANISHED") &&
@@ -1872,7 +1876,7 @@ parse_store(struct imap_pstate *ps, struct imap_command *cmd)
 		if (!span_eq_str_ci(w, "UNCHANGEDSINCE"))
 			return fail(ps, "unknown store modifier");
 		cmd->u.store.has_unchangedsince = true;
-		if (!sp(ps) || !number64(ps, IMAP_MODSEQ_MAX,
+		if (!sp(ps) || !number64(ps, IMAP_NUMBER64_MAX,
 		    &cmd->u.store.unchangedsince) ||
 		    !expect(ps, ')', "expected )") || !sp(ps))
 			return false;
@@ -2173,7 +2177,7 @@ parse_select(struct imap_pstate *ps, struct imap_command *cmd)
 			cmd->u.select.qresync = true;
 			if (!sp(ps) || !expect(ps, '(', "expected (") ||
 			    !nz_number(ps, &cmd->u.select.uidvalidity) ||
-			    !sp(ps) || !number64(ps, IMAP_MODSEQ_MAX,
+			    !sp(ps) || !number64(ps, IMAP_NUMBER64_MAX,
 			    &cmd->u.select.modseq))
 				return false;
 			if (eat(ps, ' ') && peek(ps) != '(' &&
@@ -2384,7 +2388,7 @@ parse_setquota(struct imap_pstate *ps, struct imap_command *cmd)
 		return true;
 	for (;;) {
 		if (!atom(ps, &res.name) || !sp(ps) ||
-		    !number64(ps, IMAP_MODSEQ_MAX, &res.limit))
+		    !number64(ps, IMAP_NUMBER64_MAX, &res.limit))
 			return false;
 		if (cmd->u.quota.count >= ps->max_items)
 			return fail(ps, "too many items");

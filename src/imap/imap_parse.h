@@ -229,7 +229,7 @@ struct imap_fetch_att {
 	bool			 is_peek;	/* BODY.PEEK, BINARY.PEEK */
 	struct imap_section	 section;	/* BODY[], BINARY[] */
 	bool			 has_partial;
-	uint32_t		 partial_offset, partial_len;
+	uint64_t		 partial_offset, partial_len;	/* number64 */
 };
 
 enum imap_store_mode {

@@ -184,8 +184,9 @@ out_att(struct buf *o, const struct imap_fetch_att *a)
 		OK(buf_append_str(o, "}"));
 	}
 	if (a->has_partial)
-		OK(buf_printf(o, "<%u.%u>", a->partial_offset,
-		    a->partial_len));
+		OK(buf_printf(o, "<%llu.%llu>",
+		    (unsigned long long)a->partial_offset,
+		    (unsigned long long)a->partial_len));
 }
 
 static void
@@ -615,6 +616,14 @@ test_fetch(void)
 	P("a FETCH 1 BINARY.SIZE[1]<0.1>\r\n", "ERR:expected a space");
 	P("a FETCH 1 BODY[]<0.0>\r\n", "ERR:zero is not allowed here");
 	P("a FETCH 1 BODY[]<1>\r\n", "ERR:invalid partial");
+	P("a FETCH 1 BODY[]<4294967296.9223372036854775807>\r\n",
+	    "a 26 set=1 BODY[]{|}<4294967296.9223372036854775807>");
+	P("a FETCH 1 BODY[]<0.9223372036854775808>\r\n",
+	    "ERR:number out of range");
+	P("a SEARCH LARGER 9223372036854775807\r\n",
+	    "a 25 AND(LARGER:9223372036854775807)");
+	P("a SEARCH LARGER 9223372036854775808\r\n",
+	    "ERR:number out of range");
 	P("a FETCH 1 FOO\r\n", "ERR:unknown fetch attribute");
 	P("a FETCH 1 (FLAGS\r\n", "ERR:expected a space");
 	P("a FETCH 1 ()\r\n", "ERR:unknown fetch attribute");
