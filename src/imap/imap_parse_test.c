@@ -1169,8 +1169,8 @@ test_reader_literals(void)
 	R(&lim, "a LOGIN {x}\r\n",
 	    "CMD<a LOGIN {x}\\x0d\\x0a>0=ERR:expected a number\n");
 	/* a literal in a too long line's tail split over the limit */
-	R(&lim, "a LOGIN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {10+}\r\n0123456789 x\r\n"
-	    "b NOOP\r\n",
+	R(&lim, "a LOGIN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa {10+}\r\n"
+	    "0123456789 x\r\nb NOOP\r\n",
 	    "ERR1:a:line too long\nCMD<b NOOP\\x0d\\x0a>0=b 2\n");
 	/* text of all lines counts against line_max */
 	R(&lim, "a LOGIN {1}\r\nx aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nb NOOP\r\n",
