@@ -401,6 +401,19 @@ test_check_details(void)
 	dmarc_check_free(&c);
 	dmarc_check_free(&c);
 
+	/* no record: no verdict, but the alignment is still reported */
+	c = dmarc_check_new_domain(psl, "x.nopolicy.com");
+	resolve(c);
+	CHECK_INT(nqueries, 2);
+	dmarc_check_set_spf(c, SPF_PASS, "bounces.nopolicy.com");
+	dmarc_check_add_dkim(c, DKIM_PASS, "nopolicy.com");
+	dmarc_check_finish(c, &o);
+	CHECK_INT(o.result, DMARC_RESULT_NONE);
+	CHECK(o.spf_aligned);
+	CHECK(o.dkim_aligned);
+	CHECK(o.record == NULL);
+	dmarc_check_free(&c);
+
 	CHECK(dmarc_aligned(psl, "a.example.com", "B.example.com.", false));
 	CHECK(!dmarc_aligned(psl, "a.example.com", "example.com", true));
 	CHECK(!dmarc_aligned(psl, "a.co.uk", "b.co.uk", false));

@@ -422,7 +422,10 @@ fmt_value(char *out, size_t outsize, const char *name, const char *v,
     bool dot_atom)
 {
 	size_t i, o;
-	bool plain = v[0] != '\0';
+	const char *at = strchr(v, '@');
+	/* a pvalue may be [local-part] "@" domain: one '@', a domain after */
+	bool plain = v[0] != '\0' && (dot_atom || at == NULL ||
+	    (strchr(at + 1, '@') == NULL && at[1] != '\0'));
 	int n;
 
 	for (i = 0; v[i] != '\0'; i++) {

@@ -399,6 +399,19 @@ test_headers_fail(void)
 	CHECK_INT(policy_headers(&set, &in, &out), -1);
 	CHECK_STR(buf_cstr(&out), "X");
 	buf_fini(&out);
+
+	/* pvalues: one '@' with a domain after it stays plain */
+	in.mail_from = "a@b@example.org";
+	in.spf = SPF_PASS;
+	buf_init(&out, 4096);
+	CHECK_INT(policy_headers(&set, &in, &out), 0);
+	CHECK(strstr(buf_cstr(&out), "smtp.mailfrom=\"a@b@example.org\";") !=
+	    NULL);
+	buf_reset(&out);
+	in.mail_from = "x@";
+	CHECK_INT(policy_headers(&set, &in, &out), 0);
+	CHECK(strstr(buf_cstr(&out), "smtp.mailfrom=\"x@\";") != NULL);
+	buf_fini(&out);
 }
 
 /* Every line of hostile, long values stays under 998 bytes and folded
