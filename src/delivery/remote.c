@@ -102,7 +102,7 @@ struct rconn {
 	uint64_t		 body_pos;
 	bool			 no_tls;	/* TLS failed here: plain */
 	bool			 tls_started;	/* STARTTLS handshake begun */
-	bool			 in_engine;	/* inside a call into c */
+	unsigned		 in_engine;	/* nesting of calls into c */
 	bool			 dead;		/* free when the call returns */
 	bool			 retry;		/* try the next address after
 						 * the call returns */
@@ -344,7 +344,9 @@ rconn_flush(struct rconn *rc)
 static void
 rconn_after(struct rconn *rc)
 {
-	rc->in_engine = false;
+	/* only the outermost call acts: TLS callbacks can nest */
+	if (--rc->in_engine > 0)
+		return;
 	if (rc->dead) {
 		rconn_free(rc);
 		return;
@@ -370,7 +372,7 @@ rconn_after(struct rconn *rc)
 }
 
 #define ENGINE(rc, call) do { \
-	(rc)->in_engine = true; \
+	(rc)->in_engine++; \
 	call; \
 	rconn_after(rc); \
 } while (0)
@@ -393,7 +395,7 @@ on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v;
 
-	rc->in_engine = true;
+	rc->in_engine++;
 	while (!rc->dead && evbuffer_peek(in, -1, NULL, &v, 1) == 1 &&
 	    v.iov_len > 0) {
 		smtp_client_input(rc->c, v.iov_base, v.iov_len);
@@ -473,8 +475,11 @@ op_start_tls(void *ctx)
 		return;
 	}
 	SSL_set_tlsext_host_name(ssl, rc->hosts[rc->host_i].name);
+	/* deferred callbacks: the handshake must not call back into us
+	 * while the engine is still inside smtp_client_input() */
 	tls = bufferevent_openssl_filter_new(rc->rd->base, rc->bev, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	    BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (tls == NULL) {
 		SSL_free(ssl);
 		smtp_client_tls_done(rc->c, false);
