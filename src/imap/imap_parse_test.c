@@ -1119,6 +1119,29 @@ test_reader_lines(void)
 		CHECK_INT(ev.type, IMAP_READER_CONTINUE);
 		CHECK_INT(ev.size, 5);
 		imap_reader_free(&r);
+
+		/* IDLE, then DONE read as a raw line, then a command */
+		r = imap_reader_new(&lim);
+		in = "a IDLE\r\nDONE\r\nb NOOP\r\n";
+		CHECK_INT(imap_reader_input(r, (const uint8_t *)in,
+		    strlen(in), &used, &ev), 1);
+		CHECK_INT(ev.type, IMAP_READER_COMMAND);
+		CHECK_MEM(ev.tag.p, ev.tag.len, "a", 1);
+		in += used;
+		imap_reader_expect_raw_line(r);
+		CHECK_INT(imap_reader_input(r, (const uint8_t *)in,
+		    strlen(in), &used, &ev), 1);
+		CHECK_INT(ev.type, IMAP_READER_COMMAND);
+		CHECK_MEM(ev.cmd.text.p, ev.cmd.text.len, "DONE\r\n", 6);
+		in += used;
+		CHECK_INT(imap_reader_input(r, (const uint8_t *)in,
+		    strlen(in), &used, &ev), 1);
+		CHECK_INT(ev.type, IMAP_READER_COMMAND);
+		CHECK_MEM(ev.cmd.text.p, ev.cmd.text.len, "b NOOP\r\n", 8);
+		CHECK_INT(used, strlen(in));
+		CHECK_INT(imap_reader_input(r, (const uint8_t *)in + used, 0,
+		    &used, &ev), 0);
+		imap_reader_free(&r);
 	}
 }
 
