@@ -412,10 +412,11 @@ atext(unsigned char c)
 }
 
 /*
- * fmt_value - name=value (value alone for a NULL name) into out: plain if it may stand as it is
- * (dot_atom: RFC 5322 dot-atom for Received-SPF; else an RFC 8601
- * pvalue of letters, digits, "@.-_+"), else a quoted-string.  -1 (left
- * out) on control bytes or past POLICY_MAX_VALUE.
+ * fmt_value - name=value (the value alone for a NULL name) into out:
+ * plain if it may stand as it is (dot_atom: RFC 5322 dot-atom for
+ * Received-SPF; else an RFC 8601 pvalue of letters, digits, "@.-_+"),
+ * else a quoted-string.  -1 (the value is left out) on control bytes
+ * or past POLICY_MAX_VALUE.
  */
 static int
 fmt_value(char *out, size_t outsize, const char *name, const char *v,

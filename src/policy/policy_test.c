@@ -228,7 +228,8 @@ test_decide_text(void)
 	in.dmarc = NULL;
 	in.spf = SPF_NONE;
 	set.spf_none = POLICY_REJECT;
-	in.spf_domain = "\x1b[31m.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	in.spf_domain = "\x1b[31m.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example";
 	policy_decide(&set, &in, &d);

@@ -50,9 +50,9 @@ size_t psl_count(const struct psl *p);
  * rule; "*" when no rule matches; p NULL stands for an empty list):
  * writes it lowercase and NUL-terminated into out (outsize at least
  * 254).  domain may have one trailing dot and any case.  Returns the
- * number of labels of the suffix, or -1 if domain is no usable name (empty, empty label, label
- * over 63 bytes, over 253 bytes, bytes other than letters, digits, '-'
- * and '_').
+ * number of labels of the suffix, or -1 if domain is no usable name
+ * (empty, empty label, label over 63 bytes, over 253 bytes, bytes other
+ * than letters, digits, '-' and '_').
  */
 int psl_public_suffix(const struct psl *p, const char *domain, char *out,
     size_t outsize);
