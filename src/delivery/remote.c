@@ -102,6 +102,7 @@ struct rconn {
 	uint64_t		 body_pos;
 	bool			 no_tls;	/* TLS failed here: plain */
 	bool			 tls_started;	/* STARTTLS handshake begun */
+	bool			 want_tls;	/* wrap once the 220 is drained */
 	unsigned		 in_engine;	/* nesting of calls into c */
 	bool			 dead;		/* free when the call returns */
 	bool			 retry;		/* try the next address after
@@ -125,6 +126,7 @@ struct remote_delivery {
 
 static void rconn_next_address(struct rconn *rc);
 static void rconn_free(struct rconn *rc);
+static bool tls_wrap(struct rconn *rc);
 static void dest_kick(struct remote_delivery *rd, struct dest *d);
 
 /* ---- outcomes ------------------------------------------------------ */
@@ -368,6 +370,15 @@ rconn_after(struct rconn *rc)
 		rconn_next_address(rc);
 		return;
 	}
+	if (rc->want_tls) {
+		rc->want_tls = false;
+		if (!tls_wrap(rc)) {
+			rc->in_engine++;
+			smtp_client_tls_done(rc->c, false);
+			rconn_after(rc);
+			return;
+		}
+	}
 	rconn_flush(rc);
 }
 
@@ -396,7 +407,8 @@ on_read(struct bufferevent *bev, void *arg)
 	struct evbuffer_iovec v;
 
 	rc->in_engine++;
-	while (!rc->dead && evbuffer_peek(in, -1, NULL, &v, 1) == 1 &&
+	while (!rc->dead && !rc->want_tls &&
+	    evbuffer_peek(in, -1, NULL, &v, 1) == 1 &&
 	    v.iov_len > 0) {
 		smtp_client_input(rc->c, v.iov_base, v.iov_len);
 		if (rc->dead)
@@ -452,7 +464,13 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_ERROR) && rc->c != NULL && rc->tls_started &&
 	    !smtp_client_is_tls(rc->c)) {
-		log_info("remote tls-failed sid=%s peer=%s", rc->sid, rc->peer);
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		char why[256] = "closed";
+
+		if (e != 0)
+			ERR_error_string_n(e, why, sizeof(why));
+		log_info("remote tls-failed sid=%s peer=%s what=0x%x reason=\"%s\"",
+		    rc->sid, rc->peer, (unsigned)what, why);
 		ENGINE(rc, smtp_client_tls_done(rc->c, false));
 		return;
 	}
@@ -461,34 +479,43 @@ on_event(struct bufferevent *bev, short what, void *arg)
 
 /* ---- engine callbacks ---------------------------------------------- */
 
+/*
+ * op_start_tls - the server said 220 to STARTTLS.  The socket is wrapped
+ * only after the engine call returns and its input (that 220) has been
+ * drained: OpenSSL must read nothing but the server's TLS records.
+ */
 static void
 op_start_tls(void *ctx)
 {
 	struct rconn *rc = ctx;
+
+	rc->want_tls = true;
+}
+
+/* tls_wrap - put an OpenSSL filter over the socket; false on failure */
+static bool
+tls_wrap(struct rconn *rc)
+{
 	struct bufferevent *tls;
 	SSL *ssl;
 
 	rc->tls_started = true;
 	ssl = SSL_new(rc->rd->tls);
-	if (ssl == NULL) {
-		smtp_client_tls_done(rc->c, false);
-		return;
-	}
+	if (ssl == NULL)
+		return false;
 	SSL_set_tlsext_host_name(ssl, rc->hosts[rc->host_i].name);
-	/* deferred callbacks: the handshake must not call back into us
-	 * while the engine is still inside smtp_client_input() */
 	tls = bufferevent_openssl_filter_new(rc->rd->base, rc->bev, ssl,
 	    BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (tls == NULL) {
 		SSL_free(ssl);
-		smtp_client_tls_done(rc->c, false);
-		return;
+		return false;
 	}
 	rc->bev = tls;
 	bufferevent_setcb(tls, on_read, on_write, on_event, rc);
 	bufferevent_setwatermark(tls, EV_WRITE, REMOTE_BEV_WRITE_LOW, 0);
 	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	return true;
 }
 
 static void

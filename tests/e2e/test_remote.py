@@ -51,13 +51,9 @@ IP_SINK = "127.0.0.6"
 IP_DOWN = "127.0.0.7"
 ALL_IPS = (IP_A, IP_B, IP_LATER, IP_PREF_SINK, IP_SINK, IP_DOWN)
 
-# Whether instances keep the certificate `postino init` made (and so offer
-# STARTTLS). Off for now: when the receiving instance offers STARTTLS,
-# the sending one's handshake fails and the plaintext retry ends in a
-# heap-use-after-free in src/delivery/remote.c (on_read ->
-# smtp_client_input). The routing, retry and bounce tests here do not
-# depend on TLS; turn this back on once that is fixed.
-OFFER_STARTTLS = False
+# Instances offer STARTTLS on their smtp listener, as deployed ones do: the
+# relaying instance upgrades opportunistically (Received: ... with ESMTPS).
+OFFER_STARTTLS = True
 
 
 def msg_bytes(sender, to, subject, body_lines=None):
@@ -469,6 +465,9 @@ def test_cross_delivery_both_ways(net):
     # (from whichever 127.0.0.x the kernel picked as source address)
     assert re.search(rb"Received: from mx\.a\.test \([^)]*\[127\.0\.0\.\d+\]\)", got_b), got_b[:800]
     assert re.search(rb"Received: from mx\.b\.test \([^)]*\[127\.0\.0\.\d+\]\)", got_a), got_a[:800]
+    # the relaying instance upgraded with STARTTLS (opportunistic TLS)
+    assert re.search(rb"by mx\.b\.test \(postino\) with ESMTPS \(TLSv1\.[23] ", got_b), got_b[:800]
+    assert re.search(rb"by mx\.a\.test \(postino\) with ESMTPS \(TLSv1\.[23] ", got_a), got_a[:800]
     assert a.wait_queue_empty() and b.wait_queue_empty()
 
 
