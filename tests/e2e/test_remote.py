@@ -251,10 +251,14 @@ def wait_for(pred, timeout, step=0.1):
 
 class Sink:
     """Accepts every message on IP:PORT; records each connection's
-    transactions as (mail_from, [rcpts], data) with dot-stuffing undone."""
+    transactions as (mail_from, [rcpts], data) with dot-stuffing undone.
+    With broken_tls it offers STARTTLS, answers 220 to it and then sends
+    bytes that are no TLS record and hangs up (self.starttls counts it)."""
 
-    def __init__(self, ip, port):
+    def __init__(self, ip, port, broken_tls=False):
         self.ip, self.port = ip, port
+        self.broken_tls = broken_tls
+        self.starttls = 0
         self.connections = []
         self.lock = threading.Lock()
         self.sock = None
@@ -313,7 +317,14 @@ class Sink:
                 verb = cmd.split(" ", 1)[0].upper()
                 if verb == "EHLO":
                     out("250-mx.sink.test\r\n250-PIPELINING\r\n"
-                        "250-8BITMIME\r\n250 SIZE 10485760")
+                        + ("250-STARTTLS\r\n" if self.broken_tls else "")
+                        + "250-8BITMIME\r\n250 SIZE 10485760")
+                elif verb == "STARTTLS" and self.broken_tls:
+                    with self.lock:
+                        self.starttls += 1
+                    out("220 2.0.0 go ahead")
+                    conn.sendall(b"this is not a TLS record\r\n")
+                    return
                 elif verb == "HELO":
                     out("250 mx.sink.test")
                 elif verb == "MAIL":
@@ -358,8 +369,8 @@ class Sink:
 def sinks():
     made = []
 
-    def make(ip, port):
-        s = Sink(ip, port)
+    def make(ip, port, **kw):
+        s = Sink(ip, port, **kw)
         made.append(s)
         return s
     yield make
@@ -691,3 +702,35 @@ def test_delay_warning(net):
     # Only one warning, however many retries follow.
     time.sleep(4)
     assert a.total_messages("alice@a.test") == 1
+
+
+def test_plaintext_when_no_starttls_offered(net):
+    """B has no certificate, so offers no STARTTLS: A delivers in plaintext."""
+    a = net(IP_A, "a.test", users=["alice@a.test"]).start()
+    b = net(IP_B, "b.test", users=["bob@b.test"], tls=False).start()
+    fwd = a.relay_alias("to-bob", "bob@b.test")
+    m = msg_bytes("alice@a.test", fwd, "in plaintext")
+    a.send("alice@a.test", [fwd], m)
+    assert b.wait_count("bob@b.test", 1, timeout=30) == 1, a.queue_list() + a.read_log()[-3000:]
+    got = b.message("bob@b.test", 1)
+    assert body_of(got) == body_of(m)
+    assert re.search(rb"by mx\.b\.test \(postino\) with ESMTP id ", got), got[:800]
+    assert a.wait_queue_empty()
+
+
+def test_failed_starttls_falls_back_to_plaintext(net, sinks):
+    """The sink offers STARTTLS but breaks the handshake: opportunistic TLS
+    means A connects again without it and the message is delivered on the
+    first attempt (retry_first is 60 s), not deferred."""
+    sink = sinks(IP_SINK, net.port, broken_tls=True).start()
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"retry_first": "60s", "retry_max": "120s"}).start()
+    fwd = a.relay_alias("to-sink", "hal@sink.test")
+    m = msg_bytes("alice@a.test", fwd, "tls breaks")
+    a.send("alice@a.test", [fwd], m)
+    assert wait_for(lambda: len(sink.messages()) >= 1, 20), a.queue_list() + a.read_log()[-3000:]
+    assert a.wait_queue_empty()
+    assert sink.starttls == 1
+    got = sink.messages()
+    assert len(got) == 1 and body_of(got[0][2]) == body_of(m)
+    assert len(sink.connections) == 2 and sink.connections[0] == [], sink.connections
