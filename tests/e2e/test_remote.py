@@ -22,8 +22,11 @@ private dnsmasq (dnszone.py) serves the zone below as every instance's
 The listener on port 25 accepts mail for local domains only, so a message
 for a remote address enters an instance the way users forward mail: an
 alias of a local address pointing at the remote one (aliases to remote
-addresses are relayed). The sender's own address stays the envelope
-sender, so bounces come back to its INBOX.
+addresses are relayed), or through `postino sendmail`. The sender's own
+address stays the envelope sender, so bounces come back to its INBOX.
+Instances keep the certificate `postino init` made, so they offer and use
+STARTTLS between themselves; the Python sink (class Sink) offers none, or
+a broken one.
 
 Short queue timings (retry_first 1s, retry_max 2s; lifetime 6s in the
 expiry test) keep the whole file within a few minutes.
