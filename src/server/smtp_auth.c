@@ -57,7 +57,7 @@
 struct auth_req {
 	struct auth_req		*next;
 	char			*user;
-	char			*password;	/* wiped and freed by the worker */
+	char			*password;	/* the worker wipes it */
 	int			 result;	/* 1 ok, 0 wrong, -1 error */
 	char			 account[ACCOUNTS_MAX_ADDRESS + 1];
 	auth_pool_done_fn	*done;
@@ -65,7 +65,8 @@ struct auth_req {
 };
 
 struct auth_cache_slot {
-	char		user[ACCOUNTS_MAX_ADDRESS + 1];	/* as typed */
+	/* the login name as typed */
+	char		user[ACCOUNTS_MAX_ADDRESS + 1];
 	uint8_t		mac[32];	/* HMAC-SHA256(key, password) */
 	uint8_t		stored[ACCOUNTS_SCRAM_KEY_LEN];
 	bool		used;

@@ -71,7 +71,7 @@ struct smtp_conn {
 static void conn_feed(struct smtp_conn *c);
 static void conn_free(struct smtp_conn *c);
 
-/* conn_release - drop socket, session and counts; free unless a commit is out */
+/* conn_release - drop socket, session, counts; free unless a request is out */
 static void
 conn_release(struct smtp_conn *c)
 {
@@ -338,7 +338,8 @@ op_data_begin(void *ctx, const struct smtp_envelope *env, char qid[64],
 		    err ? err : "?");
 		*code_r = 451;
 		*enh_r = "4.3.0";
-		*text_r = "Temporary failure writing to the queue, try again later";
+		*text_r = "Temporary failure writing to the queue, "
+		    "try again later";
 		return -1;
 	}
 	snprintf(qid, 64, "%s", queue_incoming_id(c->incoming));
@@ -649,7 +650,7 @@ smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (kind == LISTENER_SUBMISSIONS)
-		c->bev = tls_accept_fd(srv, fd);	/* closes fd on failure */
+		c->bev = tls_accept_fd(srv, fd);	/* closes fd if NULL */
 	else
 		c->bev = bufferevent_socket_new(srv->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
@@ -667,7 +668,7 @@ smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 	peer.is_loopback = loopback;
 	scfg = kind == LISTENER_SMTP ? srv->smtp_cfg : srv->submission_cfg;
 	if (kind == LISTENER_SUBMISSIONS)
-		scfg.tls_available = false;	/* TLS is on from the start */
+		scfg.tls_available = false;	/* TLS from the start */
 	c->session = smtp_session_new(&scfg, &smtp_ops, c, &peer);
 	if (scfg.auth_enabled && srv->auth_pool != NULL)
 		smtp_session_set_auth_ops(c->session, &smtp_auth_ops, c);

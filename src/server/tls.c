@@ -137,7 +137,7 @@ tls_reload(struct server *srv)
 	char err[512];
 
 	if (srv->tls_ctx == NULL)
-		return 0;	/* TLS was off at start: listeners depend on it */
+		return 0;	/* off at start: no listener uses it */
 	ctx = tls_ctx_new(cfg->tls_cert, cfg->tls_key, err, sizeof(err));
 	if (ctx == NULL) {
 		log_error("tls reload failed, keeping the old certificate: %s",

@@ -293,7 +293,7 @@ test_reload_keeps_old_ctx_alive(void)
 	srv_init(&srv, &cfg, &c);
 	CHECK_INT(tls_init(&srv), 0);
 	old = srv.tls_ctx;
-	live = SSL_new(old);			/* a connection in progress */
+	live = SSL_new(old);		/* a connection in progress */
 	cfg.tls_cert = c.cert2;
 	cfg.tls_key = c.key2;
 	CHECK_INT(tls_reload(&srv), 0);
@@ -309,7 +309,7 @@ test_reload_keeps_old_ctx_alive(void)
 	cfg.tls_key = c.key;
 	CHECK_INT(tls_reload(&srv), -1);
 	CHECK(srv.tls_ctx == old);
-	SSL_free(live);				/* frees the first context */
+	SSL_free(live);			/* frees the first context */
 	srv_fini(&srv);
 	certs_remove(&c);
 }
