@@ -55,6 +55,8 @@ static const struct key_def keys[] = {
 
 	{ "tls", "cert", KEY_STRING, OFF(tls_cert), "" },
 	{ "tls", "key", KEY_STRING, OFF(tls_key), "" },
+	{ "tls", "handshake_timeout", KEY_DURATION,
+	    OFF(tls_handshake_timeout), "30s" },
 
 	{ "dns", "servers", KEY_STRING, OFF(dns_servers), "" },
 

@@ -36,6 +36,7 @@ struct config {
 	/* [tls] */
 	char			*tls_cert;
 	char			*tls_key;
+	uint64_t		 tls_handshake_timeout;	/* seconds */
 
 	/* [dns] */
 	char			*dns_servers;

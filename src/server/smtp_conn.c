@@ -219,7 +219,7 @@ conn_starttls(struct smtp_conn *c)
 		return;
 	}
 	c->tls_handshake = true;
-	conn_setup(c, TLS_HANDSHAKE_TIMEOUT);
+	conn_setup(c, tls_handshake_timeout(c->srv));
 }
 
 /* conn_tls_done - the handshake finished (BEV_EVENT_CONNECTED) */
@@ -681,7 +681,7 @@ smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 	if (kind == LISTENER_SUBMISSIONS) {
 		/* the greeting waits for the handshake (conn_tls_done) */
 		c->tls_handshake = true;
-		conn_setup(c, TLS_HANDSHAKE_TIMEOUT);
+		conn_setup(c, tls_handshake_timeout(c->srv));
 		return;
 	}
 	conn_setup(c, (unsigned)srv->cfg->idle_timeout);

@@ -158,6 +158,14 @@ tls_fini(struct server *srv)
 	srv->tls_ctx = NULL;
 }
 
+unsigned
+tls_handshake_timeout(const struct server *srv)
+{
+	uint64_t t = srv->cfg->tls_handshake_timeout;
+
+	return t == 0 ? TLS_HANDSHAKE_TIMEOUT : t > 3600 ? 3600 : (unsigned)t;
+}
+
 bool
 tls_enabled(const struct server *srv)
 {

@@ -32,8 +32,10 @@ struct server;
 struct bufferevent;
 struct ssl_ctx_st;
 
-/* A handshake must finish within this many seconds. */
+/* Default of [tls] handshake_timeout, in seconds. */
 #define TLS_HANDSHAKE_TIMEOUT	30
+/* A handshake must finish within [tls] handshake_timeout (seconds). */
+unsigned tls_handshake_timeout(const struct server *srv);
 
 /*
  * Builds a server context from PEM files (cert may hold the chain).

@@ -507,3 +507,24 @@ def test_password_change_applies_at_once(tls_server):
     assert login("secret-pw") == 535
     assert login("new-pw") == 235
     assert login("wrong") == 535
+
+
+def test_handshake_timeout(make_server):
+    """A client that never sends its ClientHello is dropped after
+    [tls] handshake_timeout, on 465 and after STARTTLS."""
+    s = make_server(extra=[("tls", "handshake_timeout", "1s")])
+    s.submissions_port = free_port()
+    s.set_listen("submissions", "127.0.0.1:%d" % s.submissions_port)
+    s.start()
+    t0 = time.time()
+    idle = socket.create_connection(("127.0.0.1", s.submissions_port), 10)
+    r = greet(s.smtp_port)
+    assert r.cmd("STARTTLS")[0] == 220
+    idle.settimeout(10)
+    assert idle.recv(100) == b""          # closed, nothing sent
+    assert r.closed(10)
+    assert time.time() - t0 < 8
+    idle.close()
+    r.close()
+    wait_log(s, r"tls handshake-failed .*reason=\"handshake timeout\"")
+    assert len(re.findall(r"handshake timeout", s.read_log())) == 2
