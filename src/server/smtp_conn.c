@@ -35,6 +35,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "auth/auth_sender.h"
 #include "auth/auth_throttle.h"
 #include "auth/sasl.h"
 #include "lib/xmalloc.h"
@@ -577,10 +578,26 @@ op_auth_result(void *ctx, struct smtp_session *s, const char *user, bool ok)
 		    c->addr);
 }
 
+/* op_sender_allowed - own address or a direct alias (auth_sender.h) */
+static bool
+op_sender_allowed(void *ctx, const char *account, const char *addr)
+{
+	struct smtp_conn *c = ctx;
+	const char *err = NULL;
+	int rc;
+
+	rc = auth_sender_allowed(c->srv->accounts, account, addr, &err);
+	if (rc < 0)
+		log_error("smtp sender check failed sid=%s error=\"%s\"", c->id,
+		    err ? err : "?");
+	return rc == 1;
+}
+
 static const struct smtp_auth_ops smtp_auth_ops = {
 	.auth_verify = op_auth_verify,
 	.auth_scram = op_auth_scram,
 	.auth_result = op_auth_result,
+	.sender_allowed = op_sender_allowed,
 };
 
 static const struct smtp_session_ops smtp_ops = {

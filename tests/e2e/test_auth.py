@@ -248,6 +248,28 @@ def test_spoofed_sender_and_from_553(sub_server):
     assert "smtp spoof" in s.read_log()
 
 
+def test_alias_as_sender(sub_server):
+    s = sub_server
+    s.add_alias("team@local.test", "alice@local.test", "bob@local.test")
+    with connect(s, implicit=True) as c:
+        c.login("alice@local.test", PASSWORD)
+        # a direct alias of the account: envelope and From: accepted
+        c.sendmail("Sales@Local.Test", ["bob@local.test"],
+                   b"From: Sales <sales@local.test>\r\n"
+                   b"Subject: from the alias\r\n\r\nhi\r\n")
+        # a list alice is only one member of: refused
+        with pytest.raises(smtplib.SMTPSenderRefused) as e:
+            c.sendmail("team@local.test", ["bob@local.test"], b"x\r\n")
+        assert e.value.smtp_code == 553
+        c.rset()
+        with pytest.raises(smtplib.SMTPDataError) as e:
+            c.sendmail("sales@local.test", ["bob@local.test"],
+                       b"From: The Team <team@local.test>\r\n\r\nx\r\n")
+        assert e.value.smtp_code == 553
+    assert s.wait_count("bob@local.test", 1) == 1
+    assert b"Subject: from the alias" in s.messages("bob@local.test")[0]
+
+
 def test_three_failures_close_then_throttle_delays(sub_server):
     s = sub_server
     c = connect(s, implicit=True)
