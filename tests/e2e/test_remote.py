@@ -258,10 +258,15 @@ class Sink:
     With broken_tls it offers STARTTLS, answers 220 to it and then sends
     bytes that are no TLS record and hangs up (self.starttls counts it)."""
 
-    def __init__(self, ip, port, broken_tls=False):
+    def __init__(self, ip, port, broken_tls=False, greet_delays=None,
+                 idle_quit_delay=0):
         self.ip, self.port = ip, port
         self.broken_tls = broken_tls
         self.starttls = 0
+        # {connection index: seconds before the greeting}
+        self.greet_delays = greet_delays or {}
+        # seconds before answering QUIT on a connection that sent nothing
+        self.idle_quit_delay = idle_quit_delay
         self.connections = []
         self.lock = threading.Lock()
         self.sock = None
@@ -310,6 +315,10 @@ class Sink:
         def out(text):
             conn.sendall(text.encode() + b"\r\n")
         try:
+            with self.lock:
+                index = next(i for i, c in enumerate(self.connections)
+                             if c is txs)
+            time.sleep(self.greet_delays.get(index, 0))
             out("220 mx.sink.test ESMTP test sink")
             mail, rcpts = None, []
             while True:
@@ -357,6 +366,8 @@ class Sink:
                 elif verb == "NOOP":
                     out("250 2.0.0 ok")
                 elif verb == "QUIT":
+                    if not txs:
+                        time.sleep(self.idle_quit_delay)
                     out("221 2.0.0 bye")
                     return
                 else:
