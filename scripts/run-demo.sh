@@ -14,7 +14,12 @@ if [ ! -f "$conf" ]; then
 	echo "created demo setup in ./var (domain demo.test)"
 fi
 pw=$(cat var/demo-password 2>/dev/null || echo '?')
-smtp=$(sed -n 's/^smtp *= *//p' "$conf" | awk '{print $1}')
+listen() { sed -n "s/^$1 *= *//p" "$conf" | awk '{print $1}'; }
+smtp=$(listen smtp)
+sub=$(listen submission)
+subs=$(listen submissions)
+pop3=$(listen pop3)
+pop3s=$(listen pop3s)
 cat <<MSG
 
 postino is starting on localhost.
@@ -22,12 +27,19 @@ postino is starting on localhost.
   demo user      demo@demo.test
   password       $pw
   SMTP           $smtp   (no authentication needed for local recipients)
+  submission     $sub (STARTTLS + AUTH), $subs (TLS + AUTH)
+  POP3           $pop3 (STLS), $pop3s (TLS)
+  certificate    var/tls/cert.pem (self-signed)
 
   send a message:  swaks --server ${smtp%:*} --port ${smtp##*:} --to demo@demo.test
   or:              python3 -c 'import smtplib; smtplib.SMTP("${smtp%:*}", ${smtp##*:}).sendmail("you@example.test", ["demo@demo.test"], "Subject: hi\r\n\r\nhello\r\n")'
   see it:          $bin mailbox list -c $conf demo@demo.test
                    $bin mailbox cat -c $conf demo@demo.test INBOX 1
   the queue:       $bin queue list -c $conf
+  send as demo:    swaks --server ${sub%:*} --port ${sub##*:} --tls --auth PLAIN \\
+                     --auth-user demo@demo.test --auth-password $pw \\
+                     --from demo@demo.test --to demo@demo.test
+  read by POP3:    curl -k --ssl-reqd -u demo@demo.test:$pw pop3://${pop3}/1
 
 Stop with Ctrl-C.
 MSG

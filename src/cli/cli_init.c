@@ -25,10 +25,10 @@ static const struct {
 	bool		 available;	/* served by this version */
 } services[] = {
 	{ "smtp", 25, true },
-	{ "submission", 587, false },
-	{ "submissions", 465, false },
-	{ "pop3", 110, false },
-	{ "pop3s", 995, false },
+	{ "submission", 587, true },
+	{ "submissions", 465, true },
+	{ "pop3", 110, true },
+	{ "pop3s", 995, true },
 	{ "imap", 143, false },
 	{ "imaps", 993, false },
 	{ "http", 8080, false },

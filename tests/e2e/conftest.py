@@ -39,6 +39,9 @@ class Server:
         self.smtp_port = free_port()
         self.cli("init", "--dir", tmp, "--hostname", hostname,
                  "--domain", domain, use_conf=False)
+        # only what a test asks for listens: instances run side by side
+        for service in ("submission", "submissions", "pop3", "pop3s"):
+            self.set_listen(service, "")
         self.set_listen("smtp", "127.0.0.1:%d" % self.smtp_port)
         self.set_option("queue", "retry_first", "1s")
         self.set_option("queue", "retry_max", "2s")
