@@ -43,6 +43,8 @@ static const struct key_def keys[] = {
 	{ "server", "data_dir", KEY_STRING, OFF(data_dir), "/var/lib/postino" },
 	{ "server", "user", KEY_STRING, OFF(run_as), "" },
 	{ "server", "log_level", KEY_STRING, OFF(log_level), "info" },
+	{ "server", "plaintext_auth_loopback", KEY_BOOL,
+	    OFF(plaintext_auth_loopback), "yes" },
 
 	{ "listen", "smtp", KEY_LISTEN, OFF(smtp), "" },
 	{ "listen", "submission", KEY_LISTEN, OFF(submission), "" },

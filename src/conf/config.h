@@ -28,6 +28,7 @@ struct config {
 	char			*data_dir;
 	char			*run_as;	/* user to drop to, "" = stay */
 	char			*log_level;	/* debug, info, warn, error */
+	bool			 plaintext_auth_loopback;
 
 	/* [listen] */
 	struct config_listen	 smtp, submission, submissions, pop3, pop3s,

@@ -983,8 +983,8 @@ pop3_server_start(struct server *srv)
 	}
 	ps->cfg.hostname = srv->cfg->hostname;
 	ps->cfg.tls_available = tls_enabled(srv);
-	/* DESIGN: plaintext passwords over TLS or from loopback */
-	ps->cfg.plaintext_loopback = true;
+	/* DESIGN: plaintext passwords over TLS, or from loopback if allowed */
+	ps->cfg.plaintext_loopback = srv->cfg->plaintext_auth_loopback;
 	ps->cfg.scram_available = true;
 	/*
 	 * SMTP AUTH's secret: an unknown user's fake SCRAM salt must be the

@@ -197,7 +197,8 @@ submission_config_init(struct server *srv)
 	 * a loopback client (docs/tls.md), as the design promises.
 	 */
 	srv->submission_cfg.auth_enabled = true;
-	srv->submission_cfg.auth_plaintext_loopback = true;
+	srv->submission_cfg.auth_plaintext_loopback =
+	    srv->cfg->plaintext_auth_loopback;
 	random_bytes(srv->auth_secret, sizeof(srv->auth_secret));
 	srv->submission_cfg.auth_secret = srv->auth_secret;
 	srv->submission_cfg.auth_secret_len = sizeof(srv->auth_secret);

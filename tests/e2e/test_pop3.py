@@ -536,3 +536,21 @@ def test_scram_salt_same_as_smtp(make_server):
             scram_salt_smtp(sub, user)
     assert scram_salt_pop3(s.pop3_port, "ghost@local.test") == \
         scram_salt_pop3(s.pop3_port, "ghost@local.test")
+
+
+def test_plaintext_login_on_loopback_can_be_refused(make_server):
+    """[server] plaintext_auth_loopback = no: even a loopback client must
+    use STLS before USER/PASS (and SMTP AUTH PLAIN needs TLS too)."""
+    import poplib
+    s = make_server(extra=[("server", "plaintext_auth_loopback", "no")])
+    port = free_port()
+    s.set_listen("pop3", "127.0.0.1:%d" % port)
+    s.add_user("alice@local.test", "pw-alice")
+    s.start()
+    p = poplib.POP3("127.0.0.1", port, timeout=10)
+    try:
+        with pytest.raises(poplib.error_proto):
+            p.user("alice@local.test")
+            p.pass_("pw-alice")
+    finally:
+        p.close()
