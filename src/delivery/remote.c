@@ -109,6 +109,7 @@ struct rconn {
 						 * the call returns */
 	bool			 ever_greeted;
 	unsigned		 messages;	/* completed on this session */
+	bool			 failed;	/* the session failed (not QUIT) */
 	char			 sid[17];
 	char			 peer[320];
 };
@@ -267,10 +268,13 @@ rconn_end(struct rconn *rc)
 	rd->nconns--;
 	if (d->nconns == 0 && d->head != NULL) {
 		/*
-		 * Reconnect only after progress: a server that greets and
-		 * then fails every transaction must not make us loop.
+		 * Items arrived after this connection last looked.  Reconnect
+		 * when it ended well (QUIT) or made progress; a connection that
+		 * never got through, or a server that greets and then fails
+		 * every transaction, settles them instead of looping.
 		 */
-		if (rc->messages == 0 || d->last_permanent) {
+		if (d->last_permanent || !rc->ever_greeted ||
+		    (rc->failed && rc->messages == 0)) {
 			dest_settle_all(rd, d, d->last_permanent ?
 			    QUEUE_RCPT_FAILED : QUEUE_RCPT_DEFERRED,
 			    d->last_error[0] ? d->last_error :
@@ -367,6 +371,7 @@ rconn_after(struct rconn *rc)
 		rc->bev = NULL;
 		smtp_client_free(&rc->c);
 		rc->tls_started = false;
+		rc->failed = false;
 		rconn_next_address(rc);
 		return;
 	}
@@ -619,6 +624,7 @@ op_failed(void *ctx, enum smtp_client_fail why,
 {
 	struct rconn *rc = ctx;
 
+	rc->failed = true;
 	rconn_error(rc, false, "%s%s said: %d %s %s",
 	    r != NULL && r->is_remote ? "host " : "", rc->peer,
 	    r != NULL ? r->code : 451, r != NULL ? r->enh : "4.4.2",
