@@ -748,3 +748,35 @@ def test_failed_starttls_falls_back_to_plaintext(net, sinks):
     got = sink.messages()
     assert len(got) == 1 and body_of(got[0][2]) == body_of(m)
     assert len(sink.connections) == 2 and sink.connections[0] == [], sink.connections
+
+
+def test_message_arriving_while_idle_connection_quits(net, sinks):
+    """Seen in bench/relay: the last connection of a destination ends
+    without having sent anything while a new message waits; that message
+    must still be sent, not deferred as "no mail server reachable".
+    Constructed: two deferred messages are flushed together, so two
+    connections open; the sink greets the second one 1 s late, so the
+    first carries both; the second finds nothing, quits, and the sink
+    holds its 221 for 3 s; a third message arrives meanwhile."""
+    a = net(IP_A, "a.test", users=["alice@a.test"],
+            queue={"retry_first": "60s", "retry_max": "120s"}).start()
+    fwd = a.relay_alias("to-sink", "hal@sink.test")
+    for i in range(2):
+        a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "first %d" % i))
+
+    def both_deferred():
+        return [st for _, _, rs in a.queue_entries() for addr, st, _ in rs
+                if addr == "hal@sink.test"] == ["deferred", "deferred"]
+    assert wait_for(both_deferred, 20), a.queue_list()
+
+    sink = sinks(IP_SINK, net.port, greet_delays={1: 1.0},
+                 idle_quit_delay=3.0).start()
+    a.cli("queue", "flush")
+    assert wait_for(lambda: len(sink.messages()) >= 2, 10), a.queue_list()
+    assert wait_for(lambda: len(sink.connections) >= 2, 5), sink.connections
+    time.sleep(1.5)      # the second connection greeted and is quitting
+    assert [len(c) for c in sink.connections] == [2, 0], sink.connections
+    a.send("alice@a.test", [fwd], msg_bytes("alice@a.test", fwd, "third"))
+    assert wait_for(lambda: len(sink.messages()) >= 3, 15), \
+        a.queue_list() + a.read_log()[-3000:]
+    assert a.wait_queue_empty()
