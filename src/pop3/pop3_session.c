@@ -233,7 +233,9 @@ msg_arg(struct pop3_session *s, struct span a, size_t *idx_r)
 static void
 split1(struct span args, struct span *w, struct span *rest)
 {
-	const uint8_t *sp = memchr(args.p, ' ', args.len);
+	/* "TOP" alone has no arguments at all: p may be NULL */
+	const uint8_t *sp = args.len > 0 ? memchr(args.p, ' ', args.len) :
+	    NULL;
 
 	if (sp == NULL) {
 		*w = args;

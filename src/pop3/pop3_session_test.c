@@ -421,6 +421,17 @@ test_bad_numbers(void)
 	    "-ERR invalid message number\r\n", true, false);
 }
 
+/* test_top_without_arguments - a fuzz find: no argument at all was UB */
+static void
+test_top_without_arguments(void)
+{
+	transcript(LOGIN "TOP\r\nTOP \r\nNOOP\r\n",
+	    GREET LOGGED
+	    "-ERR TOP needs a message number and a line count\r\n"
+	    "-ERR TOP needs a message number and a line count\r\n"
+	    "+OK\r\n", true, false);
+}
+
 static void
 test_wrong_state(void)
 {
@@ -849,6 +860,7 @@ static const struct test_case cases[] = {
 	TEST(test_quit_nothing_deleted),
 	TEST(test_message_gone),
 	TEST(test_bad_numbers),
+	TEST(test_top_without_arguments),
 	TEST(test_wrong_state),
 	TEST(test_too_many_errors),
 	TEST(test_preauth_command_limit),
