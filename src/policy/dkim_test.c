@@ -1019,6 +1019,58 @@ done:
 	free(msg);
 }
 
+/*
+ * test_long_bh - a bh= longer than a SHA-256 hash (fuzz find): it used to
+ * be decoded into the 32-byte field and overrun the signature record
+ */
+static void
+test_long_bh(void)
+{
+	static const char *const bhs[] = {
+		/* 48, 33 and 96 bytes decoded; 31 bytes */
+		"QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD"
+		    "QUJD",
+		"QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD",
+		"QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD"
+		    "QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJD"
+		    "QUJDQUJD",
+		"QUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQUJDQQ==",
+	};
+	EVP_PKEY *rsa = load_pem("rfc8463/rsa-private.pem");
+	char *msg = slurp("rfc8463/rfc8463-A3-unsigned.eml", NULL);
+	struct fake_dns d = { 0 };
+	const char *reason = NULL;
+	size_t i;
+
+	if (!CHECK(rsa != NULL && msg != NULL))
+		goto done;
+	for (i = 0; i < sizeof(bhs) / sizeof(bhs[0]); i++) {
+		char *s, *p, *end, *s2;
+
+		s = sign_tags(msg, "v=1; a=rsa-sha256; d=example.com; s=test; "
+		    "h=from", rsa);
+		if (!CHECK(s != NULL))
+			continue;
+		p = strstr(s, "; bh=");
+		end = p != NULL ? strchr(p + 5, ';') : NULL;
+		if (!CHECK(end != NULL)) {
+			free(s);
+			continue;
+		}
+		*p = '\0';
+		s2 = xasprintf("%s; bh=%s%s", s, bhs[i], end);
+		CHECK_INT(verify_str(s2, &d, NOW, NULL, &reason),
+		    DKIM_PERMERROR);
+		CHECK_STR(reason, "bad bh= tag");
+		free(s2);
+		free(s);
+	}
+done:
+	fdns_free(&d);
+	EVP_PKEY_free(rsa);
+	free(msg);
+}
+
 /* --- l=, x=, key sizes --------------------------------------------- */
 
 static void
@@ -1470,6 +1522,7 @@ static const struct test_case cases[] = {
 	TEST(test_canon),
 	TEST(test_tags),
 	TEST(test_sig_errors),
+	TEST(test_long_bh),
 	TEST(test_body_length),
 	TEST(test_key_sizes),
 	TEST(test_round_trip),
