@@ -75,7 +75,7 @@ struct auth_cache_slot {
 struct auth_pool {
 	pthread_mutex_t		 lock;
 	pthread_cond_t		 cond;
-	struct auth_req		*todo, **todo_tail;
+	struct auth_req		*waiting, **waiting_tail;
 	struct auth_req		*done, **done_tail;
 	struct event		*ev_done;
 	pthread_t		 threads[AUTH_POOL_THREADS];
@@ -221,14 +221,14 @@ auth_worker(void *arg)
 		struct accounts_user u;
 		struct auth_req *r;
 
-		while (p->todo == NULL && !p->stop)
+		while (p->waiting == NULL && !p->stop)
 			pthread_cond_wait(&p->cond, &p->lock);
 		if (p->stop)
 			break;
-		r = p->todo;
-		p->todo = r->next;
-		if (p->todo == NULL)
-			p->todo_tail = &p->todo;
+		r = p->waiting;
+		p->waiting = r->next;
+		if (p->waiting == NULL)
+			p->waiting_tail = &p->waiting;
 		pthread_mutex_unlock(&p->lock);
 
 		memset(&u, 0, sizeof(u));
@@ -288,7 +288,7 @@ auth_pool_new(struct event_base *base, const char *data_dir)
 	pthread_cond_init(&p->cond, NULL);
 	pthread_mutex_init(&p->cache_lock, NULL);
 	random_bytes(p->cache_key, sizeof(p->cache_key));
-	p->todo_tail = &p->todo;
+	p->waiting_tail = &p->waiting;
 	p->done_tail = &p->done;
 	p->data_dir = xstrdup(data_dir);
 	p->ev_done = event_new(base, -1, 0, on_done, p);
@@ -316,8 +316,8 @@ auth_pool_free(struct auth_pool **pp)
 	for (i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	/* unanswered checks: their connections are being freed too */
-	while ((r = p->todo) != NULL) {
-		p->todo = r->next;
+	while ((r = p->waiting) != NULL) {
+		p->waiting = r->next;
 		req_free(r);
 	}
 	while ((r = p->done) != NULL) {
@@ -346,8 +346,8 @@ auth_pool_verify(struct auth_pool *p, const char *user, const char *password,
 	r->done = done;
 	r->arg = arg;
 	pthread_mutex_lock(&p->lock);
-	*p->todo_tail = r;
-	p->todo_tail = &r->next;
+	*p->waiting_tail = r;
+	p->waiting_tail = &r->next;
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
