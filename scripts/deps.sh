@@ -10,7 +10,8 @@ pkgs="build-essential pkg-config libevent-dev libssl-dev libsqlite3-dev
 case $mode in
 test|bench)
 	pkgs="$pkgs clang libclang-rt-14-dev python3 python3-pytest swaks
-	  curl dnsmasq-base fetchmail python3-dkim python3-openssl" ;;
+	  libnet-ssleay-perl curl dnsmasq-base fetchmail python3-dkim
+	  python3-openssl" ;;
 esac
 case $mode in
 bench)
