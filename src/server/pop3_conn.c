@@ -869,26 +869,6 @@ static const struct pop3_session_ops pop3_ops = {
 
 /* ---- accepting ------------------------------------------------- */
 
-static void
-addr_string(const struct sockaddr *sa, char *out, size_t outsize,
-    bool *loopback_r)
-{
-	*loopback_r = false;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outsize);
-		*loopback_r = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)outsize);
-		*loopback_r = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-	} else {
-		snprintf(out, outsize, "unknown");
-	}
-}
-
 void
 pop3_conn_accept(struct server *srv, bool implicit_tls, int fd,
     const struct sockaddr *sa, int salen)
@@ -905,7 +885,7 @@ pop3_conn_accept(struct server *srv, bool implicit_tls, int fd,
 	c->srv = srv;
 	c->send_fd = -1;
 	c->implicit_tls = implicit_tls;
-	addr_string(sa, c->addr, sizeof(c->addr), &loopback);
+	server_peer_addr(sa, c->addr, sizeof(c->addr), &loopback);
 	random_hex(c->id, 8);
 	if (srv->stopping || !conn_limit_enter(srv->limits, c->addr)) {
 		static const char msg[] =

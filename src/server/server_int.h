@@ -100,6 +100,13 @@ void auth_pool_free(struct auth_pool **p);
 void auth_pool_verify(struct auth_pool *p, const char *user,
     const char *password, auth_pool_done_fn *done, void *arg);
 
+/*
+ * peer.c: writes the client address as text into out and tells whether
+ * it is a loopback address (IPv4, IPv6, or IPv4-mapped IPv6).
+ */
+void server_peer_addr(const struct sockaddr *sa, char *out, size_t outsize,
+    bool *loopback_r);
+
 /* connlimit.c: counts connections in total and per client address. */
 struct conn_limit *conn_limit_new(unsigned max_total, unsigned max_per_ip);
 void conn_limit_free(struct conn_limit **cl);

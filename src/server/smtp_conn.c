@@ -612,26 +612,6 @@ static const struct smtp_session_ops smtp_ops = {
 
 /* --- accepting --------------------------------------------------- */
 
-static void
-addr_string(const struct sockaddr *sa, char *out, size_t outsize,
-    bool *loopback_r)
-{
-	*loopback_r = false;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)outsize);
-		*loopback_r = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)outsize);
-		*loopback_r = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-	} else {
-		snprintf(out, outsize, "unknown");
-	}
-}
-
 void
 smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
     const struct sockaddr *sa, int salen)
@@ -646,7 +626,7 @@ smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->kind = kind;
-	addr_string(sa, c->addr, sizeof(c->addr), &loopback);
+	server_peer_addr(sa, c->addr, sizeof(c->addr), &loopback);
 	random_hex(c->id, 8);
 	if (srv->stopping || !conn_limit_enter(srv->limits, c->addr)) {
 		char msg[300];
