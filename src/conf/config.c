@@ -17,6 +17,8 @@
 #include "lib/strnum.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "policy/dkim_keys.h"
+#include "policy/policy.h"
 
 enum key_type {
 	KEY_STRING,
@@ -26,6 +28,7 @@ enum key_type {
 	KEY_PORT,
 	KEY_BOOL,
 	KEY_LISTEN,
+	KEY_ACTION,	/* enum policy_action, stored as unsigned */
 };
 
 struct key_def {
@@ -88,6 +91,33 @@ static const struct key_def keys[] = {
 	{ "smtp", "max_text_line", KEY_UINT, OFF(max_text_line), "1000" },
 	{ "smtp", "vrfy", KEY_BOOL, OFF(vrfy), "no" },
 	{ "smtp", "expn", KEY_BOOL, OFF(expn), "no" },
+
+	{ "policy", "spf", KEY_BOOL, OFF(policy_spf), "yes" },
+	{ "policy", "dkim", KEY_BOOL, OFF(policy_dkim), "yes" },
+	{ "policy", "dmarc", KEY_BOOL, OFF(policy_dmarc), "yes" },
+	{ "policy", "spf_fail", KEY_ACTION, OFF(policy_spf_fail), "reject" },
+	{ "policy", "spf_softfail", KEY_ACTION, OFF(policy_spf_softfail),
+	    "junk" },
+	{ "policy", "spf_neutral", KEY_ACTION, OFF(policy_spf_neutral),
+	    "junk" },
+	{ "policy", "spf_none", KEY_ACTION, OFF(policy_spf_none), "junk" },
+	{ "policy", "spf_permerror", KEY_ACTION, OFF(policy_spf_permerror),
+	    "junk" },
+	{ "policy", "spf_temperror", KEY_ACTION, OFF(policy_spf_temperror),
+	    "tempfail" },
+	{ "policy", "dkim_overrides_spf", KEY_BOOL,
+	    OFF(policy_dkim_overrides_spf), "yes" },
+	{ "policy", "dmarc_reject", KEY_ACTION, OFF(policy_dmarc_reject),
+	    "reject" },
+	{ "policy", "dmarc_quarantine", KEY_ACTION,
+	    OFF(policy_dmarc_quarantine), "junk" },
+	{ "policy", "dmarc_temperror", KEY_ACTION,
+	    OFF(policy_dmarc_temperror), "tempfail" },
+	{ "policy", "trusted_networks", KEY_STRING,
+	    OFF(policy_trusted_networks), "127.0.0.0/8 ::1" },
+
+	{ "dkim", "sign", KEY_BOOL, OFF(dkim_sign), "yes" },
+	{ "dkim", "selector", KEY_STRING, OFF(dkim_selector), "" },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -219,6 +249,16 @@ set_value(struct config *cfg, const struct key_def *k, const char *value,
 	case KEY_LISTEN:
 		listen_clear(field);
 		return parse_listen(value, field, error_r);
+	case KEY_ACTION: {
+		enum policy_action a;
+
+		if (policy_action_parse(value, &a) < 0) {
+			*error_r = "expected accept, junk, tempfail or reject";
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)a;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -279,6 +319,23 @@ validate(struct config *cfg, const char *path, char **error_r)
 	    "info") && strcmp(cfg->log_level, "warn") &&
 	    strcmp(cfg->log_level, "error"))
 		why = "[server] log_level: debug, info, warn or error";
+	else if (cfg->dkim_selector[0] != '\0' &&
+	    !dkim_keys_valid_name(cfg->dkim_selector))
+		why = "[dkim] selector: letters, digits, '-', '_' and dots";
+	if (why == NULL) {
+		struct policy_settings *ps = xmalloc(sizeof(*ps));
+		const char *perr = NULL;
+
+		policy_settings_default(ps, cfg->hostname);
+		if (policy_settings_add_exempt_list(ps,
+		    cfg->policy_trusted_networks, &perr) < 0) {
+			*error_r = xasprintf("%s: [policy] trusted_networks: "
+			    "%s", path, perr);
+			free(ps);
+			return -1;
+		}
+		free(ps);
+	}
 	if (why != NULL) {
 		*error_r = xasprintf("%s: %s", path, why);
 		return -1;

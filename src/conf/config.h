@@ -65,6 +65,23 @@ struct config {
 	uint64_t		 max_text_line;		/* DATA lines */
 	bool			 vrfy;
 	bool			 expn;
+
+	/* [policy]: inbound SPF, DKIM, DMARC on the smtp listener
+	 * (docs/policy.md); actions are enum policy_action values */
+	bool			 policy_spf;
+	bool			 policy_dkim;
+	bool			 policy_dmarc;
+	unsigned		 policy_spf_fail, policy_spf_softfail,
+				 policy_spf_neutral, policy_spf_none,
+				 policy_spf_permerror, policy_spf_temperror;
+	bool			 policy_dkim_overrides_spf;
+	unsigned		 policy_dmarc_reject, policy_dmarc_quarantine,
+				 policy_dmarc_temperror;
+	char			*policy_trusted_networks;
+
+	/* [dkim]: signing of outbound mail (docs/dkim.md) */
+	bool			 dkim_sign;
+	char			*dkim_selector;	/* "": the newest key */
 };
 
 /*

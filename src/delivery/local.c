@@ -305,6 +305,9 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 		d[i].fd = it->job->fd;
 		d[i].offset = it->job->offset;
 		d[i].size = it->job->size;
+		/* the inbound policy judged it junk (docs/policy.md) */
+		if (it->job->flags & QUEUE_ENV_F_JUNK)
+			d[i].special = MAILSTORE_SPECIAL_JUNK;
 		d[i].internal_date = 0;
 		d[i].envelope = it->pc->envelope;
 		d[i].bodystructure = it->pc->bodystructure;

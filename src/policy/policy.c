@@ -16,10 +16,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/ascii.h"
 #include "lib/strnum.h"
+#include "lib/xmalloc.h"
 #include "mime/mime_header.h"
 
 #define POLICY_FOLD_AT		78	/* RFC 5322 2.1.1 SHOULD */
@@ -114,6 +116,23 @@ policy_settings_add_exempt(struct policy_settings *s, const char *cidr,
 		n.addr[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
 	s->exempt[s->nexempt++] = n;
 	return 0;
+}
+
+int
+policy_settings_add_exempt_list(struct policy_settings *s, const char *list,
+    const char **error_r)
+{
+	char *copy, *save = NULL, *tok;
+	int r = 0;
+
+	if (ascii_strcasecmp(list, "none") == 0)
+		return 0;
+	copy = xstrdup(list);
+	for (tok = strtok_r(copy, " \t,", &save); tok != NULL && r == 0;
+	    tok = strtok_r(NULL, " \t,", &save))
+		r = policy_settings_add_exempt(s, tok, error_r);
+	free(copy);
+	return r;
 }
 
 /* sa_bytes - the address as bytes; IPv4-mapped IPv6 as IPv4 */

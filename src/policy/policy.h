@@ -89,6 +89,13 @@ void policy_settings_default(struct policy_settings *s,
  */
 int policy_settings_add_exempt(struct policy_settings *s, const char *cidr,
     const char **error_r);
+/*
+ * Adds every network of a list separated by blanks or commas (the
+ * configuration's [policy] trusted_networks); "" and "none" add nothing.
+ * 0, or -1 with a static reason in error_r (the first bad entry).
+ */
+int policy_settings_add_exempt_list(struct policy_settings *s,
+    const char *list, const char **error_r);
 /* True if the address (IPv4-mapped IPv6 counts as IPv4) is exempt. */
 bool policy_is_exempt(const struct policy_settings *s,
     const struct sockaddr *sa);

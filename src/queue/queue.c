@@ -903,6 +903,24 @@ queue_incoming_abort(struct queue_incoming **inp)
 	incoming_free(in);
 }
 
+int
+queue_incoming_set_flags(struct queue_incoming *in, unsigned flags)
+{
+	struct queue_msg *m = in->msg;
+
+	if (in->size > 0 || in->file_off > 0 || in->failed)
+		return -1;
+	m->flags = (m->flags & ~QUEUE_ENV_F_JUNK) | (flags & QUEUE_ENV_F_JUNK);
+	/* only the envelope is buffered: write it again */
+	buf_reset(&in->out);
+	if (queue_spool_header(&in->out, m) < 0) {
+		in->failed = true;
+		in->error = "envelope too large";
+		return -1;
+	}
+	return 0;
+}
+
 void
 queue_set_notify(struct queue *q, void (*notify)(void *arg), void *arg)
 {
@@ -1526,6 +1544,8 @@ process_batch(struct queue *q, struct queue_msg **batch, size_t n)
 		s->job.fd = fd;
 		s->job.offset = m->body_offset;
 		s->job.size = m->size;
+		s->job.flags = m->flags & (QUEUE_ENV_F_BOUNCE |
+		    QUEUE_ENV_F_DOUBLE_BOUNCE | QUEUE_ENV_F_JUNK);
 		nslots++;
 		/* a message that only owes a bounce has no job */
 		if (s->job.nrcpts > 0)

@@ -93,6 +93,10 @@ struct queue_envelope {
 #define QUEUE_ENV_F_BOUNCE		0x1
 /* A double bounce: if it fails too, it is only logged and dropped. */
 #define QUEUE_ENV_F_DOUBLE_BOUNCE	0x2
+/* The inbound policy (SPF/DKIM/DMARC, docs/policy.md) judged it junk:
+ * local delivery files it into each account's \Junk mailbox instead of
+ * INBOX.  Spool key "junk"; older files have no such line. */
+#define QUEUE_ENV_F_JUNK		0x4
 
 /*
  * Writes a complete message (envelope + data, CRLF line ends) into the
@@ -139,6 +143,14 @@ void queue_incoming_commit(struct queue_incoming *in, queue_commit_fn *cb,
     void *ctx);
 /* Cancels it (file removed).  NULL is a no-op; sets *in to NULL. */
 void queue_incoming_abort(struct queue_incoming **in);
+/*
+ * Replaces the envelope flags (QUEUE_ENV_F_JUNK; the bounce flags are
+ * kept as given to queue_incoming_new) of a message none of whose bytes
+ * were written yet: a server that holds the message until its checks are
+ * done sets them before the first queue_incoming_write.  0, or -1 if
+ * bytes were already written.
+ */
+int queue_incoming_set_flags(struct queue_incoming *in, unsigned flags);
 
 /* Delivery.  The scheduler runs a worker thread that hands batches of
  * ready messages to the agent. */
@@ -178,6 +190,8 @@ struct queue_job {
 	uint64_t		 size;		/* message bytes */
 	struct queue_job_rcpt	*rcpts;		/* only the recipients due */
 	size_t			 nrcpts;
+	unsigned		 flags;		/* QUEUE_ENV_F_* of the
+						 * envelope (e.g. _JUNK) */
 };
 
 /*

@@ -192,7 +192,7 @@ queue_msg_new(const char *qid, int64_t arrival_ms,
 	m->body_8bit = env->body_8bit != 0;
 	m->smtputf8 = env->smtputf8 != 0;
 	m->flags = env->flags & (QUEUE_ENV_F_BOUNCE |
-	    QUEUE_ENV_F_DOUBLE_BOUNCE);
+	    QUEUE_ENV_F_DOUBLE_BOUNCE | QUEUE_ENV_F_JUNK);
 	m->arrival_ms = arrival_ms;
 	for (i = 0; i < env->nrcpts; i++)
 		(void)queue_msg_add_rcpt(m, env->rcpts[i]);
@@ -244,6 +244,8 @@ queue_spool_header(struct buf *out, struct queue_msg *m)
 		r |= buf_append_str(out, "bounce\n");
 	if (m->flags & QUEUE_ENV_F_DOUBLE_BOUNCE)
 		r |= buf_append_str(out, "double-bounce\n");
+	if (m->flags & QUEUE_ENV_F_JUNK)
+		r |= buf_append_str(out, "junk\n");
 	for (i = 0; i < m->nrcpts && r == 0; i++)
 		r |= buf_printf(out, "rcpt %s\n", m->rcpts[i].addr);
 	r |= buf_append_str(out, "\n");
@@ -447,6 +449,8 @@ parse_header(struct span data, struct queue_msg *m)
 			m->flags |= QUEUE_ENV_F_BOUNCE;
 		} else if (span_eq(key, SPAN_LIT("double-bounce"))) {
 			m->flags |= QUEUE_ENV_F_DOUBLE_BOUNCE;
+		} else if (span_eq(key, SPAN_LIT("junk"))) {
+			m->flags |= QUEUE_ENV_F_JUNK;
 		} else if (span_eq(key, SPAN_LIT("rcpt"))) {
 			char *a;
 
