@@ -37,6 +37,8 @@
 #define MIME_MAX_HEADER_FIELDS	10000		/* per header block */
 #define MIME_MAX_PARAMS		64		/* per Content-Type etc. */
 #define MIME_MAX_BOUNDARY	200		/* RFC 2046 says 70 */
+#define MIME_TEXT_MAX_HEADER	(256u * 1024)	/* searchable header text */
+#define MIME_TEXT_MAX_BODY	(4u * 1024 * 1024) /* searchable body text */
 
 /* aliases */
 #define ALIAS_MAX_DEPTH		10
@@ -106,6 +108,11 @@
 #define IMAP_MAX_DISCARD	(64u * 1024 * 1024) /* refused {n+}: else BYE */
 #define IMAP_MAX_NESTING	32		/* parentheses, NOT/OR depth */
 #define IMAP_MAX_ITEMS		10000		/* list elements, ranges, keys */
+/* IMAP session (src/imap/imap_session.c, docs/imap.md) */
+#define IMAP_MAX_MAILBOX_LEVELS	16		/* hierarchy levels of a new name */
+#define IMAP_MAX_BAD_COMMANDS	10		/* consecutive BADs: then BYE */
+#define IMAP_MAX_AUTH_FAILURES	3		/* failed logins: then BYE */
+#define IMAP_MAX_OUTPUT		(16u * 1024 * 1024) /* unsent responses */
 
 /* DMARC and the Public Suffix List (src/policy/dmarc.c, psl.c,
  * docs/dmarc.md) */
