@@ -59,6 +59,10 @@ unsigned imap_search_needs(const struct imap_search_key *k);
  */
 size_t imap_search_fts_terms(const struct imap_search_key *k,
     struct span *terms, size_t max);
+/* The same, with body_only_r[i] (if not NULL; max entries) true for a
+ * BODY term and false for a TEXT one, as mailstore_fts_candidates wants. */
+size_t imap_search_fts_terms_kind(const struct imap_search_key *k,
+    struct span *terms, bool *body_only_r, size_t max);
 
 /* 1 match, 0 no match, -1 on an error (e.g. bad charset). */
 int imap_search_match(const struct imap_search_key *k,
