@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,27 @@
 #define BLOB_RANDOM_BYTES	12		/* 24 hex digits */
 #define BLOB_NAME_SIZE		(BLOB_RANDOM_BYTES * 2 + 1)
 #define PRUNE_INTERVAL		3600		/* seconds between prunes */
+#define MAILSTORE_SCHEMA_VERSION 3
+
+/* statements prepared once per handle (hot paths) */
+enum ms_stmt {
+	MS_ST_MAILBOX_ID,
+	MS_ST_MAILBOX_STATE,
+	MS_ST_LIST_RANGE,
+	MS_ST_LIST_RANGE_CACHE,
+	MS_ST_LIST_SINCE,
+	MS_ST_EXPUNGED_SINCE,
+	MS_ST_FLAGS_GET,
+	MS_ST_FLAGS_RANGE,
+	MS_ST_FLAGS_SET,
+	MS_ST_COPY,
+	MS_ST_MOVE,
+	MS_ST_EXPUNGE_LOG,
+	MS_ST_USAGE,
+	MS_ST_FTS_INSERT,
+	MS_ST_FTS_GC,
+	MS_ST_COUNT
+};
 
 struct mailstore {
 	sqlite3		*db;
@@ -51,6 +73,9 @@ struct mailstore {
 	dev_t		 dev;		/* file system of msgdir */
 	time_t		 last_prune;
 	bool		 pack;		/* mailstore_set_packing */
+	uint64_t	 quota_bytes;	/* mailstore_set_quota; 0: none */
+	time_t		 last_expunge_prune;
+	sqlite3_stmt	*st[MS_ST_COUNT];
 	char		 name[STORE_MAX_MAILBOX_NAME + 1];	/* mailbox_get */
 	char		 err[STORE_ERR_SIZE];
 };
@@ -97,6 +122,86 @@ static const char migrate_v2_sql[] =
 	"ALTER TABLE messages ADD COLUMN"
 	" blob_offset INTEGER NOT NULL DEFAULT 0;"
 	"PRAGMA user_version = 2;";
+
+/*
+ * version 2 -> 3 (also run on a new store after schema_sql): the expunge
+ * log (RFC 7162 QRESYNC), usage counters kept by triggers (RFC 9208
+ * quota), and the full-text index (FTS5, trigram tokenizer).
+ *   expunged: every UID removed from a mailbox (expunge, or moved away)
+ *     with the MODSEQ of that change; mailboxes.expunge_floor: the log
+ *     holds every expunge with modseq > floor (0: since creation; an index
+ *     migrated from v2 starts at its HIGHESTMODSEQ, older ones unknown).
+ *   usage: one row; bytes and messages of the whole account.
+ *   fts: one row per distinct message text (copies share it through
+ *     messages.text_id; NULL: not indexed, always a search candidate).
+ */
+static const char migrate_v3_sql[] =
+	"CREATE TABLE IF NOT EXISTS expunged ("
+	" mailbox_id INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" time INTEGER NOT NULL,"
+	" PRIMARY KEY (mailbox_id, modseq, uid)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS messages_text ON messages(text_id)"
+	" WHERE text_id IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS usage ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" bytes INTEGER NOT NULL,"
+	" messages INTEGER NOT NULL);"
+	"INSERT OR REPLACE INTO usage SELECT 1, coalesce(sum(size), 0),"
+	" count(*) FROM messages;"
+	"CREATE TRIGGER IF NOT EXISTS messages_usage_ins AFTER INSERT ON"
+	" messages BEGIN UPDATE usage SET bytes = bytes + NEW.size,"
+	" messages = messages + 1 WHERE id = 1; END;"
+	"CREATE TRIGGER IF NOT EXISTS messages_usage_del AFTER DELETE ON"
+	" messages BEGIN UPDATE usage SET bytes = bytes - OLD.size,"
+	" messages = messages - 1 WHERE id = 1; END;"
+	"CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(header, body,"
+	" tokenize = 'trigram');"
+	"PRAGMA user_version = 3;";
+/* the columns v3 adds (before migrate_v3_sql, each if missing) */
+static const struct {
+	const char	*table, *column, *sql;
+} migrate_v3_columns[] = {
+	{ "mailboxes", "expunge_floor", "ALTER TABLE mailboxes ADD COLUMN"
+	    " expunge_floor INTEGER NOT NULL DEFAULT 0;"
+	    "UPDATE mailboxes SET expunge_floor = highestmodseq;" },
+	{ "messages", "text_id", "ALTER TABLE messages ADD COLUMN"
+	    " text_id INTEGER;" },
+};
+
+/* has_column - true if table has the column (false on error too) */
+static bool
+has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *s;
+	bool r = false;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1)"
+	    " WHERE name = ?2", -1, &s, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+	r = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* migrate_v3 - v2 -> v3, also on a new store (inside a txn) */
+static int
+migrate_v3(sqlite3 *db, char *err, size_t errsize)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(migrate_v3_columns) /
+	    sizeof(migrate_v3_columns[0]); i++)
+		if (!has_column(db, migrate_v3_columns[i].table,
+		    migrate_v3_columns[i].column) &&
+		    store_db_exec(db, migrate_v3_columns[i].sql, err,
+		    errsize) < 0)
+			return -1;
+	return store_db_exec(db, migrate_v3_sql, err, errsize);
+}
 
 static const struct {
 	const char		*name;
@@ -184,6 +289,62 @@ prep(struct mailstore *ms, const char *sql, const char **error_r)
 	}
 	return s;
 }
+
+/*
+ * cached - a statement prepared once per handle, reset and unbound; the
+ * caller resets it again when done (an unreset SELECT would keep its read
+ * snapshot open and later reads on this handle would not see new commits).
+ */
+static sqlite3_stmt *
+cached(struct mailstore *ms, enum ms_stmt which, const char *sql,
+    const char **error_r)
+{
+	sqlite3_stmt *s = ms->st[which];
+
+	if (s == NULL) {
+		if (sqlite3_prepare_v3(ms->db, sql, -1,
+		    SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+			fail_db(ms, error_r);
+			return NULL;
+		}
+		ms->st[which] = s;
+	} else {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+	return s;
+}
+
+/* ---- change notification ---- */
+
+static mailstore_change_fn *change_fn;
+static void *change_ctx;
+
+void
+mailstore_set_change_hook(mailstore_change_fn *fn, void *ctx)
+{
+	__atomic_store_n(&change_ctx, ctx, __ATOMIC_RELEASE);
+	__atomic_store_n(&change_fn, fn, __ATOMIC_RELEASE);
+}
+
+/* changed - after a commit that changed messages, flags or mailboxes */
+static void
+changed(struct mailstore *ms)
+{
+	mailstore_change_fn *fn = __atomic_load_n(&change_fn,
+	    __ATOMIC_ACQUIRE);
+
+	if (fn != NULL)
+		fn(__atomic_load_n(&change_ctx, __ATOMIC_ACQUIRE),
+		    ms->user_id);
+}
+
+static int step_done(struct mailstore *ms, sqlite3_stmt *s,
+    const char **error_r);
+static int log_expunged(struct mailstore *ms, int64_t mailbox_id,
+    uint64_t modseq, uint32_t uid, const char **error_r);
+static int prune_expunged_txn(struct mailstore *ms, uint64_t max_age,
+    uint64_t max_rows, const char **error_r);
 
 /* ---- mailbox names ---- */
 
@@ -315,7 +476,8 @@ mailstore_create(const char *data_dir, int64_t user_id,
 	}
 	if (store_db_exec(db, "BEGIN IMMEDIATE", static_err,
 	    sizeof(static_err)) < 0 ||
-	    store_db_exec(db, schema_sql, static_err, sizeof(static_err)) < 0)
+	    store_db_exec(db, schema_sql, static_err, sizeof(static_err)) < 0 ||
+	    migrate_v3(db, static_err, sizeof(static_err)) < 0)
 		goto fail_db;
 	for (i = 0; i < sizeof(default_mailboxes) /
 	    sizeof(default_mailboxes[0]); i++) {
@@ -390,12 +552,14 @@ migrate(struct mailstore *ms)
 	if (exec(ms, "BEGIN IMMEDIATE", NULL) < 0)
 		return -1;
 	v = user_version(ms->db);	/* again, under the write lock */
-	if (v == 1 && exec(ms, migrate_v2_sql, NULL) < 0)
-		goto fail;
-	if (v != 1 && v != 2) {
+	if (v < 1 || v > MAILSTORE_SCHEMA_VERSION) {
 		fail(ms, NULL, "index.db of unknown version %d", v);
 		goto fail;
 	}
+	if (v == 1 && exec(ms, migrate_v2_sql, NULL) < 0)
+		goto fail;
+	if (v <= 2 && migrate_v3(ms->db, ms->err, sizeof(ms->err)) < 0)
+		goto fail;
 	if (exec(ms, "COMMIT", NULL) < 0)
 		goto fail;
 	return 0;
@@ -435,7 +599,8 @@ mailstore_open(const char *data_dir, int64_t user_id, const char **error_r)
 		mailstore_close(&ms);
 		return NULL;
 	}
-	if (user_version(ms->db) < 2 && migrate(ms) < 0) {
+	if (user_version(ms->db) != MAILSTORE_SCHEMA_VERSION &&
+	    migrate(ms) < 0) {
 		*error_r = store_err(static_err, sizeof(static_err), "%s",
 		    ms->err);
 		mailstore_close(&ms);
@@ -454,9 +619,12 @@ void
 mailstore_close(struct mailstore **msp)
 {
 	struct mailstore *ms = *msp;
+	size_t i;
 
 	if (ms == NULL)
 		return;
+	for (i = 0; i < MS_ST_COUNT; i++)
+		sqlite3_finalize(ms->st[i]);
 	sqlite3_close(ms->db);
 	free(ms->dir);
 	free(ms->msgdir);
@@ -956,6 +1124,8 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 	rc = exec(ms, "COMMIT", error_r);
 	if (rc < 0)
 		goto fail;
+	if (nmbs > 0)
+		changed(ms);
 	free(mbs);
 	for (i = 0; i < n; i++)
 		if (p[i].written)
@@ -1215,8 +1385,12 @@ mailstore_mailbox_create(struct mailstore *ms, const char *name,
 		store_db_rollback(ms->db);
 		return -1;
 	}
-	return exec(ms, "COMMIT", error_r) < 0 ?
-	    (store_db_rollback(ms->db), -1) : 0;
+	if (exec(ms, "COMMIT", error_r) < 0) {
+		store_db_rollback(ms->db);
+		return -1;
+	}
+	changed(ms);
+	return 0;
 }
 
 /* mailbox_id - id by canonical name inside or outside a txn (0: none) */
@@ -1279,6 +1453,16 @@ mailstore_mailbox_delete(struct mailstore *ms, const char *name,
 		fail_db(ms, error_r);
 		goto fail;
 	}
+	/* full-text entries no other mailbox's message shares */
+	if ((s = prep(ms, "DELETE FROM fts WHERE rowid IN (SELECT text_id"
+	    " FROM messages m1 WHERE mailbox_id = ?1 AND text_id IS NOT NULL"
+	    " AND NOT EXISTS (SELECT 1 FROM messages m2 WHERE"
+	    " m2.text_id = m1.text_id AND m2.mailbox_id != ?1))",
+	    error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
 	if ((s = prep(ms, "DELETE FROM messages WHERE mailbox_id = ?1",
 	    error_r)) == NULL)
 		goto fail;
@@ -1289,6 +1473,12 @@ mailstore_mailbox_delete(struct mailstore *ms, const char *name,
 		fail_db(ms, error_r);
 		goto fail;
 	}
+	if ((s = prep(ms, "DELETE FROM expunged WHERE mailbox_id = ?1",
+	    error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
 	if ((s = prep(ms, "DELETE FROM mailboxes WHERE id = ?1",
 	    error_r)) == NULL)
 		goto fail;
@@ -1301,6 +1491,7 @@ mailstore_mailbox_delete(struct mailstore *ms, const char *name,
 	}
 	if (exec(ms, "COMMIT", error_r) < 0)
 		goto fail;
+	changed(ms);
 	for (i = 0; i < nblobs; i++) {
 		unlink_blob(ms, blobs[i]);
 		free(blobs[i]);
@@ -1362,6 +1553,22 @@ rename_inbox(struct mailstore *ms, const char *to, const char **error_r)
 	sqlite3_bind_int64(s, 2, id);
 	if (step_done(ms, s, error_r) < 0)
 		goto fail;
+	if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq ="
+	    " highestmodseq + 1 WHERE id = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, inbox);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
+	/* to a session on INBOX its messages are expunged (QRESYNC) */
+	if ((s = prep(ms, "INSERT OR IGNORE INTO expunged (mailbox_id,"
+	    " modseq, uid, time) SELECT ?1, (SELECT highestmodseq FROM"
+	    " mailboxes WHERE id = ?1), uid, ?2 FROM messages WHERE"
+	    " mailbox_id = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, inbox);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
 	if ((s = prep(ms, "UPDATE messages SET mailbox_id = ?2 WHERE"
 	    " mailbox_id = ?1", error_r)) == NULL)
 		goto fail;
@@ -1369,14 +1576,9 @@ rename_inbox(struct mailstore *ms, const char *to, const char **error_r)
 	sqlite3_bind_int64(s, 2, id);
 	if (step_done(ms, s, error_r) < 0)
 		goto fail;
-	if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq ="
-	    " highestmodseq + 1 WHERE id = ?1", error_r)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(s, 1, inbox);
-	if (step_done(ms, s, error_r) < 0)
-		goto fail;
 	if (exec(ms, "COMMIT", error_r) < 0)
 		goto fail;
+	changed(ms);
 	return 0;
 fail:
 	store_db_rollback(ms->db);
@@ -1439,6 +1641,7 @@ mailstore_mailbox_rename(struct mailstore *ms, const char *from,
 	}
 	if (exec(ms, "COMMIT", error_r) < 0)
 		goto fail;
+	changed(ms);
 	return 0;
 fail:
 	store_db_rollback(ms->db);
@@ -1466,6 +1669,7 @@ mailstore_mailbox_subscribe(struct mailstore *ms, const char *name,
 		return fail_db(ms, error_r);
 	if (sqlite3_changes(ms->db) == 0)
 		return fail(ms, error_r, "no mailbox %s", canon);
+	changed(ms);
 	return 0;
 }
 
@@ -1650,7 +1854,7 @@ mailstore_message_set_flags(struct mailstore *ms, const char *mailbox,
 	char canon[STORE_MAX_MAILBOX_NAME + 1];
 	sqlite3_stmt *s;
 	int64_t id;
-	int rc, changed;
+	int rc, was_changed;
 
 	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
 		return -1;
@@ -1676,8 +1880,8 @@ mailstore_message_set_flags(struct mailstore *ms, const char *mailbox,
 		fail_db(ms, error_r);
 		goto fail;
 	}
-	changed = sqlite3_changes(ms->db) > 0;
-	if (changed) {
+	was_changed = sqlite3_changes(ms->db) > 0;
+	if (was_changed) {
 		if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq ="
 		    " highestmodseq + 1 WHERE id = ?1", error_r)) == NULL)
 			goto fail;
@@ -1691,7 +1895,9 @@ mailstore_message_set_flags(struct mailstore *ms, const char *mailbox,
 	}
 	if (exec(ms, "COMMIT", error_r) < 0)
 		goto fail;
-	return changed;
+	if (was_changed)
+		changed(ms);
+	return was_changed;
 fail:
 	store_db_rollback(ms->db);
 	return -1;
@@ -1775,7 +1981,30 @@ mailstore_message_cache_get(struct mailstore *ms, const char *mailbox,
 struct gone {
 	uint32_t	 uid;
 	char		*blob;
+	int64_t		 text_id;	/* 0: not indexed */
 };
+
+/*
+ * fts_gc - removes full-text entry text_id if no message row uses it any
+ * more (inside a txn, after the rows went)
+ */
+static int
+fts_gc(struct mailstore *ms, int64_t text_id, const char **error_r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (text_id <= 0)
+		return 0;
+	if ((s = cached(ms, MS_ST_FTS_GC, "DELETE FROM fts WHERE rowid = ?1"
+	    " AND NOT EXISTS (SELECT 1 FROM messages WHERE text_id = ?1)",
+	    error_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, text_id);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
 
 static int
 cmp_gone(const void *a, const void *b)
@@ -1827,9 +2056,10 @@ mailstore_expunge(struct mailstore *ms, const char *mailbox,
 		goto fail;
 	}
 	if ((sel = prep(ms, uids == NULL ?
-	    "SELECT uid, blob, flags FROM messages WHERE mailbox_id = ?1" :
-	    "SELECT uid, blob, flags FROM messages WHERE mailbox_id = ?1"
-	    " AND uid = ?2", error_r)) == NULL)
+	    "SELECT uid, blob, flags, text_id FROM messages WHERE"
+	    " mailbox_id = ?1" :
+	    "SELECT uid, blob, flags, text_id FROM messages WHERE"
+	    " mailbox_id = ?1 AND uid = ?2", error_r)) == NULL)
 		goto fail;
 	for (i = 0; uids == NULL ? i < 1 : i < nuids; i++) {
 		sqlite3_reset(sel);
@@ -1844,6 +2074,7 @@ mailstore_expunge(struct mailstore *ms, const char *mailbox,
 			g[ng].uid = (uint32_t)sqlite3_column_int64(sel, 0);
 			g[ng].blob = xstrdup((const char *)
 			    sqlite3_column_text(sel, 1));
+			g[ng].text_id = sqlite3_column_int64(sel, 3);
 			ng++;
 		}
 		if (rc != SQLITE_DONE) {
@@ -1864,18 +2095,41 @@ mailstore_expunge(struct mailstore *ms, const char *mailbox,
 		}
 	}
 	if (ng > 0) {
+		uint64_t modseq = 0;
+
 		if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq ="
-		    " highestmodseq + 1 WHERE id = ?1", error_r)) == NULL)
+		    " highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq",
+		    error_r)) == NULL)
 			goto fail;
 		sqlite3_bind_int64(s, 1, id);
-		if (step_done(ms, s, error_r) < 0)
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			modseq = (uint64_t)sqlite3_column_int64(s, 0);
+		if (rc != SQLITE_ROW || (rc = sqlite3_step(s)) != SQLITE_DONE) {
+			sqlite3_finalize(s);
+			fail_db(ms, error_r);
 			goto fail;
+		}
+		sqlite3_finalize(s);
+		/* QRESYNC: who was here at which MODSEQ; and the index */
+		for (i = 0; i < ng; i++)
+			if (log_expunged(ms, id, modseq, g[i].uid,
+			    error_r) < 0 || fts_gc(ms, g[i].text_id,
+			    error_r) < 0)
+				goto fail;
+		if (time(NULL) - ms->last_expunge_prune >= PRUNE_INTERVAL) {
+			if (prune_expunged_txn(ms, MAILSTORE_EXPUNGE_LOG_AGE,
+			    MAILSTORE_EXPUNGE_LOG_ROWS, error_r) < 0)
+				goto fail;
+			ms->last_expunge_prune = time(NULL);
+		}
 	}
 	sqlite3_finalize(sel);
 	sqlite3_finalize(del);
 	sel = del = NULL;
 	if (exec(ms, "COMMIT", error_r) < 0)
 		goto fail;
+	if (ng > 0)
+		changed(ms);
 	if (ng > 1)
 		qsort(g, ng, sizeof(*g), cmp_gone);
 	if (expunged_r != NULL && ng > 0)
@@ -1970,84 +2224,16 @@ mailstore_message_copy(struct mailstore *ms, const char *from,
     uint32_t uid, const char *to, bool move, uint32_t *uid_r,
     uint32_t *uidvalidity_r, const char **error_r)
 {
-	char cf[STORE_MAX_MAILBOX_NAME + 1], ct[STORE_MAX_MAILBOX_NAME + 1];
-	sqlite3_stmt *s;
-	int64_t src, dst;
-	uint32_t newuid, uidv;
-	int rc;
+	uint32_t newuid = 0;
 
-	if (mailbox_name_check(ms, from, cf, error_r) < 0 ||
-	    mailbox_name_check(ms, to, ct, error_r) < 0)
+	if (mailstore_copy_multi(ms, from, &uid, 1, to, move, &newuid,
+	    uidvalidity_r, error_r) < 0)
 		return -1;
-	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
-		return -1;
-	if ((src = mailbox_id(ms, cf, error_r)) < 0 ||
-	    (dst = mailbox_id(ms, ct, error_r)) < 0)
-		goto fail;
-	if (dst == 0) {
-		fail(ms, error_r, "no mailbox %s", ct);
-		goto fail;
-	}
-	if (src == 0) {
-		store_db_rollback(ms->db);
+	if (newuid == 0)
 		return 0;
-	}
-	if ((s = prep(ms, "SELECT uidnext, highestmodseq, uidvalidity FROM"
-	    " mailboxes WHERE id = ?1", error_r)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(s, 1, dst);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		fail_db(ms, error_r);
-		goto fail;
-	}
-	newuid = (uint32_t)sqlite3_column_int64(s, 0);
-	uidv = (uint32_t)sqlite3_column_int64(s, 2);
-	sqlite3_finalize(s);
-	if (newuid == UINT32_MAX) {
-		fail(ms, error_r, "mailbox UIDs exhausted");
-		goto fail;
-	}
-	if ((s = prep(ms, "INSERT INTO messages (mailbox_id, uid, blob,"
-	    " blob_offset, size, internal_date, flags, keywords, modseq,"
-	    " envelope, bodystructure, body)"
-	    " SELECT ?3, ?4, blob, blob_offset, size, internal_date, flags,"
-	    " keywords, (SELECT highestmodseq + 1 FROM mailboxes WHERE"
-	    " id = ?3), envelope, bodystructure, body FROM messages"
-	    " WHERE mailbox_id = ?1 AND uid = ?2", error_r)) == NULL)
-		goto fail;
-	sqlite3_bind_int64(s, 1, src);
-	sqlite3_bind_int64(s, 2, uid);
-	sqlite3_bind_int64(s, 3, dst);
-	sqlite3_bind_int64(s, 4, newuid);
-	if (step_done(ms, s, error_r) < 0)
-		goto fail;
-	if (sqlite3_changes(ms->db) == 0) {
-		store_db_rollback(ms->db);
-		return 0;
-	}
-	if (bump_mailbox(ms, dst, 1, error_r) < 0)
-		goto fail;
-	if (move) {
-		if ((s = prep(ms, "DELETE FROM messages WHERE mailbox_id = ?1"
-		    " AND uid = ?2", error_r)) == NULL)
-			goto fail;
-		sqlite3_bind_int64(s, 1, src);
-		sqlite3_bind_int64(s, 2, uid);
-		if (step_done(ms, s, error_r) < 0 ||
-		    bump_mailbox(ms, src, 0, error_r) < 0)
-			goto fail;
-	}
-	if ((rc = exec(ms, "COMMIT", error_r)) < 0)
-		goto fail;
 	if (uid_r != NULL)
 		*uid_r = newuid;
-	if (uidvalidity_r != NULL)
-		*uidvalidity_r = uidv;
 	return 1;
-fail:
-	store_db_rollback(ms->db);
-	return -1;
 }
 
 /* ---- keywords ---- */
@@ -2180,6 +2366,7 @@ mailstore_message_set_keywords(struct mailstore *ms, const char *mailbox,
 	    bump_mailbox(ms, id, 0, error_r) < 0 ||
 	    exec(ms, "COMMIT", error_r) < 0)
 		goto rollback;
+	changed(ms);
 	r = 1;
 	goto out;
 rollback:
@@ -2188,4 +2375,792 @@ out:
 	free(old);
 	buf_fini(&list);
 	return r;
+}
+
+/* ---- IMAP: ranges, cheap state, changes since a MODSEQ ---- */
+
+#define LIST_COLUMNS \
+	"SELECT uid, size, flags, keywords, internal_date, modseq, blob," \
+	" blob_offset"
+#define LIST_FROM_MAILBOX \
+	" FROM messages WHERE mailbox_id =" \
+	" (SELECT id FROM mailboxes WHERE name = ?1)"
+
+static const char *
+column_str(sqlite3_stmt *s, int col)
+{
+	return (const char *)sqlite3_column_text(s, col);
+}
+
+/* message_from_row - a row of LIST_COLUMNS (+ the cache) into *m */
+static void
+message_from_row(struct mailstore *ms, sqlite3_stmt *s, bool cache,
+    char *path, size_t pathsize, struct mailstore_message *m)
+{
+	const char *blob = column_str(s, 6);
+
+	memset(m, 0, sizeof(*m));
+	m->uid = (uint32_t)sqlite3_column_int64(s, 0);
+	m->size = (uint64_t)sqlite3_column_int64(s, 1);
+	m->flags = (unsigned)sqlite3_column_int(s, 2);
+	m->keywords = column_str(s, 3);
+	if (m->keywords == NULL)
+		m->keywords = "";
+	m->internal_date = (time_t)sqlite3_column_int64(s, 4);
+	m->modseq = (uint64_t)sqlite3_column_int64(s, 5);
+	snprintf(path, pathsize, "%s/%s", ms->msgdir,
+	    blob != NULL ? blob : "");
+	m->path = path;
+	m->offset = (uint64_t)sqlite3_column_int64(s, 7);
+	if (cache) {
+		m->envelope = column_str(s, 8);
+		m->bodystructure = column_str(s, 9);
+		m->body = column_str(s, 10);
+	}
+}
+
+/* mailbox_id_fast - mailbox_id with the handle's prepared statement */
+static int64_t
+mailbox_id_fast(struct mailstore *ms, const char *canon,
+    const char **error_r)
+{
+	sqlite3_stmt *s;
+	int64_t id = 0;
+	int rc;
+
+	if ((s = cached(ms, MS_ST_MAILBOX_ID, "SELECT id FROM mailboxes"
+	    " WHERE name = ?1", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail_db(ms, error_r);
+	return id;
+}
+
+/* run_list - steps a listing statement, calling fn per row */
+static int
+run_list(struct mailstore *ms, sqlite3_stmt *s, const char *canon,
+    bool cache, mailstore_message_fn *fn, void *ctx, const char **error_r)
+{
+	struct mailstore_message m;
+	char path[PATH_MAX];
+	int64_t id;
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		message_from_row(ms, s, cache, path, sizeof(path), &m);
+		fn(ctx, &m);
+		n++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return fail_db(ms, error_r);
+	if (n == 0) {
+		/* nothing listed: an empty range, or no such mailbox? */
+		if ((id = mailbox_id_fast(ms, canon, error_r)) < 0)
+			return -1;
+		if (id == 0)
+			return fail(ms, error_r, "no mailbox %s", canon);
+	}
+	return n;
+}
+
+int
+mailstore_message_list_range(struct mailstore *ms, const char *mailbox,
+    uint32_t uid_lo, uint32_t uid_hi, unsigned what,
+    mailstore_message_fn *fn, void *ctx, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	bool cache = (what & MAILSTORE_LIST_CACHE) != 0;
+	sqlite3_stmt *s;
+
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	/* one statement: one read snapshot; the (mailbox_id, uid) key
+	 * gives the range and the order */
+	s = cache ? cached(ms, MS_ST_LIST_RANGE_CACHE, LIST_COLUMNS
+	    ", envelope, bodystructure, body" LIST_FROM_MAILBOX
+	    " AND uid >= ?2 AND uid <= ?3 ORDER BY uid", error_r) :
+	    cached(ms, MS_ST_LIST_RANGE, LIST_COLUMNS LIST_FROM_MAILBOX
+	    " AND uid >= ?2 AND uid <= ?3 ORDER BY uid", error_r);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, uid_lo);
+	sqlite3_bind_int64(s, 3, uid_hi != 0 ? uid_hi : UINT32_MAX);
+	return run_list(ms, s, canon, cache, fn, ctx, error_r);
+}
+
+int
+mailstore_mailbox_state(struct mailstore *ms, const char *name,
+    uint32_t *uidvalidity_r, uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+    const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (mailbox_name_check(ms, name, canon, error_r) < 0)
+		return -1;
+	if ((s = cached(ms, MS_ST_MAILBOX_STATE, "SELECT uidvalidity,"
+	    " uidnext, highestmodseq FROM mailboxes WHERE name = ?1",
+	    error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (uidvalidity_r != NULL)
+			*uidvalidity_r = (uint32_t)sqlite3_column_int64(s, 0);
+		if (uidnext_r != NULL)
+			*uidnext_r = (uint32_t)sqlite3_column_int64(s, 1);
+		if (highestmodseq_r != NULL)
+			*highestmodseq_r = (uint64_t)sqlite3_column_int64(s,
+			    2);
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+int
+mailstore_message_list_since(struct mailstore *ms, const char *mailbox,
+    uint64_t since, mailstore_message_fn *fn, void *ctx,
+    const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	/* index messages_modseq (mailbox_id, modseq) */
+	if ((s = cached(ms, MS_ST_LIST_SINCE, LIST_COLUMNS LIST_FROM_MAILBOX
+	    " AND modseq > ?2 ORDER BY uid", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, since > INT64_MAX ? INT64_MAX :
+	    (sqlite3_int64)since);
+	return run_list(ms, s, canon, false, fn, ctx, error_r);
+}
+
+int
+mailstore_expunged_since(struct mailstore *ms, const char *mailbox,
+    uint64_t since, uint32_t **uids_r, size_t *n_r, bool *complete_r,
+    const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s = NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0, cap = 0;
+	int64_t id = 0;
+	uint64_t floor = 0;
+	int rc;
+
+	*uids_r = NULL;
+	*n_r = 0;
+	*complete_r = false;
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	/* the floor and the log from one snapshot */
+	if (exec(ms, "BEGIN", error_r) < 0)
+		return -1;
+	if ((s = prep(ms, "SELECT id, expunge_floor FROM mailboxes"
+	    " WHERE name = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(s, 0);
+		floor = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			fail(ms, error_r, "no mailbox %s", canon);
+		else
+			fail_db(ms, error_r);
+		goto fail;
+	}
+	if ((s = cached(ms, MS_ST_EXPUNGED_SINCE, "SELECT uid FROM expunged"
+	    " WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+	    error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, since > INT64_MAX ? INT64_MAX :
+	    (sqlite3_int64)since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			uids = xreallocarray(uids, cap, sizeof(*uids));
+		}
+		uids[n++] = (uint32_t)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	store_db_rollback(ms->db);	/* read-only: just end it */
+	*uids_r = uids;
+	*n_r = n;
+	*complete_r = since >= floor;
+	return 0;
+fail:
+	store_db_rollback(ms->db);
+	free(uids);
+	return -1;
+}
+
+/* log_expunged - one expunge log entry (inside a txn) */
+static int
+log_expunged(struct mailstore *ms, int64_t mailbox_id, uint64_t modseq,
+    uint32_t uid, const char **error_r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = cached(ms, MS_ST_EXPUNGE_LOG, "INSERT OR IGNORE INTO"
+	    " expunged (mailbox_id, modseq, uid, time) VALUES (?1, ?2, ?3,"
+	    " ?4)", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, mailbox_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)modseq);
+	sqlite3_bind_int64(s, 3, uid);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+/* prune_expunged_txn - mailstore_prune_expunged inside a txn */
+static int
+prune_expunged_txn(struct mailstore *ms, uint64_t max_age, uint64_t max_rows,
+    const char **error_r)
+{
+	sqlite3_stmt *s = NULL, *q = NULL;
+	int64_t cut = (int64_t)time(NULL) - (int64_t)(max_age > INT64_MAX / 2 ?
+	    INT64_MAX / 2 : max_age);
+	int rc, total = 0;
+
+	/* per mailbox: the highest MODSEQ that goes, by age or by count */
+	if ((q = prep(ms, "SELECT mailbox_id, max(m) FROM ("
+	    " SELECT mailbox_id, max(modseq) AS m FROM expunged"
+	    "  WHERE time < ?1 GROUP BY mailbox_id"
+	    " UNION ALL"
+	    " SELECT e.mailbox_id, (SELECT modseq FROM expunged x"
+	    "  WHERE x.mailbox_id = e.mailbox_id ORDER BY modseq DESC, uid DESC"
+	    "  LIMIT 1 OFFSET ?2) FROM (SELECT mailbox_id FROM expunged"
+	    "  GROUP BY mailbox_id HAVING count(*) > ?2) e)"
+	    " WHERE m IS NOT NULL GROUP BY mailbox_id", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(q, 1, cut);
+	sqlite3_bind_int64(q, 2, max_rows > INT64_MAX ? INT64_MAX :
+	    (sqlite3_int64)max_rows);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(q, 0);
+		int64_t m = sqlite3_column_int64(q, 1);
+
+		/* a MODSEQ is dropped whole: the log stays exact above it */
+		if ((s = prep(ms, "DELETE FROM expunged WHERE mailbox_id = ?1"
+		    " AND modseq <= ?2", error_r)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, m);
+		if (step_done(ms, s, error_r) < 0)
+			goto fail;
+		total += sqlite3_changes(ms->db);
+		if ((s = prep(ms, "UPDATE mailboxes SET expunge_floor ="
+		    " max(expunge_floor, ?2) WHERE id = ?1", error_r)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, m);
+		if (step_done(ms, s, error_r) < 0)
+			goto fail;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return fail_db(ms, error_r);
+	return total;
+fail:
+	sqlite3_finalize(q);
+	return -1;
+}
+
+int
+mailstore_prune_expunged(struct mailstore *ms, uint64_t max_age,
+    uint64_t max_rows, const char **error_r)
+{
+	int r;
+
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((r = prune_expunged_txn(ms, max_age, max_rows, error_r)) < 0 ||
+	    exec(ms, "COMMIT", error_r) < 0) {
+		store_db_rollback(ms->db);
+		return -1;
+	}
+	return r;
+}
+
+/* ---- IMAP STORE on many messages ---- */
+
+void
+mailstore_flag_changes_free(struct mailstore_flag_change *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(c[i].keywords);
+		c[i].keywords = NULL;
+	}
+}
+
+/* the state of one message as read for a STORE */
+struct flag_row {
+	int64_t		 rowid;		/* 0: no such message */
+	unsigned	 flags;
+	uint64_t	 modseq;
+	char		*keywords;	/* heap */
+};
+
+struct uid_index {
+	uint32_t	uid;
+	size_t		i;
+};
+
+static int
+cmp_uid_index(const void *a, const void *b)
+{
+	const struct uid_index *x = a, *y = b;
+
+	if (x->uid != y->uid)
+		return (x->uid > y->uid) - (x->uid < y->uid);
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* flag_rows_read - current flags of every c[i] (inside a txn) */
+static int
+flag_rows_read(struct mailstore *ms, int64_t id,
+    const struct mailstore_flag_change *c, size_t n, struct flag_row *rows,
+    const char **error_r)
+{
+	struct uid_index *ix;
+	sqlite3_stmt *s;
+	size_t i, j;
+	int rc;
+
+	if (n <= 64) {
+		/* a few messages: point lookups on (mailbox_id, uid) */
+		if ((s = cached(ms, MS_ST_FLAGS_GET, "SELECT id, flags,"
+		    " keywords, modseq FROM messages WHERE mailbox_id = ?1"
+		    " AND uid = ?2", error_r)) == NULL)
+			return -1;
+		for (i = 0; i < n; i++) {
+			sqlite3_reset(s);
+			sqlite3_bind_int64(s, 1, id);
+			sqlite3_bind_int64(s, 2, c[i].uid);
+			rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW) {
+				rows[i].rowid = sqlite3_column_int64(s, 0);
+				rows[i].flags = (unsigned)
+				    sqlite3_column_int(s, 1);
+				rows[i].keywords = xstrdup(column_str(s, 2) !=
+				    NULL ? column_str(s, 2) : "");
+				rows[i].modseq = (uint64_t)
+				    sqlite3_column_int64(s, 3);
+			} else if (rc != SQLITE_DONE) {
+				sqlite3_reset(s);
+				return fail_db(ms, error_r);
+			}
+		}
+		sqlite3_reset(s);
+		return 0;
+	}
+	/* many: one range scan merged with the sorted UIDs */
+	ix = xreallocarray(NULL, n, sizeof(*ix));
+	for (i = 0; i < n; i++) {
+		ix[i].uid = c[i].uid;
+		ix[i].i = i;
+	}
+	qsort(ix, n, sizeof(*ix), cmp_uid_index);
+	if ((s = cached(ms, MS_ST_FLAGS_RANGE, "SELECT id, flags, keywords,"
+	    " modseq, uid FROM messages WHERE mailbox_id = ?1 AND"
+	    " uid >= ?2 AND uid <= ?3 ORDER BY uid", error_r)) == NULL) {
+		free(ix);
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, ix[0].uid);
+	sqlite3_bind_int64(s, 3, ix[n - 1].uid);
+	j = 0;
+	while (j < n && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint32_t uid = (uint32_t)sqlite3_column_int64(s, 4);
+
+		while (j < n && ix[j].uid < uid)
+			j++;
+		for (; j < n && ix[j].uid == uid; j++) {
+			struct flag_row *r = &rows[ix[j].i];
+
+			r->rowid = sqlite3_column_int64(s, 0);
+			r->flags = (unsigned)sqlite3_column_int(s, 1);
+			r->keywords = xstrdup(column_str(s, 2) != NULL ?
+			    column_str(s, 2) : "");
+			r->modseq = (uint64_t)sqlite3_column_int64(s, 3);
+		}
+	}
+	if (j < n && rc != SQLITE_DONE) {
+		sqlite3_reset(s);
+		free(ix);
+		return fail_db(ms, error_r);
+	}
+	sqlite3_reset(s);
+	free(ix);
+	return 0;
+}
+
+int
+mailstore_store_flags(struct mailstore *ms, const char *mailbox,
+    struct mailstore_flag_change *c, size_t n, enum mailstore_flag_mode mode,
+    unsigned flags, const char *keywords, uint64_t unchangedsince,
+    const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	struct flag_row *rows = NULL;
+	struct buf kw, cur;
+	sqlite3_stmt *s;
+	uint64_t newmodseq;
+	bool any = false;
+	size_t i;
+	int64_t id;
+	int rc, r = -1;
+
+	for (i = 0; i < n; i++) {
+		c[i].status = -1;
+		c[i].flags = 0;
+		c[i].keywords = NULL;
+		c[i].modseq = 0;
+	}
+	flags &= MAILSTORE_F_ALL;
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	buf_init(&kw, STORE_MAX_KEYWORDS);
+	buf_init(&cur, STORE_MAX_KEYWORDS);
+	/* the argument, checked and without duplicates, once */
+	if (kw_apply(ms, &kw, keywords, true, error_r) < 0)
+		goto out;
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		goto out;
+	if ((id = mailbox_id_fast(ms, canon, error_r)) <= 0) {
+		if (id == 0)
+			fail(ms, error_r, "no mailbox %s", canon);
+		goto rollback;
+	}
+	if ((s = cached(ms, MS_ST_MAILBOX_STATE, "SELECT uidvalidity,"
+	    " uidnext, highestmodseq FROM mailboxes WHERE name = ?1",
+	    error_r)) == NULL)
+		goto rollback;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	newmodseq = (uint64_t)sqlite3_column_int64(s, 2) + 1;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		fail_db(ms, error_r);
+		goto rollback;
+	}
+	rows = xcalloc(n ? n : 1, sizeof(*rows));
+	if (n > 0 && flag_rows_read(ms, id, c, n, rows, error_r) < 0)
+		goto rollback;
+	for (i = 0; i < n; i++) {
+		struct flag_row *row = &rows[i];
+		unsigned nf;
+
+		if (row->rowid == 0)
+			continue;	/* status -1 */
+		c[i].flags = row->flags;
+		c[i].modseq = row->modseq;
+		if (unchangedsince > 0 && row->modseq > unchangedsince) {
+			c[i].status = 2;	/* RFC 7162 3.1.3 */
+			continue;
+		}
+		buf_reset(&cur);
+		switch (mode) {
+		case MAILSTORE_FLAGS_REPLACE:
+			nf = flags;
+			rc = buf_append(&cur, kw.data, kw.len);
+			break;
+		case MAILSTORE_FLAGS_ADD:
+			nf = row->flags | flags;
+			rc = buf_append_str(&cur, row->keywords) < 0 ? -1 :
+			    kw_apply(ms, &cur, buf_cstr(&kw), true, error_r);
+			break;
+		case MAILSTORE_FLAGS_REMOVE:
+		default:
+			nf = row->flags & ~flags;
+			rc = buf_append_str(&cur, row->keywords) < 0 ? -1 :
+			    kw_apply(ms, &cur, buf_cstr(&kw), false, error_r);
+			break;
+		}
+		if (rc < 0) {
+			fail(ms, error_r, "too many keywords");
+			goto rollback;
+		}
+		if (nf == row->flags && strcmp(buf_cstr(&cur),
+		    row->keywords) == 0) {
+			c[i].status = 0;
+			continue;
+		}
+		if ((s = cached(ms, MS_ST_FLAGS_SET, "UPDATE messages SET"
+		    " flags = ?2, keywords = ?3, modseq = ?4 WHERE id = ?1",
+		    error_r)) == NULL)
+			goto rollback;
+		sqlite3_bind_int64(s, 1, row->rowid);
+		sqlite3_bind_int(s, 2, (int)nf);
+		sqlite3_bind_text(s, 3, buf_cstr(&cur), (int)cur.len,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)newmodseq);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			fail_db(ms, error_r);
+			goto rollback;
+		}
+		free(row->keywords);
+		row->keywords = xstrdup(buf_cstr(&cur));
+		row->flags = nf;
+		c[i].flags = nf;
+		c[i].modseq = newmodseq;
+		c[i].status = 1;
+		any = true;
+	}
+	if (any) {
+		if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq = ?2"
+		    " WHERE id = ?1", error_r)) == NULL)
+			goto rollback;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)newmodseq);
+		if (step_done(ms, s, error_r) < 0)
+			goto rollback;
+	}
+	if (exec(ms, "COMMIT", error_r) < 0)
+		goto rollback;
+	for (i = 0; i < n; i++) {
+		c[i].keywords = rows[i].keywords;	/* handed over */
+		rows[i].keywords = NULL;
+	}
+	if (any)
+		changed(ms);
+	r = 0;
+	goto out;
+rollback:
+	store_db_rollback(ms->db);
+	for (i = 0; i < n; i++) {
+		c[i].status = -1;
+		c[i].flags = 0;
+		c[i].modseq = 0;
+	}
+out:
+	if (rows != NULL)
+		for (i = 0; i < n; i++)
+			free(rows[i].keywords);
+	free(rows);
+	buf_fini(&kw);
+	buf_fini(&cur);
+	return r;
+}
+
+/* ---- COPY / MOVE of many messages ---- */
+
+/* usage_get - the account's counters (inside or outside a txn) */
+static int
+usage_get(struct mailstore *ms, uint64_t *bytes_r, uint64_t *messages_r,
+    const char **error_r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = cached(ms, MS_ST_USAGE, "SELECT bytes, messages FROM usage"
+	    " WHERE id = 1", error_r)) == NULL)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int64_t b = sqlite3_column_int64(s, 0);
+		int64_t m = sqlite3_column_int64(s, 1);
+
+		*bytes_r = b > 0 ? (uint64_t)b : 0;
+		*messages_r = m > 0 ? (uint64_t)m : 0;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? fail(ms, error_r, "no usage row") :
+		    fail_db(ms, error_r);
+	return 0;
+}
+
+int
+mailstore_usage(struct mailstore *ms, uint64_t *bytes_r,
+    uint64_t *messages_r, const char **error_r)
+{
+	uint64_t b = 0, m = 0;
+
+	if (usage_get(ms, &b, &m, error_r) < 0)
+		return -1;
+	if (bytes_r != NULL)
+		*bytes_r = b;
+	if (messages_r != NULL)
+		*messages_r = m;
+	return 0;
+}
+
+void
+mailstore_set_quota(struct mailstore *ms, uint64_t bytes)
+{
+	ms->quota_bytes = bytes;
+}
+
+int
+mailstore_copy_multi(struct mailstore *ms, const char *from,
+    const uint32_t *uids, size_t n, const char *to, bool move,
+    uint32_t *new_uids, uint32_t *uidvalidity_r, const char **error_r)
+{
+	char cf[STORE_MAX_MAILBOX_NAME + 1], ct[STORE_MAX_MAILBOX_NAME + 1];
+	sqlite3_stmt *s;
+	int64_t src, dst;
+	uint32_t uidnext, next, uidv;
+	uint64_t dmod, smod = 0, bytes, msgs;
+	size_t i;
+	int rc, err = EIO;
+
+	for (i = 0; i < n; i++)
+		new_uids[i] = 0;
+	if (mailbox_name_check(ms, from, cf, error_r) < 0 ||
+	    mailbox_name_check(ms, to, ct, error_r) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
+		return -1;
+	if ((src = mailbox_id_fast(ms, cf, error_r)) < 0 ||
+	    (dst = mailbox_id_fast(ms, ct, error_r)) < 0)
+		goto fail;
+	if (dst == 0) {
+		fail(ms, error_r, "no mailbox %s", ct);
+		err = ENOENT;
+		goto fail;
+	}
+	if ((s = prep(ms, "SELECT uidnext, highestmodseq, uidvalidity FROM"
+	    " mailboxes WHERE id = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, dst);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uidnext = (uint32_t)sqlite3_column_int64(s, 0);
+		dmod = (uint64_t)sqlite3_column_int64(s, 1) + 1;
+		uidv = (uint32_t)sqlite3_column_int64(s, 2);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW) {
+		fail_db(ms, error_r);
+		goto fail;
+	}
+	if (uidvalidity_r != NULL)
+		*uidvalidity_r = uidv;
+	if (src == 0 || n == 0) {
+		store_db_rollback(ms->db);
+		return 0;
+	}
+	if (move && src != dst) {
+		if ((s = prep(ms, "SELECT highestmodseq FROM mailboxes"
+		    " WHERE id = ?1", error_r)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, src);
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			smod = (uint64_t)sqlite3_column_int64(s, 0) + 1;
+		sqlite3_finalize(s);
+		if (rc != SQLITE_ROW) {
+			fail_db(ms, error_r);
+			goto fail;
+		}
+	} else
+		smod = dmod;
+	next = uidnext;
+	for (i = 0; i < n; i++) {
+		if (next == UINT32_MAX) {
+			/* XXX: a new UIDVALIDITY would be needed */
+			fail(ms, error_r, "mailbox UIDs exhausted");
+			goto fail;
+		}
+		/* MOVE keeps the row (and its text_id): only its place
+		 * changes; COPY makes a row sharing file and index entry */
+		s = move ? cached(ms, MS_ST_MOVE, "UPDATE messages SET"
+		    " mailbox_id = ?3, uid = ?4, modseq = ?5 WHERE"
+		    " mailbox_id = ?1 AND uid = ?2", error_r) :
+		    cached(ms, MS_ST_COPY, "INSERT INTO messages (mailbox_id,"
+		    " uid, blob, blob_offset, size, internal_date, flags,"
+		    " keywords, modseq, envelope, bodystructure, body, text_id)"
+		    " SELECT ?3, ?4, blob, blob_offset, size, internal_date,"
+		    " flags, keywords, ?5, envelope, bodystructure, body,"
+		    " text_id FROM messages WHERE mailbox_id = ?1 AND"
+		    " uid = ?2", error_r);
+		if (s == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, src);
+		sqlite3_bind_int64(s, 2, uids[i]);
+		sqlite3_bind_int64(s, 3, dst);
+		sqlite3_bind_int64(s, 4, next);
+		sqlite3_bind_int64(s, 5, (sqlite3_int64)dmod);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			fail_db(ms, error_r);
+			goto fail;
+		}
+		if (sqlite3_changes(ms->db) == 0)
+			continue;	/* no such source message */
+		new_uids[i] = next++;
+		if (move && log_expunged(ms, src, smod, uids[i], error_r) < 0)
+			goto fail;
+	}
+	if (next == uidnext) {
+		store_db_rollback(ms->db);
+		return 0;
+	}
+	if (!move && ms->quota_bytes > 0) {
+		if (usage_get(ms, &bytes, &msgs, error_r) < 0)
+			goto fail;
+		if (bytes > ms->quota_bytes) {
+			fail(ms, error_r, "over quota");
+			err = EDQUOT;
+			goto fail;
+		}
+	}
+	if ((s = prep(ms, "UPDATE mailboxes SET uidnext = ?2,"
+	    " highestmodseq = ?3 WHERE id = ?1", error_r)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, dst);
+	sqlite3_bind_int64(s, 2, next);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)dmod);
+	if (step_done(ms, s, error_r) < 0)
+		goto fail;
+	if (move && src != dst) {
+		if ((s = prep(ms, "UPDATE mailboxes SET highestmodseq = ?2"
+		    " WHERE id = ?1", error_r)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, src);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)smod);
+		if (step_done(ms, s, error_r) < 0)
+			goto fail;
+	}
+	if (exec(ms, "COMMIT", error_r) < 0)
+		goto fail;
+	changed(ms);
+	return 0;
+fail:
+	store_db_rollback(ms->db);
+	for (i = 0; i < n; i++)
+		new_uids[i] = 0;
+	errno = err;
+	return -1;
 }

@@ -48,6 +48,11 @@
 /* Dedupe keys older than this are pruned (seconds). */
 #define MAILSTORE_DEDUPE_MAX_AGE	(7 * 24 * 3600)
 
+/* The expunge log (QRESYNC) keeps entries this long (seconds) ... */
+#define MAILSTORE_EXPUNGE_LOG_AGE	(90 * 24 * 3600)
+/* ... and at most this many per mailbox. */
+#define MAILSTORE_EXPUNGE_LOG_ROWS	100000
+
 /* System flags as bits (RFC 3501 section 2.3.2). */
 #define MAILSTORE_F_SEEN	0x01u
 #define MAILSTORE_F_ANSWERED	0x02u
@@ -256,6 +261,11 @@ struct mailstore_message {
 	const char	*path;		/* full path of the file holding it */
 	uint64_t	 offset;	/* where it starts in that file (0
 					 * unless packing is on); size bytes */
+	/* the cached parse (IMAP ENVELOPE, BODYSTRUCTURE, BODY): NULL
+	 * unless listed with MAILSTORE_LIST_CACHE, or not cached */
+	const char	*envelope;
+	const char	*bodystructure;
+	const char	*body;
 };
 typedef void mailstore_message_fn(void *ctx,
     const struct mailstore_message *m);
@@ -266,6 +276,130 @@ typedef void mailstore_message_fn(void *ctx,
 int mailstore_message_list(struct mailstore *ms, const char *mailbox,
     mailstore_message_fn *fn, void *ctx, const char **error_r)
 	__attribute__((warn_unused_result));
+
+/* what mailstore_message_list_range fills beyond the basic fields */
+#define MAILSTORE_LIST_CACHE	0x1u	/* envelope, bodystructure, body */
+/*
+ * Like mailstore_message_list, over the UIDs uid_lo..uid_hi (uid_hi 0: no
+ * upper bound), in UID order, from one read snapshot.  One prepared query
+ * per call, nothing per message: listing 10,000 messages with the cache
+ * takes a few ms.  fn must not write through the same handle.  Returns the
+ * number of messages listed, or -1 (no such mailbox, error).
+ */
+int mailstore_message_list_range(struct mailstore *ms, const char *mailbox,
+    uint32_t uid_lo, uint32_t uid_hi, unsigned what,
+    mailstore_message_fn *fn, void *ctx, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * The cheap state of one mailbox (one indexed row, no count over its
+ * messages), for polling: 1 with the values set (any pointer may be NULL),
+ * 0 if there is no such mailbox, -1 on error.  Every change to a mailbox's
+ * messages (delivery, flags, keywords, expunge, copy or move in or out)
+ * raises its HIGHESTMODSEQ.
+ */
+int mailstore_mailbox_state(struct mailstore *ms, const char *name,
+    uint32_t *uidvalidity_r, uint32_t *uidnext_r, uint64_t *highestmodseq_r,
+    const char **error_r) __attribute__((warn_unused_result));
+/*
+ * Changes since a MODSEQ (RFC 7162 CONDSTORE/QRESYNC, and cross-session
+ * updates).  list_since: the messages whose MODSEQ is > since (new, or
+ * flags/keywords changed), in UID order, basic fields only; returns their
+ * count or -1 (no such mailbox, error).
+ * expunged_since: UIDs removed (expunged, or moved away) with a MODSEQ >
+ * since, ascending, in *uids_r (heap, caller frees; NULL when *n_r is 0).
+ * *complete_r is false when the expunge log (pruned by age and size, see
+ * mailstore_prune_expunged) no longer reaches back to since: the caller
+ * must then compare full UID lists.  0, or -1 (no such mailbox, error).
+ */
+int mailstore_message_list_since(struct mailstore *ms, const char *mailbox,
+    uint64_t since, mailstore_message_fn *fn, void *ctx,
+    const char **error_r) __attribute__((warn_unused_result));
+int mailstore_expunged_since(struct mailstore *ms, const char *mailbox,
+    uint64_t since, uint32_t **uids_r, size_t *n_r, bool *complete_r,
+    const char **error_r) __attribute__((warn_unused_result));
+/*
+ * Prunes the expunge log: entries older than max_age seconds, and in each
+ * mailbox all but the newest max_rows entries; remembers per mailbox the
+ * highest MODSEQ dropped (expunged_since is incomplete below it).  Runs
+ * by itself inside mailstore_expunge hourly with MAILSTORE_EXPUNGE_LOG_AGE
+ * and MAILSTORE_EXPUNGE_LOG_ROWS.  Returns the rows removed, or -1.
+ */
+int mailstore_prune_expunged(struct mailstore *ms, uint64_t max_age,
+    uint64_t max_rows, const char **error_r);
+
+/* IMAP STORE (RFC 9051 6.4.6), with UNCHANGEDSINCE (RFC 7162 3.1.3) */
+enum mailstore_flag_mode {
+	MAILSTORE_FLAGS_REPLACE,	/* FLAGS */
+	MAILSTORE_FLAGS_ADD,		/* +FLAGS */
+	MAILSTORE_FLAGS_REMOVE,		/* -FLAGS */
+};
+struct mailstore_flag_change {
+	uint32_t	 uid;		/* in */
+	int		 status;	/* out: 1 changed, 0 unchanged, -1 no
+					 * such message, 2 refused: its
+					 * modseq > unchangedsince */
+	unsigned	 flags;		/* out: flags after */
+	char		*keywords;	/* out: heap, keywords after ("" if
+					 * none; NULL when status is -1) */
+	uint64_t	 modseq;	/* out: modseq after */
+};
+/*
+ * Applies one STORE to the messages c[0..n) in one transaction: flags
+ * (MAILSTORE_F_* bits) and keywords (space-separated, or NULL: none) are
+ * set, added or removed per mode.  With unchangedsince > 0 a message whose
+ * MODSEQ is greater is left alone (status 2).  Every changed message gets
+ * the same new MODSEQ (HIGHESTMODSEQ + 1).  The out fields are set for
+ * every entry (free the keywords with mailstore_flag_changes_free).
+ * Returns 0, or -1 (no such mailbox, invalid keyword, too many keywords,
+ * error: then nothing changed and no out keywords were allocated).
+ */
+int mailstore_store_flags(struct mailstore *ms, const char *mailbox,
+    struct mailstore_flag_change *c, size_t n, enum mailstore_flag_mode mode,
+    unsigned flags, const char *keywords, uint64_t unchangedsince,
+    const char **error_r) __attribute__((warn_unused_result));
+/* Frees the keywords of c[0..n) (and sets them to NULL). */
+void mailstore_flag_changes_free(struct mailstore_flag_change *c, size_t n);
+/*
+ * COPY or MOVE (RFC 6851) of uids[0..n) in one transaction.  New UIDs are
+ * given in the order of uids; new_uids[i] is 0 where the source message
+ * does not exist.  Copies share the message file and the full-text index
+ * entry; a move keeps the row and logs the source UIDs as expunged.  The
+ * target's UIDNEXT advances and both mailboxes' HIGHESTMODSEQ rise.  A
+ * copy that would take the account over its quota (mailstore_set_quota)
+ * fails with errno EDQUOT.  Returns 0 with the target's UIDVALIDITY in
+ * *uidvalidity_r (may be NULL), or -1 (no such target: errno ENOENT; no
+ * source mailbox: every new_uids[i] 0 and 0 returned; error).
+ */
+int mailstore_copy_multi(struct mailstore *ms, const char *from,
+    const uint32_t *uids, size_t n, const char *to, bool move,
+    uint32_t *new_uids, uint32_t *uidvalidity_r, const char **error_r)
+	__attribute__((warn_unused_result));
+
+/*
+ * Quota (RFC 9208 STORAGE and MESSAGE usage).  The account's bytes and
+ * messages are counters kept in the index by every change (not summed per
+ * call): 0, or -1.
+ */
+int mailstore_usage(struct mailstore *ms, uint64_t *bytes_r,
+    uint64_t *messages_r, const char **error_r)
+	__attribute__((warn_unused_result));
+/*
+ * The storage limit this handle enforces (bytes; 0: none): a delivery or
+ * APPEND that would take the account past it fails (status -1,
+ * over_quota set), and so does a COPY (errno EDQUOT); MOVE, flags and
+ * expunge are always allowed.
+ */
+void mailstore_set_quota(struct mailstore *ms, uint64_t bytes);
+
+/*
+ * Change notification, process-wide: fn runs on the committing thread
+ * after every commit that changes an account's messages, flags or
+ * mailboxes (through any handle of this process), with the account's user
+ * id.  It must be cheap and thread-safe.  NULL removes the hook.
+ */
+typedef void mailstore_change_fn(void *ctx, int64_t user_id);
+void mailstore_set_change_hook(mailstore_change_fn *fn, void *ctx);
+
 /*
  * Reads the bytes of one message into out (capped by out->max).  Returns
  * 1, 0 if no such message, -1 on error (EFBIG if out->max is too small).

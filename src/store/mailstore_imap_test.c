@@ -1,0 +1,871 @@
+/*
+ * mailstore_imap_test.c - unit tests for the store additions IMAP needs
+ * (store/mailstore.h): UID-range listing with the cached parse, the cheap
+ * mailbox state, changes and expunges since a MODSEQ (with the expunge log
+ * pruned), STORE on many messages with UNCHANGEDSINCE, COPY/MOVE of many
+ * messages, usage counters and quota, the change hook, and the migration
+ * of a version-2 index.  Timings on 10,000 messages are printed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xmalloc.h"
+#include "store/mailstore.h"
+#include "store/store_int.h"
+#include "../../tests/lib/test.h"
+
+static char *
+tmpdir(void)
+{
+	char tmpl[] = "/tmp/postino-msimap-XXXXXX";
+
+	log_set_level(LOG_LEVEL_ERROR);
+	if (mkdtemp(tmpl) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	return xasprintf("%s/data", tmpl);
+}
+
+static void
+cleanup(char *data_dir)
+{
+	char *top = xstrdup(data_dir);
+
+	*strrchr(top, '/') = '\0';
+	CHECK_INT(store_rmtree(top), 0);
+	free(top);
+	free(data_dir);
+}
+
+static struct mailstore *
+new_store(const char *dir, int64_t id)
+{
+	const char *err = NULL;
+	struct mailstore *ms;
+
+	if (mailstore_create(dir, id, &err) < 0) {
+		fprintf(stderr, "mailstore_create: %s\n", err);
+		exit(1);
+	}
+	ms = mailstore_open(dir, id, &err);
+	if (ms == NULL) {
+		fprintf(stderr, "mailstore_open: %s\n", err);
+		exit(1);
+	}
+	return ms;
+}
+
+/* deliver - n copies of a small message into mailbox; returns first UID */
+static uint32_t
+deliver(struct mailstore *ms, const char *mailbox, size_t n)
+{
+	static const char mem[] = "Subject: x\r\n\r\nhello\r\n";
+	struct mailstore_delivery *d = xcalloc(n, sizeof(*d));
+	const char *err = NULL;
+	uint32_t first;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		d[i].fd = -1;
+		d[i].data = mem;
+		d[i].size = strlen(mem);
+		d[i].mailbox = mailbox;
+		d[i].envelope = "(NIL \"x\")";
+		d[i].bodystructure = "(\"text\" \"plain\")";
+		d[i].body = "(\"text\" \"plain\" b)";
+	}
+	CHECK_INT(mailstore_deliver(ms, d, n, &err), 0);
+	first = d[0].uid;
+	for (i = 0; i < n; i++)
+		CHECK_INT(d[i].status, 0);
+	free(d);
+	return first;
+}
+
+struct seen {
+	size_t		 n;
+	uint32_t	 uid[64];
+	uint64_t	 modseq[64];
+	unsigned	 flags[64];
+	char		 kw[64][64];
+	int		 with_cache;
+	int		 without_cache;
+	uint32_t	 last_uid;
+	int		 unordered;
+};
+
+static void
+collect(void *ctx, const struct mailstore_message *m)
+{
+	struct seen *s = ctx;
+
+	if (m->uid <= s->last_uid)
+		s->unordered++;
+	s->last_uid = m->uid;
+	if (m->envelope != NULL && m->bodystructure != NULL &&
+	    m->body != NULL && strcmp(m->envelope, "(NIL \"x\")") == 0 &&
+	    strcmp(m->body, "(\"text\" \"plain\" b)") == 0)
+		s->with_cache++;
+	if (m->envelope == NULL && m->bodystructure == NULL &&
+	    m->body == NULL)
+		s->without_cache++;
+	if (s->n < 64) {
+		s->uid[s->n] = m->uid;
+		s->modseq[s->n] = m->modseq;
+		s->flags[s->n] = m->flags;
+		snprintf(s->kw[s->n], sizeof(s->kw[0]), "%s", m->keywords);
+	}
+	s->n++;
+}
+
+static void
+test_list_range(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 1);
+	struct seen s;
+	const char *err = NULL;
+	uint32_t expunge[] = { 4 };
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+
+	CHECK_INT(deliver(ms, NULL, 10), 1);
+	CHECK_INT(mailstore_expunge(ms, "INBOX", expunge, 1, false, &gone,
+	    &ngone, &err), 0);
+	free(gone);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "inbox", 3, 6,
+	    MAILSTORE_LIST_CACHE, collect, &s, &err), 3);
+	CHECK_INT(s.n, 3);
+	CHECK_INT(s.uid[0], 3);
+	CHECK_INT(s.uid[1], 5);
+	CHECK_INT(s.uid[2], 6);
+	CHECK_INT(s.with_cache, 3);
+	CHECK_INT(s.unordered, 0);
+	/* without the cache flag, no cached strings */
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 8, 0, 0,
+	    collect, &s, &err), 3);
+	CHECK_INT(s.without_cache, 3);
+	CHECK_INT(s.uid[0], 8);
+	CHECK_INT(s.uid[2], 10);
+	/* the whole mailbox, and an empty range */
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 1, 0,
+	    MAILSTORE_LIST_CACHE, collect, &s, &err), 9);
+	CHECK_INT(s.unordered, 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 11, 100, 0,
+	    collect, &s, &err), 0);
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 4, 4, 0,
+	    collect, &s, &err), 0);
+	CHECK_INT(mailstore_message_list_range(ms, "Sent", 1, 0, 0,
+	    collect, &s, &err), 0);
+	CHECK_INT(s.n, 0);
+	/* no such mailbox, bad name */
+	CHECK_INT(mailstore_message_list_range(ms, "Nope", 1, 0, 0,
+	    collect, &s, &err), -1);
+	CHECK_INT(mailstore_message_list_range(ms, "a//b", 1, 0, 0,
+	    collect, &s, &err), -1);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_state_and_since(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 2);
+	uint32_t uidv = 0, uidnext = 0, *uids = NULL, ex[] = { 2, 3 };
+	uint32_t mv[] = { 5 }, newuid[1], uidv2;
+	uint64_t hms = 0, h0, h1, h2, h3, trash_hms;
+	size_t n = 0;
+	bool complete = false;
+	struct seen s;
+	const char *err = NULL;
+
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", &uidv, &uidnext, &h0,
+	    &err), 1);
+	CHECK_INT(uidnext, 1);
+	CHECK(uidv > 0);
+	CHECK_INT(mailstore_mailbox_state(ms, "Nope", NULL, NULL, NULL,
+	    &err), 0);
+	CHECK_INT(mailstore_mailbox_state(ms, "bad//name", NULL, NULL, NULL,
+	    &err), -1);
+	deliver(ms, NULL, 6);
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, &uidnext, &h1,
+	    &err), 1);
+	CHECK_INT(uidnext, 7);
+	CHECK(h1 > h0);
+	/* nothing expunged yet, and the log covers everything */
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", 0, &uids, &n,
+	    &complete, &err), 0);
+	CHECK_INT(n, 0);
+	CHECK(uids == NULL);
+	CHECK(complete);
+	/* a flag change: one message newer than h1 */
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 4,
+	    MAILSTORE_F_SEEN, 0, &err), 1);
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &h2,
+	    &err), 1);
+	CHECK(h2 > h1);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_since(ms, "INBOX", h1, collect, &s,
+	    &err), 1);
+	CHECK_INT(s.uid[0], 4);
+	CHECK_INT(s.modseq[0], h2);
+	CHECK_INT(s.flags[0], MAILSTORE_F_SEEN);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_since(ms, "INBOX", 0, collect, &s,
+	    &err), 6);
+	CHECK_INT(s.unordered, 0);
+	CHECK_INT(mailstore_message_list_since(ms, "INBOX", h2, collect, &s,
+	    &err), 0);
+	CHECK_INT(mailstore_message_list_since(ms, "Nope", 0, collect, &s,
+	    &err), -1);
+	/* expunge 2 and 3 */
+	CHECK_INT(mailstore_expunge(ms, "INBOX", ex, 2, false, NULL, &n,
+	    &err), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &h3,
+	    &err), 1);
+	CHECK(h3 > h2);
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", h2, &uids, &n,
+	    &complete, &err), 0);
+	CHECK_INT(n, 2);
+	CHECK(complete);
+	if (n == 2) {
+		CHECK_INT(uids[0], 2);
+		CHECK_INT(uids[1], 3);
+	}
+	free(uids);
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", h3, &uids, &n,
+	    &complete, &err), 0);
+	CHECK_INT(n, 0);
+	CHECK(complete);
+	/* expunged messages are not in since-lists any more */
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_since(ms, "INBOX", 0, collect, &s,
+	    &err), 4);
+	/* a move away counts as an expunge in the source */
+	CHECK_INT(mailstore_mailbox_state(ms, "Trash", NULL, NULL,
+	    &trash_hms, &err), 1);
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", mv, 1, "Trash", true,
+	    newuid, &uidv2, &err), 0);
+	CHECK_INT(newuid[0], 1);
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &hms,
+	    &err), 1);
+	CHECK(hms > h3);
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", h3, &uids, &n,
+	    &complete, &err), 0);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT(uids[0], 5);
+	free(uids);
+	/* the moved message is new in the target */
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_since(ms, "Trash", trash_hms,
+	    collect, &s, &err), 1);
+	CHECK_INT(s.uid[0], 1);
+	/* all since h1 (2, 3, 5), ascending */
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", h1, &uids, &n,
+	    &complete, &err), 0);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		CHECK_INT(uids[0], 2);
+		CHECK_INT(uids[1], 3);
+		CHECK_INT(uids[2], 5);
+	}
+	free(uids);
+	CHECK_INT(mailstore_expunged_since(ms, "Nope", 0, &uids, &n,
+	    &complete, &err), -1);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_expunge_log_prune(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 3);
+	uint64_t m[6];
+	uint32_t *uids = NULL, one;
+	size_t n, i;
+	bool complete = true;
+	const char *err = NULL;
+
+	deliver(ms, NULL, 6);
+	deliver(ms, "Sent", 2);
+	/* six expunges, one UID each, at increasing MODSEQs */
+	for (i = 0; i < 6; i++) {
+		one = (uint32_t)i + 1;
+		CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL,
+		    &m[i], &err), 1);
+		CHECK_INT(mailstore_expunge(ms, "INBOX", &one, 1, false, NULL,
+		    &n, &err), 0);
+		CHECK_INT(n, 1);
+	}
+	one = 1;
+	CHECK_INT(mailstore_expunge(ms, "Sent", &one, 1, false, NULL, &n,
+	    &err), 0);
+	/* keep the newest 2 per mailbox: INBOX loses 4, Sent nothing */
+	CHECK_INT(mailstore_prune_expunged(ms, MAILSTORE_EXPUNGE_LOG_AGE, 2,
+	    &err), 4);
+	/* since m[4] (before UID 5 went): exact */
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", m[4], &uids, &n,
+	    &complete, &err), 0);
+	CHECK(complete);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_INT(uids[0], 5);
+		CHECK_INT(uids[1], 6);
+	}
+	free(uids);
+	/* since m[3]: UID 4's entry was pruned, the log says so */
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", m[3], &uids, &n,
+	    &complete, &err), 0);
+	CHECK(!complete);
+	CHECK_INT(n, 2);
+	free(uids);
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", 0, &uids, &n,
+	    &complete, &err), 0);
+	CHECK(!complete);
+	free(uids);
+	/* Sent untouched */
+	CHECK_INT(mailstore_expunged_since(ms, "Sent", 0, &uids, &n,
+	    &complete, &err), 0);
+	CHECK(complete);
+	CHECK_INT(n, 1);
+	free(uids);
+	/* by age: everything is older than -1 s... use 0 s after a tick */
+	CHECK_INT(mailstore_prune_expunged(ms, MAILSTORE_EXPUNGE_LOG_AGE,
+	    MAILSTORE_EXPUNGE_LOG_ROWS, &err), 0);
+	sleep(1);
+	CHECK_INT(mailstore_prune_expunged(ms, 0, MAILSTORE_EXPUNGE_LOG_ROWS,
+	    &err), 3);
+	CHECK_INT(mailstore_expunged_since(ms, "Sent", 0, &uids, &n,
+	    &complete, &err), 0);
+	CHECK(!complete);
+	CHECK_INT(n, 0);
+	free(uids);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_store_flags(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 4);
+	struct mailstore_flag_change c[4];
+	uint64_t h0, h1, h2;
+	struct seen s;
+	const char *err = NULL;
+	size_t i;
+
+	deliver(ms, NULL, 3);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, "$Old",
+	    NULL, &err), 1);
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &h0,
+	    &err), 1);
+	memset(c, 0, sizeof(c));
+	c[0].uid = 1;
+	c[1].uid = 2;
+	c[2].uid = 99;		/* no such message */
+	c[3].uid = 3;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 4,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN | MAILSTORE_F_FLAGGED,
+	    "$Junk $junk Work", 0, &err), 0);
+	CHECK_INT(c[0].status, 1);
+	CHECK_INT(c[0].flags, MAILSTORE_F_SEEN | MAILSTORE_F_FLAGGED);
+	CHECK_STR(c[0].keywords, "$Junk Work");
+	CHECK_INT(c[0].modseq, h0 + 1);
+	CHECK_INT(c[1].status, 1);
+	CHECK_STR(c[1].keywords, "$Old $Junk Work");
+	CHECK_INT(c[1].modseq, h0 + 1);
+	CHECK_INT(c[2].status, -1);
+	CHECK(c[2].keywords == NULL);
+	CHECK_INT(c[3].status, 1);
+	mailstore_flag_changes_free(c, 4);
+	CHECK(c[0].keywords == NULL);
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &h1,
+	    &err), 1);
+	CHECK_INT(h1, h0 + 1);		/* one MODSEQ for the whole STORE */
+	/* the same again: nothing changes, no MODSEQ */
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 2,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN, "work", 0, &err), 0);
+	CHECK_INT(c[0].status, 0);
+	CHECK_INT(c[1].status, 0);
+	CHECK_INT(c[0].modseq, h1);
+	mailstore_flag_changes_free(c, 2);
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &h2,
+	    &err), 1);
+	CHECK_INT(h2, h1);
+	/* UNCHANGEDSINCE: message 1 is changed now (h2); then message 2 is
+	 * refused at h2 as well as message 1 at an older value */
+	c[0].uid = 1;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 1,
+	    MAILSTORE_FLAGS_REMOVE, MAILSTORE_F_FLAGGED, NULL, h2, &err), 0);
+	CHECK_INT(c[0].status, 1);
+	CHECK_INT(c[0].flags, MAILSTORE_F_SEEN);
+	CHECK_INT(c[0].modseq, h2 + 1);
+	mailstore_flag_changes_free(c, 1);
+	c[0].uid = 1;
+	c[1].uid = 2;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 2,
+	    MAILSTORE_FLAGS_REPLACE, MAILSTORE_F_DRAFT, NULL, h2, &err), 0);
+	CHECK_INT(c[0].status, 2);		/* modseq h2+1 > h2 */
+	CHECK_INT(c[0].flags, MAILSTORE_F_SEEN);	/* untouched */
+	CHECK_STR(c[0].keywords, "$Junk Work");
+	CHECK_INT(c[0].modseq, h2 + 1);
+	CHECK_INT(c[1].status, 1);
+	CHECK_INT(c[1].flags, MAILSTORE_F_DRAFT);
+	CHECK_STR(c[1].keywords, "");		/* FLAGS replaces keywords */
+	mailstore_flag_changes_free(c, 2);
+	/* -FLAGS of keywords */
+	c[0].uid = 1;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 1,
+	    MAILSTORE_FLAGS_REMOVE, 0, "WORK", 0, &err), 0);
+	CHECK_STR(c[0].keywords, "$Junk");
+	mailstore_flag_changes_free(c, 1);
+	/* errors change nothing and allocate nothing */
+	c[0].uid = 3;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 1,
+	    MAILSTORE_FLAGS_ADD, 0, "bad\\kw", 0, &err), -1);
+	CHECK_INT(c[0].status, -1);
+	CHECK(c[0].keywords == NULL);
+	CHECK_INT(mailstore_store_flags(ms, "Nope", c, 1,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN, NULL, 0, &err), -1);
+	CHECK(c[0].keywords == NULL);
+	/* the listing agrees */
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 1, 0, 0, collect,
+	    &s, &err), 3);
+	CHECK_INT(s.flags[0], MAILSTORE_F_SEEN);
+	CHECK_STR(s.kw[0], "$Junk");
+	CHECK_INT(s.flags[1], MAILSTORE_F_DRAFT);
+	CHECK_STR(s.kw[2], "$Junk Work");
+	/* many messages (the range path), unsorted, with gaps and repeats */
+	{
+		struct mailstore_flag_change *many;
+		size_t nmany = 300;
+		uint64_t h;
+
+		deliver(ms, "Sent", 200);
+		many = xcalloc(nmany, sizeof(*many));
+		for (i = 0; i < nmany; i++)
+			many[i].uid = (uint32_t)(nmany - i);	/* 300..1 */
+		many[0].uid = 7;			/* repeat */
+		CHECK_INT(mailstore_mailbox_state(ms, "Sent", NULL, NULL, &h,
+		    &err), 1);
+		CHECK_INT(mailstore_store_flags(ms, "Sent", many, nmany,
+		    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN, NULL, 0, &err), 0);
+		for (i = 0; i < nmany; i++) {
+			if (many[i].uid > 200) {
+				CHECK_INT(many[i].status, -1);
+				continue;
+			}
+			CHECK_INT(many[i].status, 1);
+			CHECK_INT(many[i].flags, MAILSTORE_F_SEEN);
+			CHECK_INT(many[i].modseq, h + 1);
+			CHECK_STR(many[i].keywords, "");
+		}
+		mailstore_flag_changes_free(many, nmany);
+		free(many);
+	}
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_copy_multi(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 5);
+	uint32_t uids[] = { 3, 9, 1, 2 }, nu[4], uidv = 0, tuidv = 0;
+	uint64_t h_in, h_tr, h;
+	struct mailstore_mailbox mb;
+	struct buf b;
+	struct seen s;
+	const char *err = NULL;
+	size_t i;
+
+	deliver(ms, NULL, 4);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 3,
+	    MAILSTORE_F_FLAGGED, 0, &err), 1);
+	CHECK_INT(mailstore_mailbox_state(ms, "Trash", &tuidv, NULL, &h_tr,
+	    &err), 1);
+	/* COPY: UIDs in the order given; 9 does not exist */
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", uids, 4, "Trash", false,
+	    nu, &uidv, &err), 0);
+	CHECK_INT(uidv, tuidv);
+	CHECK_INT(nu[0], 1);
+	CHECK_INT(nu[1], 0);
+	CHECK_INT(nu[2], 2);
+	CHECK_INT(nu[3], 3);
+	CHECK_INT(mailstore_mailbox_state(ms, "Trash", NULL, NULL, &h, &err),
+	    1);
+	CHECK_INT(h, h_tr + 1);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "Trash", 1, 0,
+	    MAILSTORE_LIST_CACHE, collect, &s, &err), 3);
+	CHECK_INT(s.flags[0], MAILSTORE_F_FLAGGED);	/* flags go along */
+	CHECK_INT(s.with_cache, 3);			/* and the cache */
+	CHECK_INT(s.modseq[0], h);
+	buf_init(&b, 4096);
+	CHECK_INT(mailstore_message_read(ms, "Trash", 2, &b, &err), 1);
+	CHECK(b.len > 0 && memmem(b.data, b.len, "hello", 5) != NULL);
+	buf_fini(&b);
+	/* MOVE: rows leave INBOX in one transaction */
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &h_in,
+	    &err), 1);
+	uids[0] = 4;
+	uids[1] = 2;
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", uids, 2, "Junk", true, nu,
+	    NULL, &err), 0);
+	CHECK_INT(nu[0], 1);
+	CHECK_INT(nu[1], 2);
+	CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+	CHECK_INT(mb.messages, 2);
+	CHECK_INT(mb.highestmodseq, h_in + 1);
+	CHECK_INT(mailstore_mailbox_get(ms, "Junk", &mb, &err), 1);
+	CHECK_INT(mb.messages, 2);
+	CHECK_INT(mb.uidnext, 3);
+	buf_init(&b, 4096);
+	CHECK_INT(mailstore_message_read(ms, "Junk", 2, &b, &err), 1);
+	CHECK_INT(mailstore_message_read(ms, "INBOX", 2, &b, &err), 0);
+	buf_fini(&b);
+	/* MOVE inside one mailbox: new UID, old one expunged */
+	uids[0] = 1;
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", uids, 1, "INBOX", true,
+	    nu, NULL, &err), 0);
+	CHECK_INT(nu[0], 5);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 1, 0, 0, collect,
+	    &s, &err), 2);
+	CHECK_INT(s.uid[0], 3);
+	CHECK_INT(s.uid[1], 5);
+	/* no target: -1, ENOENT, nothing done */
+	uids[0] = 3;
+	errno = 0;
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", uids, 1, "Nope", false,
+	    nu, NULL, &err), -1);
+	CHECK_INT(errno, ENOENT);
+	CHECK_INT(nu[0], 0);
+	/* no source mailbox: nothing copied, not an error */
+	CHECK_INT(mailstore_copy_multi(ms, "Nope", uids, 1, "INBOX", false,
+	    nu, NULL, &err), 0);
+	CHECK_INT(nu[0], 0);
+	/* the old single-message API still works on top */
+	CHECK_INT(mailstore_message_copy(ms, "INBOX", 3, "Drafts", false,
+	    &nu[0], &uidv, &err), 1);
+	CHECK_INT(nu[0], 1);
+	CHECK_INT(mailstore_message_copy(ms, "INBOX", 77, "Drafts", false,
+	    &nu[0], &uidv, &err), 0);
+	/* copies share files: expunging every copy but one keeps it */
+	CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, false, NULL, &i,
+	    &err), 0);
+	buf_init(&b, 4096);
+	CHECK_INT(mailstore_message_read(ms, "Drafts", 1, &b, &err), 1);
+	buf_fini(&b);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+check_usage(struct mailstore *ms, uint64_t bytes, uint64_t msgs)
+{
+	uint64_t b = 0, m = 0;
+	const char *err = NULL;
+
+	CHECK_INT(mailstore_usage(ms, &b, &m, &err), 0);
+	CHECK_INT(b, bytes);
+	CHECK_INT(m, msgs);
+}
+
+static void
+test_usage_quota(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 6);
+	const size_t sz = strlen("Subject: x\r\n\r\nhello\r\n");
+	uint32_t uids[] = { 1, 2 }, nu[2];
+	size_t n;
+	const char *err = NULL;
+
+	check_usage(ms, 0, 0);
+	deliver(ms, NULL, 5);
+	check_usage(ms, 5 * sz, 5);
+	CHECK_INT(mailstore_expunge(ms, "INBOX", uids, 1, false, NULL, &n,
+	    &err), 0);
+	check_usage(ms, 4 * sz, 4);
+	uids[0] = 2;
+	uids[1] = 3;
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", uids, 2, "Sent", false,
+	    nu, NULL, &err), 0);
+	check_usage(ms, 6 * sz, 6);	/* a copy counts (RFC 9208 5.1) */
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", uids, 2, "Junk", true,
+	    nu, NULL, &err), 0);
+	check_usage(ms, 6 * sz, 6);	/* a move does not */
+	CHECK_INT(mailstore_mailbox_delete(ms, "Junk", &err), 0);
+	check_usage(ms, 4 * sz, 4);
+	CHECK_INT(mailstore_mailbox_rename(ms, "INBOX", "Old", &err), 0);
+	check_usage(ms, 4 * sz, 4);
+	/* quota: a copy past the limit fails with EDQUOT, changes nothing */
+	mailstore_set_quota(ms, 5 * sz);
+	uids[0] = 4;
+	uids[1] = 5;
+	errno = 0;
+	CHECK_INT(mailstore_copy_multi(ms, "Old", uids, 2, "Trash", false,
+	    nu, NULL, &err), -1);
+	CHECK_INT(errno, EDQUOT);
+	check_usage(ms, 4 * sz, 4);
+	CHECK_INT(mailstore_copy_multi(ms, "Old", uids, 1, "Trash", false,
+	    nu, NULL, &err), 0);
+	CHECK_INT(nu[0], 1);
+	check_usage(ms, 5 * sz, 5);
+	/* a move is always allowed, even when full */
+	CHECK_INT(mailstore_copy_multi(ms, "Old", uids + 1, 1, "Trash", true,
+	    nu, NULL, &err), 0);
+	CHECK_INT(nu[0], 2);
+	/* the counters survive reopening */
+	mailstore_close(&ms);
+	ms = mailstore_open(dir, 6, &err);
+	CHECK(ms != NULL);
+	check_usage(ms, 5 * sz, 5);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+struct hook_count {
+	int	calls;
+	int64_t	last;
+};
+
+static void
+hook(void *ctx, int64_t user_id)
+{
+	struct hook_count *h = ctx;
+
+	__atomic_add_fetch(&h->calls, 1, __ATOMIC_RELAXED);
+	h->last = user_id;
+}
+
+static void
+test_change_hook(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 7);
+	struct hook_count h = { 0, 0 };
+	struct mailstore_flag_change c[1];
+	uint32_t one = 1, nu;
+	size_t n;
+	const char *err = NULL;
+
+	mailstore_set_change_hook(hook, &h);
+	deliver(ms, NULL, 2);
+	CHECK_INT(h.calls, 1);
+	CHECK_INT(h.last, 7);
+	memset(c, 0, sizeof(c));
+	c[0].uid = 1;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 1,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN, NULL, 0, &err), 0);
+	mailstore_flag_changes_free(c, 1);
+	CHECK_INT(h.calls, 2);
+	/* no change, no call */
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 1,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN, NULL, 0, &err), 0);
+	mailstore_flag_changes_free(c, 1);
+	CHECK_INT(h.calls, 2);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 2,
+	    MAILSTORE_F_SEEN, 0, &err), 1);
+	CHECK_INT(h.calls, 3);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, "k", NULL,
+	    &err), 1);
+	CHECK_INT(h.calls, 4);
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", &one, 1, "Sent", true,
+	    &nu, NULL, &err), 0);
+	CHECK_INT(h.calls, 5);
+	CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, false, NULL, &n,
+	    &err), 0);
+	CHECK_INT(h.calls, 6);
+	CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, false, NULL, &n,
+	    &err), 0);
+	CHECK_INT(h.calls, 6);			/* nothing went */
+	CHECK_INT(mailstore_mailbox_create(ms, "New", 0, &err), 0);
+	CHECK_INT(mailstore_mailbox_rename(ms, "New", "Newer", &err), 0);
+	CHECK_INT(mailstore_mailbox_subscribe(ms, "Newer", false, &err), 0);
+	CHECK_INT(mailstore_mailbox_delete(ms, "Newer", &err), 0);
+	CHECK_INT(h.calls, 10);
+	mailstore_set_change_hook(NULL, NULL);
+	deliver(ms, NULL, 1);
+	CHECK_INT(h.calls, 10);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+/* make the index look like version 2 (before these additions) */
+static void
+downgrade_to_v2(const char *dir, int64_t id)
+{
+	char *path = xasprintf("%s/mail/%lld/index.db", dir, (long long)id);
+	sqlite3 *db;
+
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "DROP TRIGGER messages_usage_ins;"
+	    " DROP TRIGGER messages_usage_del;"
+	    " DROP TABLE expunged; DROP TABLE usage;"
+	    " DROP TABLE fts; DROP INDEX messages_text;"
+	    " ALTER TABLE messages DROP COLUMN text_id;"
+	    " ALTER TABLE mailboxes DROP COLUMN expunge_floor;"
+	    " PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+}
+
+static void
+test_migrate_v2(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 8);
+	const size_t sz = strlen("Subject: x\r\n\r\nhello\r\n");
+	uint32_t *uids = NULL, one = 1;
+	uint64_t hms;
+	size_t n;
+	bool complete = true;
+	const char *err = NULL;
+
+	deliver(ms, NULL, 3);
+	mailstore_close(&ms);
+	downgrade_to_v2(dir, 8);
+	ms = mailstore_open(dir, 8, &err);
+	CHECK(ms != NULL);
+	if (ms == NULL) {
+		cleanup(dir);
+		return;
+	}
+	check_usage(ms, 3 * sz, 3);
+	/* expunges before the log existed are unknown */
+	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &hms,
+	    &err), 1);
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", 1, &uids, &n,
+	    &complete, &err), 0);
+	CHECK(!complete);
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", hms, &uids, &n,
+	    &complete, &err), 0);
+	CHECK(complete);
+	CHECK_INT(mailstore_expunge(ms, "INBOX", &one, 1, false, NULL, &n,
+	    &err), 0);
+	CHECK_INT(mailstore_expunged_since(ms, "INBOX", hms, &uids, &n,
+	    &complete, &err), 0);
+	CHECK(complete);
+	CHECK_INT(n, 1);
+	free(uids);
+	check_usage(ms, 2 * sz, 2);
+	deliver(ms, NULL, 1);
+	check_usage(ms, 3 * sz, 3);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static double
+ms_since(uint64_t t0)
+{
+	return (double)(monotonic_ms() - t0);
+}
+
+static void
+count_cb(void *ctx, const struct mailstore_message *m)
+{
+	size_t *n = ctx;
+
+	if (m->envelope != NULL)
+		(*n)++;
+}
+
+/* 10,000 messages: the listing, STORE and COPY figures IMAP relies on */
+static void
+test_perf_10k(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 9);
+	struct mailstore_flag_change *c;
+	uint32_t *uids, *nu;
+	uint64_t t0;
+	size_t i, n = 0, total = 10000;
+	const char *err = NULL;
+	double t_list, t_store, t_copy, t_state;
+
+	mailstore_set_packing(ms, true);
+	for (i = 0; i < total; i += STORE_MAX_DELIVERY_BATCH)
+		deliver(ms, NULL, total - i < STORE_MAX_DELIVERY_BATCH ?
+		    total - i : STORE_MAX_DELIVERY_BATCH);
+	/* warm: the first call prepares the statement */
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 1, 1,
+	    MAILSTORE_LIST_CACHE, count_cb, &n, &err), 1);
+	n = 0;
+	t0 = monotonic_ms();
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 1, 0,
+	    MAILSTORE_LIST_CACHE, count_cb, &n, &err), (int)total);
+	t_list = ms_since(t0);
+	CHECK_INT(n, total);
+	c = xcalloc(total, sizeof(*c));
+	for (i = 0; i < total; i++)
+		c[i].uid = (uint32_t)i + 1;
+	t0 = monotonic_ms();
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, total,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN, NULL, 0, &err), 0);
+	t_store = ms_since(t0);
+	for (i = 0; i < total; i++)
+		CHECK(c[i].status == 1);
+	mailstore_flag_changes_free(c, total);
+	free(c);
+	t0 = monotonic_ms();
+	for (i = 0; i < 1000; i++)
+		CHECK(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, NULL,
+		    &err) == 1);
+	t_state = ms_since(t0);
+	uids = xcalloc(total, sizeof(*uids));
+	nu = xcalloc(total, sizeof(*nu));
+	for (i = 0; i < total; i++)
+		uids[i] = (uint32_t)i + 1;
+	t0 = monotonic_ms();
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", uids, total, "Trash",
+	    false, nu, NULL, &err), 0);
+	t_copy = ms_since(t0);
+	CHECK_INT(nu[total - 1], total);
+	free(uids);
+	free(nu);
+	printf("perf (ASan build) 10,000 messages: list with cache %.0f ms,"
+	    " STORE +FLAGS %.0f ms, COPY %.0f ms, 1000 mailbox_state %.0f"
+	    " ms\n", t_list, t_store, t_copy, t_state);
+	/* generous bounds: sanitizers and a shared machine */
+	CHECK(t_list < 1000);
+	CHECK(t_store < 5000);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static const struct test_case cases[] = {
+	TEST(test_list_range),
+	TEST(test_state_and_since),
+	TEST(test_expunge_log_prune),
+	TEST(test_store_flags),
+	TEST(test_copy_multi),
+	TEST(test_usage_quota),
+	TEST(test_change_hook),
+	TEST(test_migrate_v2),
+	TEST(test_perf_10k),
+};
+
+TEST_MAIN(cases)
