@@ -1,0 +1,933 @@
+/*
+ * imap_session_test.c - the IMAP session against a real temporary data
+ * directory (accounts.db and a mail store): scripted exchanges for the
+ * commands of every state and their errors, LOGIN and AUTHENTICATE (PLAIN,
+ * SCRAM-SHA-256, SASL-IR, cancel), failure limits, literals split across
+ * calls, APPEND (small, streamed, MULTIAPPEND), IDLE, COMPRESS, STARTTLS.
+ */
+#include "imap/imap_session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "auth/sasl.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/postino_limits.h"
+#include "lib/xmalloc.h"
+#include "store/accounts.h"
+#include "store/mailstore.h"
+#include "store/store_int.h"
+#include "../../tests/lib/test.h"
+
+#define USER	"alice@example.org"
+#define PASS	"correct horse"
+
+struct t {
+	char			*top, *dir;
+	struct accounts		*a;
+	struct imap_store_cache	*sc;
+	struct imap_env		 env;
+	struct imap_session	*s;
+	struct buf		 out;
+	enum imap_session_status st;
+	int			 auths;		/* AUTH requests seen */
+	size_t			 chunk;		/* feed in pieces of this */
+};
+
+static struct accounts *shared_accounts;
+static char *shared_top, *shared_dir;
+static int64_t shared_uid;
+
+/* one data directory for the whole run (argon2 is slow) */
+static void
+setup_shared(void)
+{
+	char tmpl[] = "/tmp/postino-imapsess-XXXXXX";
+	const char *err = NULL;
+
+	if (shared_accounts != NULL)
+		return;
+	log_set_level(LOG_LEVEL_ERROR);
+	if (mkdtemp(tmpl) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	shared_top = xstrdup(tmpl);
+	shared_dir = xasprintf("%s/data", tmpl);
+	shared_accounts = accounts_open(shared_dir, &err);
+	if (shared_accounts == NULL ||
+	    accounts_user_add(shared_accounts, USER, PASS, &shared_uid,
+	    &err) < 0) {
+		fprintf(stderr, "setup: %s\n", err);
+		exit(1);
+	}
+}
+
+/* reset_store - a fresh mail store for the user (default mailboxes) */
+static void
+reset_store(void)
+{
+	const char *err = NULL;
+
+	if (mailstore_create(shared_dir, shared_uid, &err) < 0) {
+		fprintf(stderr, "mailstore_create: %s\n", err);
+		exit(1);
+	}
+}
+
+static void
+t_init_peer(struct t *t, bool loopback, bool tls, bool tls_available)
+{
+	struct imap_session_config cfg;
+	struct imap_peer peer;
+
+	setup_shared();
+	reset_store();
+	memset(t, 0, sizeof(*t));
+	t->dir = shared_dir;
+	t->a = shared_accounts;
+	t->sc = imap_store_cache_new(shared_dir, 4);
+	t->env.accounts = t->a;
+	t->env.stores = t->sc;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.hostname = "mx.example.org";
+	cfg.data_dir = shared_dir;
+	cfg.tls_available = tls_available;
+	cfg.plaintext_loopback = true;
+	cfg.append_limit = 200000;
+	memset(&peer, 0, sizeof(peer));
+	peer.session_id = "test";
+	peer.addr = loopback ? "127.0.0.1" : "192.0.2.7";
+	peer.is_loopback = loopback;
+	peer.is_tls = tls;
+	t->s = imap_session_new(&cfg, &peer);
+	buf_init(&t->out, 64u * 1024 * 1024);
+	t->chunk = SIZE_MAX;
+}
+
+static void
+t_init(struct t *t)
+{
+	t_init_peer(t, true, false, true);
+}
+
+static void
+t_fini(struct t *t)
+{
+	imap_session_free(&t->s);
+	CHECK(t->s == NULL);
+	imap_store_cache_free(&t->sc);
+	buf_fini(&t->out);
+}
+
+/* answer_auth - what the connection does on IMAP_SESSION_AUTH */
+static void
+answer_auth(struct t *t)
+{
+	const char *user, *pass, *err = NULL;
+	struct accounts_user u;
+	int r;
+
+	t->auths++;
+	imap_session_auth_request(t->s, &user, &pass);
+	r = accounts_user_verify(t->a, user, pass, &u, &err);
+	t->st = imap_session_auth_done(t->s, &t->env,
+	    r == 1 ? IMAP_AUTH_OK : IMAP_AUTH_BAD, r == 1 ? u.address : NULL,
+	    &t->out);
+}
+
+/*
+ * feed - sends in (in pieces of t->chunk bytes), acting on AUTH and MORE
+ * as the connection would; returns everything the server wrote (valid
+ * until the next feed).
+ */
+static const char *
+feed_n(struct t *t, const void *in, size_t len)
+{
+	const uint8_t *p = in;
+	size_t off = 0;
+
+	buf_reset(&t->out);
+	do {
+		size_t n = len - off < t->chunk ? len - off : t->chunk;
+		size_t done = 0;
+
+		for (;;) {
+			size_t used = 0;
+			bool was_auth = false;
+
+			t->st = imap_session_input(t->s, &t->env, p + off + done,
+			    n - done, &used, &t->out);
+			done += used;
+			if (t->st == IMAP_SESSION_AUTH) {
+				answer_auth(t);
+				was_auth = true;
+			}
+			while (t->st == IMAP_SESSION_MORE)
+				t->st = imap_session_resume(t->s, &t->env,
+				    &t->out);
+			if (t->st == IMAP_SESSION_CLOSE ||
+			    t->st == IMAP_SESSION_STARTTLS ||
+			    t->st == IMAP_SESSION_COMPRESS)
+				return buf_cstr(&t->out); /* rest unread */
+			if (done >= n || (used == 0 && !was_auth))
+				break;
+		}
+		off += n;
+	} while (off < len);
+	return buf_cstr(&t->out);
+}
+
+static const char *
+feed(struct t *t, const char *in)
+{
+	return feed_n(t, in, strlen(in));
+}
+
+static bool
+has(const char *out, const char *want)
+{
+	if (strstr(out, want) != NULL)
+		return true;
+	fprintf(stderr, "  missing \"%s\" in:\n%s\n", want, out);
+	return false;
+}
+
+static bool
+hasnt(const char *out, const char *bad)
+{
+	if (strstr(out, bad) == NULL)
+		return true;
+	fprintf(stderr, "  unexpected \"%s\" in:\n%s\n", bad, out);
+	return false;
+}
+
+static void
+login(struct t *t)
+{
+	const char *o = feed(t, "L1 LOGIN " USER " \"" PASS "\"\r\n");
+
+	CHECK(has(o, "L1 OK [CAPABILITY "));
+	CHECK(imap_session_user_id(t->s) == shared_uid);
+}
+
+/* ---- any state, not authenticated ------------------------------ */
+
+static void
+test_greeting_capability(void)
+{
+	struct t t;
+
+	t_init_peer(&t, false, false, true);
+	imap_session_greeting(t.s, &t.out);
+	CHECK(has(buf_cstr(&t.out), "* OK [CAPABILITY IMAP4rev1 IMAP4rev2 "));
+	CHECK(has(buf_cstr(&t.out), " STARTTLS"));
+	CHECK(has(buf_cstr(&t.out), " LOGINDISABLED"));
+	CHECK(has(buf_cstr(&t.out), " AUTH=SCRAM-SHA-256"));
+	CHECK(hasnt(buf_cstr(&t.out), "AUTH=PLAIN"));
+	CHECK(has(buf_cstr(&t.out), " LITERAL-"));
+	CHECK(has(buf_cstr(&t.out), "] mx.example.org IMAP4rev2"));
+	CHECK(has(feed(&t, "a CAPABILITY\r\n"), "a OK CAPABILITY completed"));
+	CHECK(has(buf_cstr(&t.out), "* CAPABILITY IMAP4rev1 IMAP4rev2 "));
+	CHECK(has(buf_cstr(&t.out), "APPENDLIMIT=200000"));
+	CHECK_INT(t.st, IMAP_SESSION_OK);
+	/* LOGIN without TLS from a remote peer */
+	CHECK(has(feed(&t, "b LOGIN " USER " x\r\n"),
+	    "b NO [PRIVACYREQUIRED]"));
+	CHECK(has(feed(&t, "c AUTHENTICATE PLAIN\r\n"),
+	    "c NO [PRIVACYREQUIRED]"));
+	/* STARTTLS: then TLS-only things change */
+	CHECK(has(feed(&t, "d STARTTLS\r\ne NOOP\r\n"), "d OK Begin TLS"));
+	CHECK_INT(t.st, IMAP_SESSION_STARTTLS);
+	CHECK(hasnt(buf_cstr(&t.out), "e OK"));
+	imap_session_tls_started(t.s);
+	feed(&t, "f CAPABILITY\r\n");
+	CHECK(has(buf_cstr(&t.out), "AUTH=PLAIN"));
+	CHECK(hasnt(buf_cstr(&t.out), "STARTTLS"));
+	CHECK(hasnt(buf_cstr(&t.out), "LOGINDISABLED"));
+	CHECK(has(feed(&t, "g STARTTLS\r\n"), "g BAD"));
+	t_fini(&t);
+
+	/* implicit TLS, no STARTTLS offered */
+	t_init_peer(&t, false, true, true);
+	imap_session_greeting(t.s, &t.out);
+	CHECK(hasnt(buf_cstr(&t.out), "STARTTLS"));
+	CHECK(has(buf_cstr(&t.out), "AUTH=PLAIN"));
+	t_fini(&t);
+}
+
+static void
+test_noop_id_logout(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	CHECK(has(feed(&t, "a NOOP\r\n"), "a OK NOOP completed\r\n"));
+	o = feed(&t, "b ID (\"name\" \"test client\" \"version\" \"1\")\r\n");
+	CHECK(has(o, "* ID (\"name\" \"postino\" \"version\""));
+	CHECK(has(o, "b OK ID completed"));
+	CHECK(has(feed(&t, "c ID NIL\r\n"), "c OK"));
+	o = feed(&t, "d LOGOUT\r\ne NOOP\r\n");
+	CHECK(has(o, "* BYE Logging out\r\nd OK LOGOUT completed\r\n"));
+	CHECK(hasnt(o, "e OK"));
+	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+}
+
+static void
+test_state_errors(void)
+{
+	struct t t;
+
+	t_init(&t);
+	CHECK(has(feed(&t, "a SELECT INBOX\r\n"), "a BAD Log in first"));
+	CHECK(has(feed(&t, "b FETCH 1 FLAGS\r\n"), "b BAD Log in first"));
+	CHECK(has(feed(&t, "c ENABLE IMAP4rev2\r\n"), "c BAD"));
+	CHECK(has(feed(&t, "d FOO\r\n"), "d BAD"));
+	CHECK(has(feed(&t, "\r\n"), "* BAD"));
+	login(&t);
+	CHECK(has(feed(&t, "e LOGIN a b\r\n"), "e BAD Already logged in"));
+	CHECK(has(feed(&t, "f FETCH 1 FLAGS\r\n"),
+	    "f BAD No mailbox selected"));
+	CHECK(has(feed(&t, "g CLOSE\r\n"), "g BAD No mailbox selected"));
+	CHECK(has(feed(&t, "h STARTTLS\r\n"), "h BAD"));
+	t_fini(&t);
+}
+
+static void
+test_too_many_bad(void)
+{
+	struct t t;
+	const char *o = NULL;
+	int i;
+
+	t_init(&t);
+	for (i = 0; i < IMAP_MAX_BAD_COMMANDS - 1; i++) {
+		o = feed(&t, "x BLAH\r\n");
+		CHECK(hasnt(o, "BYE"));
+	}
+	/* a good command resets the count */
+	CHECK(has(feed(&t, "y NOOP\r\n"), "y OK"));
+	for (i = 0; i < IMAP_MAX_BAD_COMMANDS; i++)
+		o = feed(&t, "x BLAH\r\n");
+	CHECK(has(o, "* BYE Too many invalid commands"));
+	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+}
+
+static void
+test_prelogin_limits(void)
+{
+	struct t t;
+	char *big;
+	const char *o;
+
+	t_init(&t);
+	/* a line past the pre-login limit: BAD, then in sync again */
+	big = xmalloc(IMAP_MAX_LINE_PRELOGIN + 100);
+	memset(big, 'a', IMAP_MAX_LINE_PRELOGIN + 100);
+	memcpy(big, "a NOOP ", 7);
+	o = feed_n(&t, big, IMAP_MAX_LINE_PRELOGIN + 100);
+	CHECK(has(o, "BAD"));
+	CHECK(has(feed(&t, "\r\nb NOOP\r\n"), "b OK"));
+	free(big);
+	/* a big synchronizing literal is refused before its data */
+	o = feed(&t, "c LOGIN {100000}\r\n");
+	CHECK(has(o, "c BAD"));
+	CHECK(hasnt(o, "+ "));
+	/* LITERAL- before login: {n+} over 4096 */
+	o = feed(&t, "d LOGIN {5000+}\r\n");
+	CHECK(has(o, "d BAD"));
+	t_fini(&t);
+}
+
+/* ---- authentication -------------------------------------------- */
+
+static void
+test_login(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	o = feed(&t, "a LOGIN " USER " wrong\r\n");
+	CHECK(has(o, "a NO [AUTHENTICATIONFAILED]"));
+	CHECK_INT(t.auths, 1);
+	CHECK(imap_session_user_id(t.s) == 0);
+	/* pipelined after LOGIN: runs after the check, logged in */
+	o = feed(&t, "b LOGIN {17}\r\n");
+	CHECK(has(o, "+ Ready"));
+	o = feed(&t, USER " {13}\r\n");
+	CHECK(has(o, "+ Ready"));
+	o = feed(&t, PASS "\r\nc NAMESPACE\r\n");
+	CHECK(has(o, "b OK [CAPABILITY IMAP4rev1"));
+	CHECK(has(o, "LITERAL+"));
+	CHECK(hasnt(o, "AUTH="));
+	CHECK(has(o, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\nc OK"));
+	CHECK(imap_session_user_id(t.s) == shared_uid);
+	t_fini(&t);
+
+	/* three failures: BYE */
+	t_init(&t);
+	feed(&t, "a LOGIN x@example.org y\r\n");
+	feed(&t, "b LOGIN x@example.org y\r\n");
+	o = feed(&t, "c LOGIN x@example.org y\r\nd NOOP\r\n");
+	CHECK(has(o, "c NO [AUTHENTICATIONFAILED]"));
+	CHECK(has(o, "* BYE Too many authentication failures"));
+	CHECK(hasnt(o, "d OK"));
+	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+
+	/* throttled and temporary failures */
+	t_init(&t);
+	buf_reset(&t.out);
+	{
+		size_t used;
+		const char *in = "a LOGIN " USER " x\r\nb NOOP\r\n";
+
+		t.st = imap_session_input(t.s, &t.env, (const uint8_t *)in,
+		    strlen(in), &used, &t.out);
+		CHECK_INT(t.st, IMAP_SESSION_AUTH);
+		CHECK(used < strlen(in));
+		/* no input while the check runs */
+		CHECK_INT(imap_session_input(t.s, &t.env, (const uint8_t *)in,
+		    strlen(in), &used, &t.out), IMAP_SESSION_AUTH);
+		CHECK_INT(used, 0);
+		t.st = imap_session_auth_done(t.s, &t.env,
+		    IMAP_AUTH_THROTTLED, NULL, &t.out);
+		CHECK(has(buf_cstr(&t.out), "a NO [UNAVAILABLE]"));
+		CHECK_INT(t.st, IMAP_SESSION_OK);
+	}
+	t_fini(&t);
+}
+
+static void
+b64(const char *in, size_t len, char *out, size_t outsize)
+{
+	struct buf b;
+
+	buf_init(&b, outsize - 1);
+	CHECK_INT(sasl_base64_encode(span_make(in, len), &b), 0);
+	snprintf(out, outsize, "%s", buf_cstr(&b));
+	buf_fini(&b);
+}
+
+static void
+test_authenticate_plain(void)
+{
+	struct t t;
+	char ir[256], line[300];
+	const char *o;
+
+	b64("\0" USER "\0" PASS, sizeof("\0" USER "\0" PASS) - 1, ir,
+	    sizeof(ir));
+	/* SASL-IR */
+	t_init(&t);
+	snprintf(line, sizeof(line), "a AUTHENTICATE PLAIN %s\r\n", ir);
+	o = feed(&t, line);
+	CHECK(has(o, "a OK [CAPABILITY"));
+	CHECK(imap_session_user_id(t.s) == shared_uid);
+	t_fini(&t);
+
+	/* continuation, split byte by byte */
+	t_init(&t);
+	t.chunk = 1;
+	o = feed(&t, "a AUTHENTICATE plain\r\n");
+	CHECK(has(o, "+ \r\n"));
+	snprintf(line, sizeof(line), "%s\r\nb NOOP\r\n", ir);
+	o = feed(&t, line);
+	CHECK(has(o, "a OK [CAPABILITY"));
+	CHECK(has(o, "b OK NOOP"));
+	t_fini(&t);
+
+	/* cancel, bad base64, unknown mechanism, wrong password */
+	t_init(&t);
+	feed(&t, "a AUTHENTICATE PLAIN\r\n");
+	CHECK(has(feed(&t, "*\r\n"), "a BAD Authentication cancelled"));
+	feed(&t, "b AUTHENTICATE PLAIN\r\n");
+	CHECK(has(feed(&t, "!!!\r\n"), "b BAD"));
+	CHECK(has(feed(&t, "c AUTHENTICATE GSSAPI\r\n"), "c NO [CANNOT]"));
+	b64("\0" USER "\0nope", sizeof("\0" USER "\0nope") - 1, ir,
+	    sizeof(ir));
+	snprintf(line, sizeof(line), "d AUTHENTICATE PLAIN %s\r\n", ir);
+	CHECK(has(feed(&t, line), "d NO [AUTHENTICATIONFAILED]"));
+	CHECK(has(feed(&t, "e AUTHENTICATE PLAIN =\r\n"), "e "));
+	t_fini(&t);
+}
+
+/* scram_final - the client-final message for a server-first (test side) */
+static void
+scram_final(const char *cfb, const char *sf, char *out, size_t outsize)
+{
+	const char *r = strstr(sf, "r="), *s = strstr(sf, ",s=");
+	const char *i = strstr(sf, ",i=");
+	char nonce[256], salt64[128], cwp[300], am[1024], proof64[128];
+	uint8_t salt[64], salted[32], ckey[32], skey[32], sig[32], proof[32];
+	unsigned len, k;
+	struct buf sb;
+
+	snprintf(nonce, sizeof(nonce), "%.*s", (int)(s - r - 2), r + 2);
+	snprintf(salt64, sizeof(salt64), "%.*s", (int)(i - s - 3), s + 3);
+	buf_init(&sb, sizeof(salt));
+	CHECK_INT(sasl_base64_decode(span_from_str(salt64), &sb), 0);
+	memcpy(salt, sb.data, sb.len);
+	PKCS5_PBKDF2_HMAC(PASS, (int)strlen(PASS), salt, (int)sb.len,
+	    atoi(i + 3), EVP_sha256(), 32, salted);
+	buf_fini(&sb);
+	HMAC(EVP_sha256(), salted, 32, (const uint8_t *)"Client Key", 10,
+	    ckey, &len);
+	SHA256(ckey, 32, skey);
+	snprintf(cwp, sizeof(cwp), "c=biws,r=%s", nonce);
+	snprintf(am, sizeof(am), "%s,%s,%s", cfb, sf, cwp);
+	HMAC(EVP_sha256(), skey, 32, (const uint8_t *)am, strlen(am), sig,
+	    &len);
+	for (k = 0; k < 32; k++)
+		proof[k] = ckey[k] ^ sig[k];
+	b64((const char *)proof, 32, proof64, sizeof(proof64));
+	snprintf(out, outsize, "%s,p=%s", cwp, proof64);
+}
+
+static void
+test_authenticate_scram(void)
+{
+	struct t t;
+	char cf[128], line[1024], sf[512], fin[512];
+	const char *o, *p;
+	struct buf dec;
+
+	t_init_peer(&t, false, false, false);	/* no TLS: SCRAM is fine */
+	b64("n,,n=" USER ",r=abcdefgh", strlen("n,,n=" USER ",r=abcdefgh"),
+	    cf, sizeof(cf));
+	snprintf(line, sizeof(line), "a AUTHENTICATE SCRAM-SHA-256 %s\r\n",
+	    cf);
+	o = feed(&t, line);
+	CHECK(strncmp(o, "+ ", 2) == 0);
+	p = strstr(o, "\r\n");
+	buf_init(&dec, 1024);
+	CHECK_INT(sasl_base64_decode(span_make(o + 2, (size_t)(p - o - 2)),
+	    &dec), 0);
+	snprintf(sf, sizeof(sf), "%s", buf_cstr(&dec));
+	buf_fini(&dec);
+	scram_final("n=" USER ",r=abcdefgh", sf, fin, sizeof(fin));
+	b64(fin, strlen(fin), line, sizeof(line) - 2);
+	strcat(line, "\r\n");
+	o = feed(&t, line);
+	CHECK(strncmp(o, "+ ", 2) == 0);	/* server-final */
+	CHECK(has(feed(&t, "\r\n"), "a OK [CAPABILITY"));
+	CHECK(imap_session_user_id(t.s) == shared_uid);
+	CHECK_INT(t.auths, 0);
+	t_fini(&t);
+
+	/* unknown user: the same steps, then failure */
+	t_init_peer(&t, false, false, false);
+	b64("n,,n=nobody@example.org,r=abcdefgh",
+	    strlen("n,,n=nobody@example.org,r=abcdefgh"), cf, sizeof(cf));
+	snprintf(line, sizeof(line), "a AUTHENTICATE SCRAM-SHA-256 %s\r\n",
+	    cf);
+	o = feed(&t, line);
+	CHECK(strncmp(o, "+ ", 2) == 0);
+	p = strstr(o, "\r\n");
+	buf_init(&dec, 1024);
+	CHECK_INT(sasl_base64_decode(span_make(o + 2, (size_t)(p - o - 2)),
+	    &dec), 0);
+	snprintf(sf, sizeof(sf), "%s", buf_cstr(&dec));
+	buf_fini(&dec);
+	scram_final("n=nobody@example.org,r=abcdefgh", sf, fin, sizeof(fin));
+	b64(fin, strlen(fin), line, sizeof(line) - 2);
+	strcat(line, "\r\n");
+	CHECK(has(feed(&t, line), "a NO [AUTHENTICATIONFAILED]"));
+	t_fini(&t);
+}
+
+/* ---- authenticated state --------------------------------------- */
+
+static void
+test_enable(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	login(&t);
+	o = feed(&t, "a ENABLE CONDSTORE X-UNKNOWN\r\n");
+	CHECK(has(o, "* ENABLED CONDSTORE\r\na OK"));
+	o = feed(&t, "b ENABLE CONDSTORE QRESYNC IMAP4rev2\r\n");
+	CHECK(has(o, "* ENABLED QRESYNC IMAP4rev2\r\nb OK"));
+	o = feed(&t, "c ENABLE UTF8=ACCEPT\r\n");
+	CHECK(has(o, "* ENABLED\r\nc OK"));
+	t_fini(&t);
+}
+
+static void
+test_create_delete_rename(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	login(&t);
+	CHECK(has(feed(&t, "a CREATE work\r\n"), "a OK CREATE completed"));
+	CHECK(has(feed(&t, "b CREATE work\r\n"), "b NO [ALREADYEXISTS]"));
+	CHECK(has(feed(&t, "c CREATE inbox\r\n"), "c NO [ALREADYEXISTS]"));
+	/* parents are created */
+	CHECK(has(feed(&t, "d CREATE x/y/z\r\n"), "d OK"));
+	o = feed(&t, "e LIST \"\" x*\r\n");
+	CHECK(has(o, "* LIST (\\HasChildren) \"/\" \"x\"\r\n"));
+	CHECK(has(o, "* LIST (\\HasChildren) \"/\" \"x/y\"\r\n"));
+	CHECK(has(o, "* LIST (\\HasNoChildren) \"/\" \"x/y/z\"\r\n"));
+	/* a trailing delimiter is dropped */
+	CHECK(has(feed(&t, "f CREATE trail/\r\n"), "f OK"));
+	CHECK(has(feed(&t, "g LIST \"\" trail\r\n"), "\"trail\"\r\n"));
+	/* refused names */
+	CHECK(has(feed(&t, "h CREATE a/../b\r\n"), "h NO [CANNOT]"));
+	CHECK(has(feed(&t, "i CREATE \"a*b\"\r\n"), "i NO [CANNOT]"));
+	CHECK(has(feed(&t, "j CREATE \"a%b\"\r\n"), "j NO [CANNOT]"));
+	CHECK(has(feed(&t, "k CREATE /abs\r\n"), "k NO [CANNOT]"));
+	CHECK(has(feed(&t, "l CREATE a//b\r\n"), "l NO [CANNOT]"));
+	CHECK(has(feed(&t, "m CREATE \"a\\\"b\"\r\n"), "m OK"));
+	CHECK(has(feed(&t, "n CREATE "
+	    "1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17\r\n"), "n NO [CANNOT]"));
+	CHECK(has(feed(&t, "o CREATE "
+	    "1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16\r\n"), "o OK"));
+	/* special use */
+	CHECK(has(feed(&t, "p CREATE Arch (USE (\\Archive))\r\n"), "p OK"));
+	CHECK(has(feed(&t, "q LIST \"\" Arch\r\n"), "(\\HasNoChildren "
+	    "\\Archive) \"/\" \"Arch\""));
+	CHECK(has(feed(&t, "r CREATE Bad (USE (\\Important))\r\n"),
+	    "r NO [USEATTR]"));
+	/* DELETE */
+	CHECK(has(feed(&t, "s DELETE INBOX\r\n"), "s NO [CANNOT]"));
+	CHECK(has(feed(&t, "t DELETE nope\r\n"), "t NO [NONEXISTENT]"));
+	CHECK(has(feed(&t, "u DELETE work\r\n"), "u OK"));
+	CHECK(hasnt(feed(&t, "v LIST \"\" work\r\n"), "* LIST"));
+	/* a name with children: it goes, the children stay */
+	CHECK(has(feed(&t, "w DELETE x/y\r\n"), "w OK"));
+	o = feed(&t, "x LIST \"\" x/%\r\n");
+	CHECK(has(o, "* LIST (\\Noselect \\HasChildren) \"/\" \"x/y\""));
+	o = feed(&t, "x2 LIST (SUBSCRIBED) \"\" x/%\r\n");
+	CHECK(has(o, "x2 OK"));
+	o = feed(&t, "x3 LIST () \"\" x/%\r\n");
+	CHECK(has(o, "(\\NonExistent \\Noselect \\HasChildren)"));
+	/* RENAME */
+	CHECK(has(feed(&t, "y RENAME nope other\r\n"), "y NO [NONEXISTENT]"));
+	CHECK(has(feed(&t, "z RENAME x x/q\r\n"), "z NO [CANNOT]"));
+	CHECK(has(feed(&t, "A RENAME trail Sent\r\n"), "A NO [ALREADYEXISTS]"));
+	CHECK(has(feed(&t, "B RENAME x new/place\r\n"), "B OK"));
+	o = feed(&t, "C LIST \"\" *\r\n");
+	CHECK(has(o, "\"new/place/y/z\""));
+	CHECK(has(o, "\"new\"\r\n"));
+	CHECK(hasnt(o, "\"x\""));
+	/* renaming INBOX moves its messages, INBOX stays */
+	CHECK(has(feed(&t, "D RENAME inbox old-inbox\r\n"), "D OK"));
+	o = feed(&t, "E LIST \"\" %\r\n");
+	CHECK(has(o, "\"INBOX\""));
+	CHECK(has(o, "\"old-inbox\""));
+	t_fini(&t);
+}
+
+static void
+test_list(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	login(&t);
+	feed(&t, "a CREATE a/b\r\nb CREATE a/b/c\r\nc CREATE ab\r\n");
+	o = feed(&t, "d LIST \"\" \"\"\r\n");
+	CHECK(has(o, "* LIST (\\Noselect) \"/\" \"\"\r\nd OK"));
+	o = feed(&t, "e LIST \"\" *\r\n");
+	/* INBOX first, special-use attributes */
+	CHECK(strncmp(o, "* LIST (\\HasNoChildren) \"/\" \"INBOX\"\r\n", 37)
+	    == 0);
+	CHECK(has(o, "(\\HasNoChildren \\Sent) \"/\" \"Sent\""));
+	CHECK(has(o, "(\\HasNoChildren \\Trash) \"/\" \"Trash\""));
+	CHECK(has(o, "(\\HasNoChildren \\Drafts) \"/\" \"Drafts\""));
+	CHECK(has(o, "(\\HasNoChildren \\Junk) \"/\" \"Junk\""));
+	CHECK(has(o, "\"a/b/c\""));
+	o = feed(&t, "f LIST \"\" %\r\n");
+	CHECK(has(o, "\"a\""));
+	CHECK(has(o, "\"ab\""));
+	CHECK(hasnt(o, "\"a/b\""));
+	o = feed(&t, "g LIST a/ %\r\n");
+	CHECK(has(o, "\"a/b\""));
+	CHECK(hasnt(o, "\"a/b/c\""));
+	o = feed(&t, "h LIST \"\" inbox\r\n");
+	CHECK(has(o, "\"INBOX\""));
+	o = feed(&t, "i LIST \"\" a%\r\n");
+	CHECK(has(o, "\"a\""));
+	CHECK(has(o, "\"ab\""));
+	CHECK(hasnt(o, "\"a/b\""));
+	/* several patterns, SPECIAL-USE selection */
+	o = feed(&t, "j LIST (SPECIAL-USE) \"\" (* ab)\r\n");
+	CHECK(has(o, "\"Sent\""));
+	CHECK(hasnt(o, "\"ab\""));
+	CHECK(hasnt(o, "\"INBOX\""));
+	/* subscriptions */
+	/* the store subscribes new mailboxes: start from none */
+	feed(&t, "k0 UNSUBSCRIBE a\r\nk1 UNSUBSCRIBE a/b\r\n"
+	    "k2 UNSUBSCRIBE a/b/c\r\nk3 UNSUBSCRIBE ab\r\n");
+	CHECK(has(feed(&t, "k SUBSCRIBE a/b/c\r\n"), "k OK"));
+	CHECK(has(feed(&t, "l SUBSCRIBE nope\r\n"), "l NO [NONEXISTENT]"));
+	o = feed(&t, "m LIST (SUBSCRIBED) \"\" *\r\n");
+	CHECK(has(o, "(\\HasNoChildren \\Subscribed) \"/\" \"a/b/c\""));
+	CHECK(hasnt(o, "\"ab\""));
+	o = feed(&t, "n LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\n");
+	CHECK(has(o, "\"a\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"));
+	o = feed(&t, "o LIST \"\" * RETURN (SUBSCRIBED)\r\n");
+	CHECK(has(o, "\\Subscribed) \"/\" \"a/b/c\""));
+	o = feed(&t, "p LSUB \"\" *\r\n");
+	CHECK(has(o, "* LSUB () \"/\" \"a/b/c\"\r\n"));
+	CHECK(has(o, "p OK LSUB completed"));
+	CHECK(has(feed(&t, "q UNSUBSCRIBE a/b/c\r\n"), "q OK"));
+	CHECK(hasnt(feed(&t, "r LSUB \"\" *\r\n"), "a/b/c"));
+	/* LIST-STATUS */
+	o = feed(&t, "s LIST \"\" INBOX RETURN (STATUS (MESSAGES UIDNEXT "
+	    "SIZE))\r\n");
+	CHECK(has(o, "* LIST (\\HasNoChildren) \"/\" \"INBOX\"\r\n"
+	    "* STATUS \"INBOX\" (MESSAGES 0 UIDNEXT 1 SIZE 0)\r\n"));
+	/* mUTF-7 for rev1, UTF-8 after ENABLE */
+	CHECK(has(feed(&t, "t CREATE \"&ZeVnLIqe-\"\r\n"), "t OK"));
+	CHECK(has(feed(&t, "u LIST \"\" &ZeVnLIqe-\r\n"),
+	    "\"/\" \"&ZeVnLIqe-\"\r\n"));
+	feed(&t, "v ENABLE UTF8=ACCEPT\r\n");
+	CHECK(has(feed(&t, "w LIST \"\" \"\xe6\x97\xa5*\"\r\n"),
+	    "\"/\" \"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\"\r\n"));
+	t_fini(&t);
+}
+
+static void
+test_status_append(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	login(&t);
+	CHECK(has(feed(&t, "a STATUS nope (MESSAGES)\r\n"),
+	    "a NO [NONEXISTENT]"));
+	o = feed(&t, "b APPEND INBOX (\\Seen $Work) \"14-Jul-2024 10:00:00 "
+	    "+0200\" {22}\r\n");
+	CHECK(has(o, "+ Ready"));
+	o = feed(&t, "Subject: hi\r\n\r\nhello\r\n\r\n");
+	CHECK(has(o, "b OK [APPENDUID "));
+	CHECK(has(o, " 1] APPEND completed"));
+	o = feed(&t, "c APPEND INBOX {4+}\r\nab\r\n\r\n");
+	CHECK(has(o, "c OK [APPENDUID "));
+	CHECK(has(o, " 2]"));
+	o = feed(&t, "d STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE "
+	    "RECENT APPENDLIMIT HIGHESTMODSEQ UIDVALIDITY)\r\n");
+	CHECK(has(o, "* STATUS \"INBOX\" (MESSAGES 2 UIDNEXT 3 UIDVALIDITY "));
+	CHECK(has(o, " UNSEEN 1 DELETED 0 SIZE 26 RECENT 0 HIGHESTMODSEQ "));
+	CHECK(has(o, " APPENDLIMIT 200000)\r\nd OK"));
+	/* MULTIAPPEND */
+	o = feed(&t, "e APPEND Sent (\\Deleted) {3+}\r\nx\r\n (\\Draft) "
+	    "{3+}\r\ny\r\n\r\n");
+	CHECK(has(o, "e OK [APPENDUID "));
+	CHECK(has(o, " 1:2]"));
+	CHECK(has(feed(&t, "f STATUS Sent (MESSAGES DELETED)\r\n"),
+	    "(MESSAGES 2 DELETED 1)"));
+	/* errors */
+	CHECK(has(feed(&t, "g APPEND nope {3+}\r\nabc\r\n"),
+	    "g NO [TRYCREATE]"));
+	CHECK(has(feed(&t, "h APPEND INBOX {0+}\r\n\r\n"), "h NO"));
+	CHECK(has(feed(&t, "i APPEND INBOX (\\Bogus) {1+}\r\nx\r\n"),
+	    "i BAD"));
+	/* the reader refuses a literal over the limit before its data */
+	o = feed(&t, "j APPEND INBOX {300000}\r\n");
+	CHECK(has(o, "j NO [TOOBIG]"));
+	CHECK(hasnt(o, "+ Ready"));
+	CHECK(has(feed(&t, "k STATUS INBOX (MESSAGES)\r\n"), "(MESSAGES 2)"));
+	t_fini(&t);
+}
+
+static void
+test_append_streamed(void)
+{
+	struct t t;
+	size_t len = 150000, i;
+	char *msg = xmalloc(len), head[64];
+	const char *o;
+	struct mailstore *ms;
+	struct buf got;
+	const char *err = NULL;
+
+	memcpy(msg, "Subject: big\r\n\r\n", 16);
+	for (i = 16; i < len; i++)
+		msg[i] = (i % 80 == 78) ? '\r' : (i % 80 == 79) ? '\n' :
+		    (char)('a' + i % 26);
+	t_init(&t);
+	login(&t);
+	snprintf(head, sizeof(head), "a APPEND INBOX {%zu}\r\n", len);
+	CHECK(has(feed(&t, head), "+ Ready"));
+	t.chunk = 7000;		/* in pieces */
+	feed_n(&t, msg, len);
+	o = feed(&t, "\r\n");
+	CHECK(has(o, "a OK [APPENDUID "));
+	ms = imap_store_cache_get(t.sc, shared_uid, &err);
+	CHECK(ms != NULL);
+	buf_init(&got, 1u << 20);
+	CHECK_INT(mailstore_message_read(ms, "INBOX", 1, &got, &err), 1);
+	CHECK_MEM(got.data, got.len, msg, len);
+	buf_fini(&got);
+	{
+		char *env = NULL, *bs = NULL, *body = NULL;
+
+		CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 1, &env,
+		    &bs, &body, &err), 1);
+		CHECK(env != NULL && strstr(env, "\"big\"") != NULL);
+		CHECK(bs != NULL && strstr(bs, "\"text\" \"plain\"") != NULL);
+		free(env);
+		free(bs);
+		free(body);
+	}
+	free(msg);
+	t_fini(&t);
+}
+
+static void
+test_idle_compress(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	login(&t);
+	o = feed(&t, "a IDLE\r\n");
+	CHECK(has(o, "+ idling\r\n"));
+	CHECK_INT(t.st, IMAP_SESSION_IDLE);
+	buf_reset(&t.out);
+	CHECK_INT(imap_session_poll(t.s, &t.env, &t.out), IMAP_SESSION_IDLE);
+	o = feed(&t, "DONE\r\nb NOOP\r\n");
+	CHECK(has(o, "a OK IDLE terminated\r\nb OK"));
+	CHECK_INT(t.st, IMAP_SESSION_OK);
+	feed(&t, "c IDLE\r\n");
+	CHECK(has(feed(&t, "NOPE\r\n"), "c BAD Expected DONE"));
+	/* COMPRESS: once */
+	CHECK(has(feed(&t, "d COMPRESS LZMA\r\n"), "d NO"));
+	o = feed(&t, "e COMPRESS DEFLATE\r\nf NOOP\r\n");
+	CHECK(has(o, "e OK DEFLATE active"));
+	CHECK(hasnt(o, "f OK"));
+	CHECK_INT(t.st, IMAP_SESSION_COMPRESS);
+	CHECK(has(feed(&t, "g COMPRESS DEFLATE\r\n"),
+	    "g NO [COMPRESSIONACTIVE]"));
+	t_fini(&t);
+}
+
+static void
+test_quota_bye(void)
+{
+	struct t t;
+	const char *o;
+
+	t_init(&t);
+	login(&t);
+	CHECK(has(feed(&t, "a GETQUOTAROOT INBOX\r\n"),
+	    "* QUOTAROOT \"INBOX\"\r\na OK"));
+	CHECK(has(feed(&t, "b SETQUOTA \"\" (STORAGE 10)\r\n"),
+	    "b NO [NOPERM]"));
+	buf_reset(&t.out);
+	imap_session_bye(t.s, "Server shutting down", &t.out);
+	CHECK(has(buf_cstr(&t.out), "* BYE Server shutting down\r\n"));
+	o = feed(&t, "c NOOP\r\n");
+	CHECK(hasnt(o, "c OK"));
+	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+}
+
+/* every exchange fed whole and byte by byte gives the same output */
+static void
+test_split_equivalence(void)
+{
+	static const char *const script =
+	    "a CAPABILITY\r\nb LOGIN {17}\r\n" USER " \"" PASS "\"\r\n"
+	    "c CREATE {3}\r\nfoo\r\nd LIST \"\" *\r\n"
+	    "e APPEND foo {5}\r\nab\r\n\r\nf STATUS foo (MESSAGES)\r\n"
+	    "g IDLE\r\nDONE\r\nh LOGOUT\r\n";
+	struct t t;
+	char *whole;
+
+	t_init(&t);
+	whole = xstrdup(feed(&t, script));
+	CHECK(has(whole, "h OK LOGOUT"));
+	t_fini(&t);
+	t_init(&t);
+	t.chunk = 1;
+	{
+		/* feed_n resets the output per call: collect it here */
+		struct buf all;
+		size_t i;
+
+		buf_init(&all, 1u << 20);
+		for (i = 0; script[i] != '\0'; i++) {
+			const char *o = feed_n(&t, script + i, 1);
+
+			CHECK_INT(buf_append_str(&all, o), 0);
+		}
+		CHECK_STR(buf_cstr(&all), whole);
+		buf_fini(&all);
+	}
+	free(whole);
+	t_fini(&t);
+}
+
+static void
+test_store_cache(void)
+{
+	struct imap_store_cache *c;
+	const char *err = NULL;
+	struct mailstore *a, *b;
+
+	setup_shared();
+	c = imap_store_cache_new(shared_dir, 1);
+	a = imap_store_cache_get(c, shared_uid, &err);
+	CHECK(a != NULL);
+	b = imap_store_cache_get(c, shared_uid, &err);
+	CHECK(a == b);
+	CHECK(imap_store_cache_get(c, 999, &err) == NULL);
+	CHECK(imap_store_cache_get(c, 0, &err) == NULL);
+	CHECK(imap_store_cache_get(NULL, shared_uid, &err) == NULL);
+	imap_store_cache_free(&c);
+	CHECK(c == NULL);
+	imap_store_cache_free(&c);
+}
+
+static void
+test_cleanup(void)
+{
+	accounts_close(&shared_accounts);
+	CHECK_INT(store_rmtree(shared_top), 0);
+	free(shared_top);
+	free(shared_dir);
+}
+
+static const struct test_case cases[] = {
+	TEST(test_greeting_capability),
+	TEST(test_noop_id_logout),
+	TEST(test_state_errors),
+	TEST(test_too_many_bad),
+	TEST(test_prelogin_limits),
+	TEST(test_login),
+	TEST(test_authenticate_plain),
+	TEST(test_authenticate_scram),
+	TEST(test_enable),
+	TEST(test_create_delete_rename),
+	TEST(test_list),
+	TEST(test_status_append),
+	TEST(test_append_streamed),
+	TEST(test_idle_compress),
+	TEST(test_quota_bye),
+	TEST(test_split_equivalence),
+	TEST(test_store_cache),
+	TEST(test_cleanup),
+};
+
+TEST_MAIN(cases)
