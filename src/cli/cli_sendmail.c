@@ -10,7 +10,9 @@
  * From:, Date:, Message-ID: when missing), adds a Received: field (RFC
  * 5321 section 4.4), writes the message into the spool durably with
  * queue_inject() and tells a running server (SIGUSR1 to the pid in
- * DATA_DIR/postino.pid) to pick it up.  Exit status per sysexits.h.
+ * DATA_DIR/postino.pid) to pick it up.  Mail from a domain with a DKIM
+ * key ([dkim] sign) is signed first (policy/dkim_signer.h).  Exit status
+ * per sysexits.h.
  *
  * Input comes from a local user (trusted to submit mail, not to break the
  * spool): addresses are checked as SMTP would check them, lines are
@@ -43,6 +45,7 @@
 #include "mime/mime_address.h"
 #include "mime/mime_build.h"
 #include "mime/mime_header.h"
+#include "policy/dkim_signer.h"
 #include "queue/queue.h"
 #include "smtp/smtp_parse.h"
 
@@ -552,6 +555,32 @@ build(struct sendmail *sm, const char *sender, const struct passwd *pw)
 }
 
 /* signal_server - SIGUSR1 to a running server so it scans the spool */
+/*
+ * sign - DKIM-signs the message with its From: domain's key (docs/dkim.md);
+ * a domain without a key, or a key this user may not read, leaves it
+ * unsigned (with a warning for the latter).
+ */
+static void
+sign(struct sendmail *sm)
+{
+	struct buf sig;
+	const char *why = NULL;
+	int rc;
+
+	buf_init(&sig, (size_t)sm->cfg->max_message_size + 128 * 1024);
+	rc = dkim_signer_sign(sm->cfg->data_dir, sm->cfg->dkim_selector,
+	    sm->out.data, sm->out.len, time(NULL), &sig, NULL, NULL, &why);
+	if (rc < 0)
+		fprintf(stderr, "postino sendmail: warning: not DKIM-signed: "
+		    "%s\n", why != NULL ? why : "?");
+	if (rc == 1 && buf_append(&sig, sm->out.data, sm->out.len) == 0) {
+		buf_fini(&sm->out);
+		sm->out = sig;
+		return;
+	}
+	buf_fini(&sig);
+}
+
 static void
 signal_server(const struct config *cfg)
 {
@@ -645,6 +674,8 @@ run(struct sendmail *sm)
 	rc = build(sm, sender, pw);
 	if (rc != 0)
 		return rc;
+	if (sm->cfg->dkim_sign)
+		sign(sm);
 
 	utf8 = has_8bit((const uint8_t *)sender, strlen(sender));
 	for (i = 0; i < sm->nrcpts; i++) {

@@ -375,7 +375,10 @@ policy_decide(const struct policy_settings *s, const struct policy_input *in,
 	}
 	memset(&sv, 0, sizeof(sv));
 	memset(&dv, 0, sizeof(dv));
-	spf_verdict(s, in, dkim_ok, &sv);
+	if (!in->spf_off)
+		spf_verdict(s, in, dkim_ok, &sv);
+	else
+		sv.reason = "spf=off";
 	dmarc_verdict(s, in, &dv);
 	w = dv.action > sv.action ? &dv : &sv;
 	d->action = w->action;
@@ -623,20 +626,29 @@ auth_results(const struct policy_settings *s, const struct policy_input *in,
 	hw_raw(w, "Authentication-Results:");
 	/* authserv-id: a value (token or quoted-string), RFC 8601 2.2 */
 	hw_value(w, NULL, s->hostname != NULL ? s->hostname : "localhost",
-	    false, ";");
-	hw_fold(w);
-	hw_raw(w, "spf=");
-	hw_raw(w, spf_result_name(in->spf));
-	if (spf_by_helo(in))
-		hw_value(w, "smtp.helo", in->helo, false, "");
-	else
-		hw_value(w, "smtp.mailfrom", in->mail_from, false, "");
-	if (in->ndkim == 0) {
+	    false, "");
+	if (in->spf_off && in->dkim_off && o == NULL) {
+		/* RFC 8601 2.2: no method ran */
+		hw_raw(w, "; none\r\n");
+		return;
+	}
+	if (!in->spf_off) {
+		hw_raw(w, ";");
+		hw_fold(w);
+		hw_raw(w, "spf=");
+		hw_raw(w, spf_result_name(in->spf));
+		if (spf_by_helo(in))
+			hw_value(w, "smtp.helo", in->helo, false, "");
+		else
+			hw_value(w, "smtp.mailfrom", in->mail_from, false,
+			    "");
+	}
+	if (in->ndkim == 0 && !in->dkim_off) {
 		hw_raw(w, ";");
 		hw_fold(w);
 		hw_raw(w, "dkim=none");
 	}
-	for (i = 0; i < in->ndkim; i++) {
+	for (i = 0; i < in->ndkim && !in->dkim_off; i++) {
 		hw_raw(w, ";");
 		hw_fold(w);
 		ar_dkim(w, &in->dkim[i]);
@@ -669,7 +681,8 @@ policy_headers(const struct policy_settings *s,
 	if (in->authenticated || (in->client_ip != NULL &&
 	    policy_is_exempt(s, in->client_ip)))
 		return 0;
-	received_spf(s, in, &w);
+	if (!in->spf_off)
+		received_spf(s, in, &w);
 	w.col = 0;
 	auth_results(s, in, &w);
 	if (w.err < 0) {

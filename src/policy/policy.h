@@ -116,6 +116,11 @@ struct policy_input {
 						 * *dkim_verify_result(v,i) */
 	size_t			 ndkim;
 	const struct dmarc_outcome *dmarc;	/* NULL: DMARC not run */
+	bool			 spf_off;	/* SPF not checked (turned
+						 * off): no SPF action, no
+						 * Received-SPF, no spf= */
+	bool			 dkim_off;	/* DKIM not verified: no
+						 * dkim= in A-R */
 };
 
 struct policy_decision {

@@ -381,6 +381,8 @@ server_run(struct config *cfg)
 		rs.connect_timeout_ms = (unsigned)(cfg->connect_timeout * 1000);
 		srv.remote = remote_delivery_new(srv.base, srv.dns, &rs);
 	}
+	if (smtp_conn_policy_init(&srv) < 0)
+		goto out;
 	queue_set_remote(srv.queue, on_remote_job, &srv);
 	srv.delivery = local_delivery_new(cfg);
 	queue_start(srv.queue, local_delivery_run, srv.delivery);
@@ -413,6 +415,7 @@ out:
 	remote_delivery_free(&srv.remote);
 	/* finish what the queue is doing before the loop goes away */
 	queue_close(&srv.queue);
+	smtp_conn_policy_fini(&srv);	/* its lookups go before the resolver */
 	dns_free(&srv.dns);
 	/* no password check answers after this: then close connections */
 	auth_pool_free(&srv.auth_pool);

@@ -60,6 +60,10 @@ struct server {
 	uint8_t			 auth_secret[32];	/* fake SCRAM salts */
 	struct smtp_conn	*smtp_conns;	/* list of live connections */
 	struct pop3_server	*pop3;		/* pop3_conn.c; NULL: off */
+	struct policy_settings	*policy;	/* inbound SPF/DKIM/DMARC
+						 * ([policy]; smtp_conn.c) */
+	struct psl		*psl;		/* public suffixes (DMARC);
+						 * NULL: empty list */
 	bool			 stopping;
 };
 
@@ -73,6 +77,14 @@ void smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 void smtp_conn_force_close(struct smtp_conn *c);
 /* Asks every SMTP connection to finish (421) and close. */
 void smtp_conn_shutdown_all(struct server *srv);
+/*
+ * The inbound policy (docs/policy.md): smtp_conn_policy_init reads the
+ * [policy] settings and the public suffix list (0, or -1 logged);
+ * smtp_conn_policy_fini cancels every check under way (before the
+ * resolver is freed) and frees them.
+ */
+int smtp_conn_policy_init(struct server *srv);
+void smtp_conn_policy_fini(struct server *srv);
 
 /*
  * pop3_conn.c: the POP3 service.  pop3_server_start starts its worker

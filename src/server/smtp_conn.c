@@ -13,6 +13,16 @@
  * CVE-2011-0411) and the handshake runs on the same socket; success
  * resets the session (smtp_session_tls_started), failure closes.
  *
+ * Inbound policy (docs/policy.md): on the smtp listener, for a client
+ * that is neither authenticated nor in [policy] trusted_networks, SPF
+ * starts at DATA (policy/inbound.h) while the message is held in memory;
+ * at its end DKIM and DMARC run, then the decision: reject or tempfail
+ * is the DATA reply and the message is dropped; accept or junk writes
+ * Received-SPF and Authentication-Results, then the message without
+ * forged Authentication-Results of ours, to the queue (junk: envelope
+ * flag, delivered to \Junk).  On submission (after AUTH) the message is
+ * held too, to be DKIM-signed with its From: domain's key.
+ *
  * Lifetime: a connection is freed when its output is flushed after the
  * session asked to close, or when the peer goes away.  If the peer goes
  * away while the queue is committing its message, the struct lives on,
@@ -29,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf/config.h"
@@ -43,6 +54,10 @@
 #include "store/accounts.h"
 #include "server/tls.h"
 #include "store/resolve.h"
+#include "policy/dkim_signer.h"
+#include "policy/inbound.h"
+#include "policy/policy.h"
+#include "policy/psl.h"
 
 /* Input kept while the session is busy: past it, stop reading. */
 #define SMTP_CONN_READ_HIGH	(256 * 1024)
@@ -67,6 +82,12 @@ struct smtp_conn {
 	char			*auth_pass;	/* during auth_delay; wiped */
 	bool			 dead;		/* socket and session gone */
 	bool			 closing;	/* flush, then free */
+	struct sockaddr_storage	 peer_sa;	/* for SPF */
+	/* a message held in memory until its checks or its signature */
+	bool			 hold;
+	bool			 sign;		/* DKIM-sign at the end */
+	struct buf		 msg;
+	struct policy_inbound	*policy;	/* checks under way */
 };
 
 static void conn_feed(struct smtp_conn *c);
@@ -88,6 +109,9 @@ conn_release(struct smtp_conn *c)
 	c->bev = NULL;
 	smtp_session_free(&c->session);
 	queue_incoming_abort(&c->incoming);
+	policy_inbound_free(&c->policy);
+	buf_fini(&c->msg);
+	c->hold = false;
 	conn_limit_leave(srv->limits, c->addr);
 	log_debug("smtp disconnect sid=%s peer=%s", c->id, c->addr);
 	if (!c->commit_pending && !c->auth_pending)
@@ -317,6 +341,55 @@ op_rcpt_check(void *ctx, struct smtp_session *s, const char *addr)
 	smtp_session_rcpt_done(s, code, enh, text);
 }
 
+/* hold_end - the message leaves memory (checks done, or given up) */
+static void
+hold_end(struct smtp_conn *c)
+{
+	policy_inbound_free(&c->policy);
+	buf_fini(&c->msg);
+	c->hold = false;
+	c->sign = false;
+}
+
+/*
+ * hold_begin - decides what a new message needs: inbound checks (smtp
+ * listener, client neither authenticated nor trusted) or a signature
+ * (authenticated submission), both holding the message in memory.
+ */
+static void
+hold_begin(struct smtp_conn *c, const struct smtp_envelope *env)
+{
+	struct server *srv = c->srv;
+	const struct config *cfg = srv->cfg;
+	bool authenticated = smtp_session_auth_user(c->session) != NULL;
+	struct policy_inbound_config pc;
+
+	hold_end(c);
+	if (authenticated) {
+		if (!cfg->dkim_sign)
+			return;
+		c->sign = true;
+	} else if (c->kind == LISTENER_SMTP && srv->policy != NULL &&
+	    (cfg->policy_spf || cfg->policy_dkim || cfg->policy_dmarc) &&
+	    !policy_is_exempt(srv->policy,
+	    (const struct sockaddr *)&c->peer_sa)) {
+		memset(&pc, 0, sizeof(pc));
+		pc.settings = srv->policy;
+		pc.psl = srv->psl;
+		pc.spf = cfg->policy_spf;
+		pc.dkim = cfg->policy_dkim;
+		pc.dmarc = cfg->policy_dmarc;
+		c->policy = policy_inbound_start(srv->base, srv->dns, &pc,
+		    (const struct sockaddr *)&c->peer_sa, env->helo,
+		    env->mail_from);
+	} else {
+		return;
+	}
+	c->hold = true;
+	/* the message, our Received: and what submission adds */
+	buf_init(&c->msg, cfg->max_message_size + 64 * 1024);
+}
+
 static int
 op_data_begin(void *ctx, const struct smtp_envelope *env, char qid[64],
     int *code_r, const char **enh_r, const char **text_r)
@@ -344,6 +417,7 @@ op_data_begin(void *ctx, const struct smtp_envelope *env, char qid[64],
 		return -1;
 	}
 	snprintf(qid, 64, "%s", queue_incoming_id(c->incoming));
+	hold_begin(c, env);
 	return 0;
 }
 
@@ -354,6 +428,8 @@ op_data_write(void *ctx, const void *p, size_t n)
 
 	if (c->incoming == NULL)
 		return -1;
+	if (c->hold)
+		return buf_append(&c->msg, p, n);
 	return queue_incoming_write(c->incoming, p, n);
 }
 
@@ -378,16 +454,172 @@ on_commit(void *ctx, int status, const char *error)
 	conn_feed(c);
 }
 
+/* commit - hands the complete message to the queue */
+static void
+commit(struct smtp_conn *c)
+{
+	struct queue_incoming *in = c->incoming;
+
+	c->incoming = NULL;
+	c->commit_pending = true;
+	queue_incoming_commit(in, on_commit, c);
+}
+
+/* write_held - trace fields, then the held message minus our forged
+ * Authentication-Results; -1 on a queue error */
+static int
+write_held(struct smtp_conn *c, const struct buf *prepend, bool strip,
+    unsigned *removed_r)
+{
+	struct policy_range r[32];
+	struct span m = span_make(c->msg.data, c->msg.len);
+	size_t n = 0, i, off = 0;
+	int rc = 0;
+
+	*removed_r = 0;
+	if (prepend != NULL && prepend->len > 0)
+		rc |= queue_incoming_write(c->incoming, prepend->data,
+		    prepend->len);
+	if (strip) {
+		n = policy_ar_ranges(m, c->srv->cfg->hostname, r, 32);
+		if (n > 32) {
+			/* more than we track: copy the message without them */
+			struct buf out;
+
+			buf_init(&out, c->msg.len + 1);
+			if (policy_strip_ar(m, c->srv->cfg->hostname, &out,
+			    removed_r) < 0)
+				rc = -1;
+			else
+				rc |= queue_incoming_write(c->incoming,
+				    out.data, out.len);
+			buf_fini(&out);
+			return rc < 0 ? -1 : 0;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (r[i].off > off)
+			rc |= queue_incoming_write(c->incoming,
+			    m.p + off, r[i].off - off);
+		off = r[i].off + r[i].len;
+	}
+	if (m.len > off)
+		rc |= queue_incoming_write(c->incoming, m.p + off,
+		    m.len - off);
+	*removed_r = (unsigned)n;
+	return rc < 0 ? -1 : 0;
+}
+
+static void
+fail_queue(struct smtp_conn *c)
+{
+	queue_incoming_abort(&c->incoming);
+	hold_end(c);
+	smtp_session_data_done(c->session, 451, "4.3.0",
+	    "Temporary failure writing to the queue, try again later");
+	conn_feed(c);
+}
+
+/* on_policy - the inbound checks are done: act on the decision */
+static void
+on_policy(void *ctx, const struct policy_inbound_result *r)
+{
+	struct smtp_conn *c = ctx;
+	const struct policy_decision *d = r->decision;
+	const char *qid = c->incoming != NULL ?
+	    queue_incoming_id(c->incoming) : "-";
+	unsigned removed = 0;
+
+	log_info("smtp policy sid=%s peer=%s qid=%s action=%s reason=%s "
+	    "spf=%s dkim=%s dmarc=%s", c->id, c->addr, qid,
+	    policy_action_name(d->action), d->reason != NULL ? d->reason :
+	    "-", r->spf, r->dkim, r->dmarc);
+	if (d->action == POLICY_REJECT || d->action == POLICY_TEMPFAIL) {
+		char enh[16];
+
+		queue_incoming_abort(&c->incoming);
+		snprintf(enh, sizeof(enh), "%s", d->enhanced != NULL ?
+		    d->enhanced : d->action == POLICY_REJECT ? "5.7.1" :
+		    "4.7.1");
+		hold_end(c);	/* d and r live on: not the check's */
+		smtp_session_data_done(c->session, (int)d->code != 0 ?
+		    (int)d->code : d->action == POLICY_REJECT ? 550 : 451,
+		    enh, d->text);
+		conn_feed(c);
+		return;
+	}
+	if ((d->action == POLICY_JUNK && queue_incoming_set_flags(
+	    c->incoming, QUEUE_ENV_F_JUNK) < 0) ||
+	    write_held(c, r->headers, true, &removed) < 0) {
+		fail_queue(c);
+		return;
+	}
+	if (removed > 0)
+		log_info("smtp policy sid=%s qid=%s removed=%u (forged "
+		    "Authentication-Results)", c->id, qid, removed);
+	hold_end(c);
+	commit(c);
+}
+
+/* sign_and_commit - submission: DKIM-sign with the From: domain's key */
+static void
+sign_and_commit(struct smtp_conn *c)
+{
+	struct buf sig;
+	char domain[254], sel[64];
+	const char *why = NULL;
+	unsigned removed;
+	int rc;
+
+	buf_init(&sig, 64 * 1024);
+	rc = dkim_signer_sign(c->srv->cfg->data_dir,
+	    c->srv->cfg->dkim_selector, c->msg.data, c->msg.len, time(NULL),
+	    &sig, domain, sel, &why);
+	if (rc == 1)
+		log_info("smtp dkim-signed sid=%s qid=%s d=%s s=%s", c->id,
+		    queue_incoming_id(c->incoming), domain, sel);
+	else if (rc < 0)
+		log_warn("smtp dkim-sign failed sid=%s qid=%s reason=\"%s\" "
+		    "(sent unsigned)", c->id, queue_incoming_id(c->incoming),
+		    why != NULL ? why : "?");
+	else
+		log_debug("smtp dkim-unsigned sid=%s reason=\"%s\"", c->id,
+		    why != NULL ? why : "?");
+	rc = write_held(c, &sig, false, &removed);
+	buf_fini(&sig);
+	if (rc < 0) {
+		fail_queue(c);
+		return;
+	}
+	hold_end(c);
+	commit(c);
+}
+
 static void
 op_data_end(void *ctx, struct smtp_session *s)
 {
 	struct smtp_conn *c = ctx;
-	struct queue_incoming *in = c->incoming;
 
 	(void)s;
-	c->incoming = NULL;
-	c->commit_pending = true;
-	queue_incoming_commit(in, on_commit, c);
+	if (c->policy != NULL) {
+		policy_inbound_message(c->policy, c->msg.data, c->msg.len,
+		    on_policy, c);
+		return;
+	}
+	if (c->hold && c->sign) {
+		sign_and_commit(c);
+		return;
+	}
+	if (c->hold) {
+		unsigned removed;
+
+		if (write_held(c, NULL, false, &removed) < 0) {
+			fail_queue(c);
+			return;
+		}
+		hold_end(c);
+	}
+	commit(c);
 }
 
 static void
@@ -396,6 +628,7 @@ op_data_abort(void *ctx)
 	struct smtp_conn *c = ctx;
 
 	queue_incoming_abort(&c->incoming);
+	hold_end(c);
 }
 
 /* op_expn - list an alias's final members (RFC 5321 3.5.2) */
@@ -622,10 +855,11 @@ smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 	bool loopback;
 	int one = 1;
 
-	(void)salen;
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->kind = kind;
+	if (sa != NULL && (size_t)salen <= sizeof(c->peer_sa))
+		memcpy(&c->peer_sa, sa, (size_t)salen);
 	server_peer_addr(sa, c->addr, sizeof(c->addr), &loopback);
 	random_hex(c->id, 8);
 	if (srv->stopping || !conn_limit_enter(srv->limits, c->addr)) {
@@ -701,4 +935,61 @@ smtp_conn_shutdown_all(struct server *srv)
 		smtp_session_shutdown(c->session);
 		conn_flush(c);
 	}
+}
+
+/* --- inbound policy settings -------------------------------------- */
+
+int
+smtp_conn_policy_init(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+	struct policy_settings *s = xcalloc(1, sizeof(*s));
+	const char *err = NULL;
+
+	policy_settings_default(s, cfg->hostname);
+	s->spf_fail = (enum policy_action)cfg->policy_spf_fail;
+	s->spf_softfail = (enum policy_action)cfg->policy_spf_softfail;
+	s->spf_neutral = (enum policy_action)cfg->policy_spf_neutral;
+	s->spf_none = (enum policy_action)cfg->policy_spf_none;
+	s->spf_permerror = (enum policy_action)cfg->policy_spf_permerror;
+	s->spf_temperror = (enum policy_action)cfg->policy_spf_temperror;
+	s->dkim_overrides_spf = cfg->policy_dkim_overrides_spf;
+	s->dmarc_reject = (enum policy_action)cfg->policy_dmarc_reject;
+	s->dmarc_quarantine = (enum policy_action)cfg->policy_dmarc_quarantine;
+	s->dmarc_temperror = (enum policy_action)cfg->policy_dmarc_temperror;
+	if (policy_settings_add_exempt_list(s, cfg->policy_trusted_networks,
+	    &err) < 0) {
+		log_error("[policy] trusted_networks: %s", err);
+		free(s);
+		return -1;
+	}
+	srv->policy = s;
+	if (cfg->policy_dmarc) {
+		srv->psl = psl_load(NULL, 0, &err);
+		if (srv->psl == NULL)
+			log_warn("policy: no public suffix list (%s): DMARC "
+			    "takes each domain as its own organizational "
+			    "domain", err != NULL ? err : "?");
+	}
+	log_debug("policy spf=%d dkim=%d dmarc=%d trusted=%zu",
+	    (int)cfg->policy_spf, (int)cfg->policy_dkim,
+	    (int)cfg->policy_dmarc, s->nexempt);
+	return 0;
+}
+
+void
+smtp_conn_policy_fini(struct server *srv)
+{
+	struct smtp_conn *c;
+
+	for (c = srv->smtp_conns; c != NULL; c = c->next) {
+		if (c->policy != NULL) {
+			/* no answer will come: the message is not taken */
+			queue_incoming_abort(&c->incoming);
+			hold_end(c);
+		}
+	}
+	free(srv->policy);
+	srv->policy = NULL;
+	psl_free(&srv->psl);
 }
