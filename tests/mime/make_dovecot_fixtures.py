@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """make_dovecot_fixtures.py - record Dovecot's ENVELOPE, BODYSTRUCTURE and
-BODY for every message of the MIME corpus, as expected outputs for
-postino's IMAP renderer (tests/data/mime/dovecot/).
+BODY, and a set of BODY[section] / BINARY items, for every message of the
+MIME corpus, as expected outputs for postino's IMAP renderers
+(tests/data/mime/dovecot/).
 
 Starts a private Dovecot instance (Debian dovecot-imapd) with its own
 configuration under a temporary directory, listening on 127.0.0.1 at a
 free high port, APPENDs each message as a literal (bytes unchanged), and
 FETCHes each item separately.  Each fixture file holds the item's value
 exactly as Dovecot sent it (literals included), with no trailing CRLF.
+The section items (SECTION_ITEMS) are kept with their response name
+("BODY[1] {12}\r\n..."), in NAME.fetch-KEY; when Dovecot refuses one,
+NAME.fetch-KEY.no holds its tagged answer without the tag and timing.
 Dovecot is stopped by its PID at the end.
 
 Usage: tests/mime/make_dovecot_fixtures.py [OUTDIR]
@@ -117,6 +121,43 @@ class Imap:
             resps.append(r)
 
 
+# (file key, FETCH item): the BODY[section] / BINARY fixtures.  The unit
+# test src/imap/imap_fetch_test.c has the same table.
+SECTION_ITEMS = (
+    ("body1", b"BODY.PEEK[1]"),
+    ("body1mime", b"BODY.PEEK[1.MIME]"),
+    ("bodyheader", b"BODY.PEEK[HEADER]"),
+    ("bodytext", b"BODY.PEEK[TEXT]"),
+    ("bodyfields", b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)]"),
+    ("bodyfieldsnot", b"BODY.PEEK[HEADER.FIELDS.NOT (FROM SUBJECT)]"),
+    ("body2", b"BODY.PEEK[2]"),
+    ("body2mime", b"BODY.PEEK[2.MIME]"),
+    ("body11", b"BODY.PEEK[1.1]"),
+    ("body2header", b"BODY.PEEK[2.HEADER]"),
+    ("body2text", b"BODY.PEEK[2.TEXT]"),
+    ("binary1", b"BINARY.PEEK[1]"),
+    ("binarysize1", b"BINARY.SIZE[1]"),
+    ("binary2", b"BINARY.PEEK[2]"),
+    ("bodypartial", b"BODY.PEEK[]<10.50>"),
+    ("bodyall", b"BODY.PEEK[]"),
+)
+
+
+def fetch_section(imap, seq, item):
+    """(True, "NAME value") or (False, tagged answer without the tag)."""
+    try:
+        resps = imap.cmd(b"FETCH %d (%s)" % (seq, item))
+    except RuntimeError as e:
+        r = e.args[0].split(b" ", 1)[1].rstrip(b"\r\n")
+        # drop Dovecot's timing suffix, " (0.001 + 0.000 secs)."
+        return False, re.sub(rb" \([0-9.]+ \+ [0-9.]+ secs\)\.$", b"", r)
+    prefix = b"* %d FETCH (" % seq
+    for r in resps:
+        if r.startswith(prefix) and r.endswith(b")\r\n"):
+            return True, r[len(prefix):-3]
+    raise RuntimeError("no %s for %d" % (item, seq))
+
+
 def fetch_item(imap, seq, item):
     for r in imap.cmd(b"FETCH %d (%s)" % (seq, item)):
         prefix = b"* %d FETCH (%s " % (seq, item)
@@ -173,6 +214,11 @@ def main():
                          b"RFC822.SIZE"):
                 v = fetch_item(imap, seq, item)
                 with open(base + "." + item.decode().lower(), "wb") as f:
+                    f.write(v)
+            for key, item in SECTION_ITEMS:
+                ok, v = fetch_section(imap, seq, item)
+                name = base + ".fetch-" + key + ("" if ok else ".no")
+                with open(name, "wb") as f:
                     f.write(v)
         imap.cmd(b"LOGOUT")
         print("recorded %d messages in %s" % (seq, outdir))
