@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conf/config.h"
+#include "policy/policy.h"
 #include "../../tests/lib/test.h"
 
 static struct config *
@@ -113,7 +114,100 @@ test_errors(void)
 	}
 }
 
+/* [policy] and [dkim] (docs/policy.md, docs/dkim.md) */
+static void
+test_policy_keys(void)
+{
+	static const struct {
+		const char *text;
+		const char *error;	/* NULL: accepted */
+	} bad[] = {
+		{ "[policy]\nspf_fail = bounce\n", "t.conf:2: [policy] "
+		    "spf_fail: expected accept, junk, tempfail or reject" },
+		{ "[policy]\ndmarc_reject = \n", "t.conf:2: [policy] "
+		    "dmarc_reject: expected accept, junk, tempfail or reject" },
+		{ "[policy]\nspf = maybe\n",
+		    "t.conf:2: [policy] spf: expected yes or no" },
+		{ "[policy]\ntrusted_networks = 10.0.0.0/33\n",
+		    "t.conf: [policy] trusted_networks: invalid network "
+		    "prefix length" },
+		{ "[policy]\ntrusted_networks = 10.0.0.0/8, mail.example\n",
+		    "t.conf: [policy] trusted_networks: invalid network "
+		    "address" },
+		{ "[dkim]\nselector = ../x\n", "t.conf: [dkim] selector: "
+		    "letters, digits, '-', '_' and dots" },
+		{ "[policy]\nspf_none = reject\nspf_none = junk\n",
+		    "t.conf:3: [policy] spf_none: duplicate key" },
+	};
+	char *err;
+	struct config *c = parse("", &err);
+	size_t i;
+
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	CHECK(c->policy_spf && c->policy_dkim && c->policy_dmarc);
+	CHECK_INT(c->policy_spf_fail, POLICY_REJECT);
+	CHECK_INT(c->policy_spf_softfail, POLICY_JUNK);
+	CHECK_INT(c->policy_spf_neutral, POLICY_JUNK);
+	CHECK_INT(c->policy_spf_none, POLICY_JUNK);
+	CHECK_INT(c->policy_spf_permerror, POLICY_JUNK);
+	CHECK_INT(c->policy_spf_temperror, POLICY_TEMPFAIL);
+	CHECK(c->policy_dkim_overrides_spf);
+	CHECK_INT(c->policy_dmarc_reject, POLICY_REJECT);
+	CHECK_INT(c->policy_dmarc_quarantine, POLICY_JUNK);
+	CHECK_INT(c->policy_dmarc_temperror, POLICY_TEMPFAIL);
+	CHECK_STR(c->policy_trusted_networks, "127.0.0.0/8 ::1");
+	CHECK(c->dkim_sign);
+	CHECK_STR(c->dkim_selector, "");
+	config_free(&c);
+
+	c = parse("[policy]\n"
+	    "spf = no\n"
+	    "dmarc = off\n"
+	    "spf_none = REJECT\n"
+	    "spf_fail = junk\n"
+	    "spf_temperror = accept\n"
+	    "dmarc_quarantine = reject\n"
+	    "dkim_overrides_spf = no\n"
+	    "trusted_networks = none\n"
+	    "[dkim]\n"
+	    "sign = no\n"
+	    "selector = p202611\n", &err);
+	CHECK(c != NULL);
+	if (c == NULL) {
+		CHECK_STR(err, "");
+		free(err);
+		return;
+	}
+	CHECK(!c->policy_spf && c->policy_dkim && !c->policy_dmarc);
+	CHECK_INT(c->policy_spf_none, POLICY_REJECT);
+	CHECK_INT(c->policy_spf_fail, POLICY_JUNK);
+	CHECK_INT(c->policy_spf_temperror, POLICY_ACCEPT);
+	CHECK_INT(c->policy_dmarc_quarantine, POLICY_REJECT);
+	CHECK(!c->policy_dkim_overrides_spf);
+	CHECK_STR(c->policy_trusted_networks, "none");
+	CHECK(!c->dkim_sign);
+	CHECK_STR(c->dkim_selector, "p202611");
+	config_free(&c);
+
+	c = parse("[policy]\ntrusted_networks = 192.0.2.0/24,2001:db8::/32 "
+	    "10.1.2.3\n", &err);
+	CHECK(c != NULL);
+	config_free(&c);
+	free(err);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = parse(bad[i].text, &err);
+		CHECK(c == NULL);
+		config_free(&c);
+		CHECK_STR(err, bad[i].error);
+		free(err);
+	}
+}
+
 static const struct test_case cases[] = {
+	TEST(test_policy_keys),
 	TEST(test_defaults),
 	TEST(test_full),
 	TEST(test_errors),

@@ -2239,7 +2239,128 @@ out:
 	free(dir);
 }
 
+/* ---- the junk flag (inbound policy, docs/policy.md) ---- */
+
+struct flags_agent {
+	pthread_mutex_t	 mu;
+	unsigned	 n;
+	unsigned	 flags[4];
+	char		 qid[4][QUEUE_ID_LEN + 1];
+};
+
+static void
+flags_deliver(void *ctx, struct queue_job *const *jobs, size_t njobs)
+{
+	struct flags_agent *a = ctx;
+	size_t i, j;
+
+	pthread_mutex_lock(&a->mu);
+	for (i = 0; i < njobs; i++) {
+		if (a->n < 4) {
+			a->flags[a->n] = jobs[i]->flags;
+			snprintf(a->qid[a->n], sizeof(a->qid[0]), "%s",
+			    jobs[i]->qid);
+			a->n++;
+		}
+		for (j = 0; j < jobs[i]->nrcpts; j++)
+			jobs[i]->rcpts[j].status = QUEUE_RCPT_DELIVERED;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void
+test_junk_flag(void)
+{
+	static const char *const rcpt[] = { "a@example.com" };
+	struct queue_envelope env = {
+		.sender = "sender@example.org",
+		.rcpts = rcpt,
+		.nrcpts = 1,
+	};
+	struct flags_agent a;
+	char *dir = tmpdir_new();
+	struct queue_config c = config(dir);
+	struct commit_result res = { 0 };
+	struct queue_incoming *in;
+	struct queue_msg *m = NULL;
+	char junk_qid[QUEUE_ID_LEN + 1], plain_qid[QUEUE_ID_LEN + 1];
+	const char *err = NULL, *id;
+	struct buf b;
+	char *path;
+	struct queue *q;
+	int dfd, i;
+
+	memset(&a, 0, sizeof(a));
+	pthread_mutex_init(&a.mu, NULL);
+	q = queue_open(&c, &err);
+	if (!CHECK(q != NULL))
+		goto out;
+	/* flags may change while nothing of the message is written */
+	in = queue_incoming_new(q, &env, &err);
+	if (!CHECK(in != NULL))
+		goto out;
+	snprintf(junk_qid, sizeof(junk_qid), "%s", queue_incoming_id(in));
+	CHECK_INT(queue_incoming_set_flags(in, 0), 0);
+	CHECK_INT(queue_incoming_set_flags(in, QUEUE_ENV_F_JUNK), 0);
+	CHECK_INT(queue_incoming_write(in, body1, strlen(body1)), 0);
+	CHECK_INT(queue_incoming_set_flags(in, 0), -1);	/* too late */
+	queue_incoming_commit(in, commit_cb, &res);
+	CHECK(wait_commit(q, &res));
+	CHECK_INT(res.status, 0);
+	id = accept_msg(q, rcpt, 1, body1);
+	if (!CHECK(id != NULL))
+		goto out;
+	snprintf(plain_qid, sizeof(plain_qid), "%s", id);
+
+	/* on disk: a "junk" envelope line, read back as the flag; the
+	 * message bytes are unchanged */
+	path = xasprintf("%s/%s", dir, junk_qid);
+	buf_init(&b, 1 << 20);
+	CHECK_INT(read_file(path, &b), 0);
+	CHECK(memmem(b.data, b.len, "\njunk\n", 6) != NULL);
+	CHECK(memmem(b.data, b.len, body1, strlen(body1)) != NULL);
+	buf_fini(&b);
+	free(path);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK_INT(queue_spool_load(dfd, junk_qid, 0, &m, &err), 1);
+	if (m != NULL) {
+		CHECK(m->flags & QUEUE_ENV_F_JUNK);
+		CHECK_INT(m->size, strlen(body1));
+	}
+	queue_msg_free(&m);
+	CHECK_INT(queue_spool_load(dfd, plain_qid, 0, &m, &err), 1);
+	if (m != NULL)
+		CHECK_INT(m->flags & QUEUE_ENV_F_JUNK, 0);
+	queue_msg_free(&m);
+	close(dfd);
+
+	/* the delivery agent sees it */
+	queue_start(q, flags_deliver, &a);
+	for (i = 0; i < 5000; i++) {
+		unsigned n;
+
+		pthread_mutex_lock(&a.mu);
+		n = a.n;
+		pthread_mutex_unlock(&a.mu);
+		if (n >= 2)
+			break;
+		usleep(1000);
+	}
+	pthread_mutex_lock(&a.mu);
+	CHECK_INT(a.n, 2);
+	for (i = 0; i < (int)a.n && i < 4; i++)
+		CHECK_INT(a.flags[i] & QUEUE_ENV_F_JUNK,
+		    strcmp(a.qid[i], junk_qid) == 0 ? QUEUE_ENV_F_JUNK : 0);
+	pthread_mutex_unlock(&a.mu);
+out:
+	queue_close(&q);
+	pthread_mutex_destroy(&a.mu);
+	rm_dir(dir);
+	free(dir);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_junk_flag),
 	TEST(test_retry_delay),
 	TEST(test_accept_and_deliver),
 	TEST(test_envelope_checks_and_abort),
