@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "imap/imap_view.h"
 #include "lib/span.h"
@@ -96,7 +97,7 @@ int vs_copy(struct mailstore *ms, const char *from, const uint32_t *uids,
     size_t n, const char *to, bool move, uint32_t *new_uids,
     uint32_t *uidvalidity_r, const char **error_r);
 int vs_fts(struct mailstore *ms, const char *mailbox,
-    const struct span *terms, size_t nterms, uint32_t **uids_r, size_t *n_r,
+    const struct span *terms, const bool *body_only, size_t nterms, uint32_t **uids_r, size_t *n_r,
     bool *narrowed_r, const char **error_r);
 
 /* ---- the view ---- */
@@ -144,6 +145,22 @@ struct imap_view {
 };
 
 /* Helpers shared by the view's files. */
+/* qsort and bsearch that accept an empty (NULL) array. */
+static inline void
+view_qsort(void *base, size_t n, size_t size,
+    int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static inline void *
+view_bsearch(const void *key, const void *base, size_t n, size_t size,
+    int (*cmp)(const void *, const void *))
+{
+	return n > 0 ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
 void view_result(struct imap_result *res, enum imap_result_status st,
     const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
