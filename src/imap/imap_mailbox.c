@@ -150,7 +150,7 @@ imap_list_match(const char *pattern, size_t plen, const char *name)
 /* ---- the mailbox tree ------------------------------------------ */
 
 struct mbx {
-	const char		*name;		/* in the command arena */
+	char			*name;		/* heap */
 	bool			 exists;	/* else an implied parent */
 	bool			 has_children;
 	bool			 sub_child;	/* a subscribed descendant */
@@ -161,7 +161,6 @@ struct mbx {
 };
 
 struct mbx_list {
-	struct arena	*arena;
 	struct mbx	*v;
 	size_t		 n, cap;
 };
@@ -177,7 +176,8 @@ mbx_add(struct mbx_list *l, const char *name, size_t len)
 	}
 	m = &l->v[l->n++];
 	memset(m, 0, sizeof(*m));
-	m->name = arena_strndup(l->arena, name, len);
+	/* heap, not the command arena: an account may have many mailboxes */
+	m->name = xstrndup(name, len);
 	return m;
 }
 
@@ -229,6 +229,18 @@ mbx_find(struct mbx_list *l, const char *name)
 	return NULL;
 }
 
+static void
+mbx_free(struct mbx_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
 /*
  * mbx_collect - every mailbox of the account, plus the parents a name
  * implies but that do not exist, sorted by name, with the children
@@ -241,10 +253,10 @@ mbx_collect(struct imap_call *c, struct mailstore *ms, struct mbx_list *l)
 	size_t i, nreal, k;
 
 	memset(l, 0, sizeof(*l));
-	l->arena = c->s->arena;
 	if (mailstore_mailbox_list(ms, collect_cb, l, &err) < 0) {
 		log_warn("imap list failed sid=%s error=\"%s\"", c->s->sid,
 		    err);
+		mbx_free(l);
 		imap_result(c, IMAP_RESULT_NO, "SERVERBUG",
 		    "Cannot list mailboxes");
 		return -1;
@@ -262,8 +274,10 @@ mbx_collect(struct imap_call *c, struct mailstore *ms, struct mbx_list *l)
 		qsort(l->v, l->n, sizeof(*l->v), mbx_cmp);
 	/* dedupe: the first of equal names is the real one, if any */
 	for (i = 0, k = 0; i < l->n; i++) {
-		if (k > 0 && strcmp(l->v[k - 1].name, l->v[i].name) == 0)
+		if (k > 0 && strcmp(l->v[k - 1].name, l->v[i].name) == 0) {
+			free(l->v[i].name);
 			continue;
+		}
 		l->v[k++] = l->v[i];
 	}
 	l->n = k;
@@ -274,8 +288,7 @@ mbx_collect(struct imap_call *c, struct mailstore *ms, struct mbx_list *l)
 
 		if (slash == NULL)
 			continue;
-		parent = arena_strndup(l->arena, name,
-		    (size_t)(slash - name));
+		parent = xstrndup(name, (size_t)(slash - name));
 		for (;;) {
 			struct mbx *pm = mbx_find(l, parent);
 			char *ps;
@@ -292,16 +305,9 @@ mbx_collect(struct imap_call *c, struct mailstore *ms, struct mbx_list *l)
 				break;
 			*ps = '\0';
 		}
+		free(parent);
 	}
 	return 0;
-}
-
-static void
-mbx_free(struct mbx_list *l)
-{
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
 }
 
 /* ---- CREATE, DELETE, RENAME, (UN)SUBSCRIBE --------------------- */
@@ -626,7 +632,7 @@ imap_cmd_status(struct imap_call *c)
 		return IMAP_SESSION_OK;
 	}
 	memset(&m, 0, sizeof(m));
-	m.name = arena_strdup(c->s->arena, mb.name);
+	m.name = arena_strdup(c->s->arena, mb.name);	/* not freed: arena */
 	m.exists = true;
 	m.messages = mb.messages;
 	m.unseen = mb.unseen;
@@ -711,20 +717,19 @@ put_list_line(struct imap_call *c, const struct mbx *m, bool lsub,
 	imap_out_raw(s, c->out, "\r\n", 2);
 }
 
+struct list_pattern {
+	const char	*p;
+	size_t		 len;
+};
+
 static bool
-matches_any(struct imap_call *c, const char *name)
+matches_any(const struct list_pattern *pats, unsigned n, const char *name)
 {
-	const struct imap_command *cmd = c->cmd;
 	unsigned i;
 
-	for (i = 0; i < cmd->u.list.npatterns; i++) {
-		size_t plen;
-		const char *p = canonical_pattern(c, &cmd->u.list.patterns[i],
-		    &plen);
-
-		if (imap_list_match(p, plen, name))
+	for (i = 0; i < n; i++)
+		if (imap_list_match(pats[i].p, pats[i].len, name))
 			return true;
-	}
 	return false;
 }
 
@@ -739,6 +744,7 @@ imap_cmd_list(struct imap_call *c)
 	bool recursive = (sel & IMAP_LIST_SEL_F_RECURSIVEMATCH) != 0;
 	struct mailstore *ms;
 	struct mbx_list l;
+	struct list_pattern *pats;
 	size_t i, pass;
 
 	/* LIST "" "": the delimiter and the root (RFC 9051 6.3.9) */
@@ -750,6 +756,10 @@ imap_cmd_list(struct imap_call *c)
 	}
 	if ((ms = imap_call_store(c)) == NULL)
 		return IMAP_SESSION_OK;
+	pats = arena_alloc(s->arena, cmd->u.list.npatterns * sizeof(*pats));
+	for (i = 0; i < cmd->u.list.npatterns; i++)
+		pats[i].p = canonical_pattern(c, &cmd->u.list.patterns[i],
+		    &pats[i].len);
 	if (mbx_collect(c, ms, &l) < 0)
 		return IMAP_SESSION_OK;
 	/* INBOX first, then by name */
@@ -761,7 +771,8 @@ imap_cmd_list(struct imap_call *c)
 
 			if (is_inbox != (pass == 0))
 				continue;
-			if (!matches_any(c, m->name))
+			if (!matches_any(pats, cmd->u.list.npatterns,
+			    m->name))
 				continue;
 			if (sel & IMAP_LIST_SEL_F_SPECIAL_USE &&
 			    (!m->exists ||

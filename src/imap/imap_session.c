@@ -436,8 +436,11 @@ cmd_id(struct imap_call *c)
 			int w;
 
 			log_escape(k, sizeof(k), p->key.p, p->key.len);
-			log_escape(v, sizeof(v), p->value.s.p,
-			    p->value.is_nil ? 0 : p->value.s.len);
+			if (p->value.is_nil || p->value.s.p == NULL)
+				snprintf(v, sizeof(v), "NIL");
+			else
+				log_escape(v, sizeof(v), p->value.s.p,
+				    p->value.s.len);
 			w = snprintf(line + n, sizeof(line) - n, "%s%s=\"%s\"",
 			    n > 0 ? " " : "", k, v);
 			if (w < 0 || (size_t)w >= sizeof(line) - n)
@@ -1168,6 +1171,16 @@ run_command(struct imap_session *s, const struct imap_env *env,
 	enum imap_session_status st;
 
 	arena_reset(s->arena);
+	if (s->state == IMAP_STATE_NOTAUTH &&
+	    ++s->prelogin_commands > IMAP_MAX_PRELOGIN_COMMANDS) {
+		/* a client that logs in needs a handful */
+		log_info("imap too many commands before login sid=%s peer=%s",
+		    s->sid, s->addr);
+		imap_append_literals_drop(s);
+		imap_session_bye(s, "Too many commands without logging in",
+		    out);
+		return IMAP_SESSION_CLOSE;
+	}
 	memset(&popt, 0, sizeof(popt));
 	popt.utf8 = s->opts.utf8;
 	if (imap_parse_command(s->arena, text, &popt, &cmd, &tag, &err) < 0) {
@@ -1326,6 +1339,14 @@ imap_session_input(struct imap_session *s, const struct imap_env *env,
 		}
 		if (st != IMAP_SESSION_OK && st != IMAP_SESSION_IDLE)
 			break;
+		if (ev.type == IMAP_READER_COMMAND &&
+		    out->len >= IMAP_SESSION_OUT_HIGH) {
+			/* a client pipelining without reading: let the
+			 * output drain before the next command */
+			s->flags |= IMAP_F_PAUSED;
+			st = IMAP_SESSION_MORE;
+			break;
+		}
 	}
 	*used_r = off;
 	if (st == IMAP_SESSION_OK || st == IMAP_SESSION_IDLE)
@@ -1341,6 +1362,11 @@ imap_session_resume(struct imap_session *s, const struct imap_env *env,
 	struct mailstore *ms;
 	int r;
 
+	if ((s->flags & IMAP_F_PAUSED) && s->paused == NULL) {
+		/* paused between pipelined commands: go on reading */
+		s->flags &= ~IMAP_F_PAUSED;
+		return current(s);
+	}
 	if (!(s->flags & IMAP_F_PAUSED) || s->view == NULL)
 		return current(s);
 	memset(&c, 0, sizeof(c));

@@ -59,6 +59,7 @@ struct imap_session {
 	unsigned		 flags;
 	unsigned		 bad_commands;	/* consecutive */
 	unsigned		 auth_failures;
+	unsigned		 prelogin_commands;
 	struct imap_reader	*reader;
 	struct arena		*arena;		/* one command */
 

@@ -349,6 +349,74 @@ test_prelogin_limits(void)
 	t_fini(&t);
 }
 
+static void
+test_prelogin_command_limit(void)
+{
+	struct t t;
+	const char *o = NULL;
+	int i;
+
+	t_init(&t);
+	for (i = 0; i < IMAP_MAX_PRELOGIN_COMMANDS; i++)
+		o = feed(&t, "a NOOP\r\n");
+	CHECK(has(o, "a OK"));
+	CHECK_INT(t.st, IMAP_SESSION_OK);
+	o = feed(&t, "b NOOP\r\n");
+	CHECK(has(o, "* BYE Too many commands without logging in"));
+	CHECK(hasnt(o, "b OK"));
+	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+
+	/* after login there is no such limit */
+	t_init(&t);
+	login(&t);
+	for (i = 0; i < IMAP_MAX_PRELOGIN_COMMANDS + 5; i++)
+		o = feed(&t, "a NOOP\r\n");
+	CHECK(has(o, "a OK"));
+	t_fini(&t);
+}
+
+/* a client pipelining without reading is paused at OUT_HIGH */
+static void
+test_pipeline_pause(void)
+{
+	struct t t;
+	struct buf in;
+	size_t used = 0, total = 0, rounds = 0;
+	int i;
+
+	t_init(&t);
+	login(&t);
+	buf_init(&in, 1u << 20);
+	for (i = 0; i < 3000; i++)
+		CHECK_INT(buf_append_str(&in, "p LIST \"\" *\r\n"), 0);
+	buf_reset(&t.out);
+	for (;;) {
+		enum imap_session_status st;
+
+		st = imap_session_input(t.s, &t.env, in.data + total,
+		    in.len - total, &used, &t.out);
+		total += used;
+		if (st == IMAP_SESSION_OK)
+			break;
+		CHECK_INT(st, IMAP_SESSION_MORE);
+		CHECK(t.out.len >= IMAP_SESSION_OUT_HIGH);
+		CHECK(t.out.len < IMAP_SESSION_OUT_HIGH + 4096);
+		/* no input while paused */
+		CHECK_INT(imap_session_input(t.s, &t.env, in.data + total,
+		    in.len - total, &used, &t.out), IMAP_SESSION_MORE);
+		CHECK_INT(used, 0);
+		buf_reset(&t.out);	/* "sent" */
+		CHECK_INT(imap_session_resume(t.s, &t.env, &t.out),
+		    IMAP_SESSION_OK);
+		rounds++;
+	}
+	CHECK_INT(total, in.len);
+	CHECK(rounds >= 2);
+	buf_fini(&in);
+	t_fini(&t);
+}
+
 /* ---- authentication -------------------------------------------- */
 
 static void
@@ -915,6 +983,8 @@ static const struct test_case cases[] = {
 	TEST(test_state_errors),
 	TEST(test_too_many_bad),
 	TEST(test_prelogin_limits),
+	TEST(test_prelogin_command_limit),
+	TEST(test_pipeline_pause),
 	TEST(test_login),
 	TEST(test_authenticate_plain),
 	TEST(test_authenticate_scram),

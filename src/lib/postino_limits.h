@@ -112,7 +112,7 @@
 #define IMAP_MAX_MAILBOX_LEVELS	16		/* hierarchy levels of a new name */
 #define IMAP_MAX_BAD_COMMANDS	10		/* consecutive BADs: then BYE */
 #define IMAP_MAX_AUTH_FAILURES	3		/* failed logins: then BYE */
-#define IMAP_MAX_OUTPUT		(16u * 1024 * 1024) /* unsent responses */
+#define IMAP_MAX_PRELOGIN_COMMANDS 50		/* commands before login: then BYE */
 
 /* DMARC and the Public Suffix List (src/policy/dmarc.c, psl.c,
  * docs/dmarc.md) */
