@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "mime/mime_text.h"
 #include "store/store_int.h"
 
 #define BLOB_RANDOM_BYTES	12		/* 24 hex digits */
@@ -341,6 +343,12 @@ changed(struct mailstore *ms)
 
 static int step_done(struct mailstore *ms, sqlite3_stmt *s,
     const char **error_r);
+static int fts_index_message(struct mailstore *ms, const char *blob,
+    uint64_t off, uint64_t size, int64_t *text_id_r, const char **error_r);
+static int usage_get(struct mailstore *ms, uint64_t *bytes_r,
+    uint64_t *messages_r, const char **error_r);
+static int kw_apply(struct mailstore *ms, struct buf *list, const char *arg,
+    bool add, const char **error_r);
 static int log_expunged(struct mailstore *ms, int64_t mailbox_id,
     uint64_t modseq, uint32_t uid, const char **error_r);
 static int prune_expunged_txn(struct mailstore *ms, uint64_t max_age,
@@ -648,6 +656,7 @@ struct pending {
 	int64_t		mailbox_id;
 	uint64_t	offset;		/* of the message in the file */
 	uint64_t	size;
+	char		*keywords;	/* checked, heap; NULL: none */
 };
 
 /* copy_fd - copies len bytes of fd at off to out (pread-style) */
@@ -880,6 +889,8 @@ prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
 	sqlite3_stmt *dk;
 	const char *ignored;
 	int64_t inbox = -2;
+	uint64_t used = 0;
+	bool have_usage = false;
 	size_t i, j;
 
 	dk = prep(ms, "SELECT 1 FROM dedupe WHERE key = ?1", &ignored);
@@ -889,6 +900,7 @@ prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		d[i].uid = 0;
 		d[i].uidvalidity = 0;
 		d[i].error = NULL;
+		d[i].over_quota = false;
 		if ((d[i].fd < 0 && d[i].data == NULL && d[i].size > 0) ||
 		    (d[i].prefix == NULL && d[i].prefix_len > 0)) {
 			d[i].error = "bad delivery request";
@@ -925,6 +937,11 @@ prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		if (p[i].mailbox_id == 0)
 			p[i].mailbox_id = find_mailbox(ms, d[i].mailbox,
 			    d[i].special);
+		if (p[i].mailbox_id == 0 && d[i].exact_mailbox &&
+		    d[i].mailbox != NULL) {
+			d[i].error = "no such mailbox";	/* APPEND */
+			continue;
+		}
 		if (p[i].mailbox_id == 0) {
 			/* XXX: an unknown target (a rule naming a deleted
 			 * folder) falls back to INBOX rather than bouncing */
@@ -936,6 +953,37 @@ prepare_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		if (p[i].mailbox_id <= 0) {
 			d[i].error = "mailbox lookup failed";
 			continue;
+		}
+		if (d[i].keywords != NULL && d[i].keywords[0] != '\0') {
+			struct buf kw;
+
+			buf_init(&kw, STORE_MAX_KEYWORDS);
+			if (kw_apply(ms, &kw, d[i].keywords, true,
+			    &ignored) < 0) {
+				buf_fini(&kw);
+				d[i].error = "invalid keyword";
+				continue;
+			}
+			p[i].keywords = xstrdup(buf_cstr(&kw));
+			buf_fini(&kw);
+		}
+		/* quota: a first look before writing (the commit checks
+		 * again, under the write lock) */
+		if (ms->quota_bytes > 0) {
+			if (!have_usage) {
+				uint64_t msgs;
+
+				if (usage_get(ms, &used, &msgs, &ignored) < 0)
+					used = 0;
+				have_usage = true;
+			}
+			if (used + d[i].prefix_len + d[i].size >
+			    ms->quota_bytes) {
+				d[i].over_quota = true;
+				d[i].error = "mailbox full";
+				continue;
+			}
+			used += d[i].prefix_len + d[i].size;
 		}
 		if (ms->pack && pk.fd != -2 &&
 		    d[i].prefix_len + d[i].size <= MAILSTORE_PACK_MAX_MESSAGE)
@@ -1003,14 +1051,18 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 	struct mbstate *mbs = NULL;
 	size_t nmbs = 0, i, j;
 	time_t now = time(NULL);
+	uint64_t used = 0;
+	bool have_usage = false;
+	int64_t text_id;
 	int rc;
 
 	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
 	if ((ins = prep(ms, "INSERT INTO messages (mailbox_id, uid, blob,"
 	    " size, internal_date, flags, modseq, envelope, bodystructure,"
-	    " body, blob_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-	    " ?10, ?11)", error_r)) == NULL ||
+	    " body, blob_offset, keywords, text_id) VALUES (?1, ?2, ?3, ?4,"
+	    " ?5, ?6, ?7, ?8, ?9, ?10, ?11, coalesce(?12, ''), ?13)",
+	    error_r)) == NULL ||
 	    (dk = prep(ms, "INSERT OR IGNORE INTO dedupe (key, time)"
 	    " VALUES (?1, ?2)", error_r)) == NULL ||
 	    (mb = prep(ms, "SELECT uidvalidity, uidnext, highestmodseq"
@@ -1032,6 +1084,26 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 
 		if (!p[i].written)
 			continue;
+		/* before the dedupe key: a refused message must come again */
+		if (ms->quota_bytes > 0) {
+			/* the authoritative check: under the write lock */
+			if (!have_usage) {
+				uint64_t msgs;
+
+				if (usage_get(ms, &used, &msgs, error_r) < 0)
+					goto fail;
+				have_usage = true;
+			}
+			if (used + p[i].size > ms->quota_bytes) {
+				p[i].written = false;
+				if (!p[i].packed)
+					unlink_blob(ms, p[i].blob);
+				d[i].over_quota = true;
+				d[i].error = "mailbox full";
+				continue;
+			}
+			used += p[i].size;
+		}
 		if (d[i].dedupe_key != NULL) {
 			sqlite3_reset(dk);
 			sqlite3_bind_text(dk, 1, d[i].dedupe_key, -1,
@@ -1077,6 +1149,9 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 			fail(ms, error_r, "mailbox UIDs exhausted");
 			goto fail;
 		}
+		if (fts_index_message(ms, p[i].blob, p[i].offset, p[i].size,
+		    &text_id, error_r) < 0)
+			goto fail;
 		sqlite3_reset(ins);
 		sqlite3_clear_bindings(ins);
 		sqlite3_bind_int64(ins, 1, m->id);
@@ -1097,6 +1172,11 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 			sqlite3_bind_text(ins, 10, d[i].body, -1,
 			    SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 11, (sqlite3_int64)p[i].offset);
+		if (p[i].keywords != NULL)
+			sqlite3_bind_text(ins, 12, p[i].keywords, -1,
+			    SQLITE_STATIC);
+		if (text_id > 0)
+			sqlite3_bind_int64(ins, 13, text_id);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			fail_db(ms, error_r);
 			goto fail;
@@ -1245,7 +1325,11 @@ mailstore_deliver_multi(struct mailstore_batch *b, size_t nb,
 			    (long long)b[i].ms->user_id, err);
 	}
 	for (i = 0; i < nb; i++)
+	{
+		for (j = 0; j < b[i].n; j++)
+			free(pp[i][j].keywords);
 		free(pp[i]);
+	}
 	free(pp);
 	free(devs);
 	return r;
@@ -3163,4 +3247,231 @@ fail:
 		new_uids[i] = 0;
 	errno = err;
 	return -1;
+}
+
+/* ---- full-text index (SQLite FTS5, trigram tokenizer) ---- */
+
+/*
+ * fts_index_message - extracts the searchable text of a stored message
+ * (mime_text_extract over the very bytes IMAP SEARCH will read, prefix
+ * included) and adds it to the index: *text_id_r is its rowid, or 0 when
+ * the message cannot be parsed (then it is always a search candidate).
+ * -1 only on a database error.
+ */
+static int
+fts_index_message(struct mailstore *ms, const char *blob, uint64_t off,
+    uint64_t size, int64_t *text_id_r, const char **error_r)
+{
+	long pagesize = sysconf(_SC_PAGESIZE);
+	uint64_t start = off - off % (uint64_t)(pagesize > 0 ? pagesize : 4096);
+	size_t maplen;
+	struct buf h, b;
+	sqlite3_stmt *s;
+	char path[PATH_MAX];
+	void *map;
+	int fd, rc, r = 0;
+
+	*text_id_r = 0;
+	if (size == 0 || size > SIZE_MAX - (off - start))
+		return 0;
+	maplen = (size_t)(off - start + size);
+	snprintf(path, sizeof(path), "%s/%s", ms->msgdir, blob);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, fd, (off_t)start);
+	close(fd);
+	if (map == MAP_FAILED)
+		return 0;
+	/* the ceilings SEARCH uses, so both see the same text */
+	buf_init(&h, MIME_TEXT_MAX_HEADER);
+	buf_init(&b, MIME_TEXT_MAX_BODY);
+	if (mime_text_extract((const char *)map + (off - start), (size_t)size,
+	    &h, &b) < 0)
+		goto out;
+	if ((s = cached(ms, MS_ST_FTS_INSERT, "INSERT INTO fts (header, body)"
+	    " VALUES (?1, ?2)", error_r)) == NULL) {
+		r = -1;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, h.len > 0 ? (const char *)h.data : "",
+	    (int)h.len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, b.len > 0 ? (const char *)b.data : "",
+	    (int)b.len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		r = fail_db(ms, error_r);
+		goto out;
+	}
+	*text_id_r = sqlite3_last_insert_rowid(ms->db);
+out:
+	munmap(map, maplen);
+	buf_fini(&h);
+	buf_fini(&b);
+	return r;
+}
+
+/* utf8_chars - code points in s[0..len), or -1 if not valid UTF-8 */
+static long
+utf8_chars(const uint8_t *s, size_t len)
+{
+	long n = 0;
+	size_t i;
+
+	if (!store_utf8_valid(s, len))
+		return -1;
+	for (i = 0; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/*
+ * Code points that SEARCH folds (imap_search_fold) but SQLite's FTS5
+ * folding does not (its tables predate Unicode 7): a term holding one
+ * could miss a match in the index, so it does not narrow.  Found by
+ * mailstore_imap_test.c:test_fts_superset, which checks every BMP code
+ * point.
+ */
+static const struct {
+	uint32_t	lo, hi;
+} fts_fold_gaps[] = {
+	{ 0x0528, 0x052f },	/* Cyrillic Supplement, Unicode 7.0 */
+};
+
+/* fts_fold_safe - false if s holds a code point of fts_fold_gaps */
+static bool
+fts_fold_safe(const uint8_t *s, size_t len)
+{
+	size_t i, k;
+
+	for (i = 0; i < len; i++) {
+		uint32_t c;
+
+		/* U+0528..U+052F are two-byte sequences 0xd4 0xa8..0xaf;
+		 * the decoding below is general for any table entry */
+		if (s[i] < 0x80 || (s[i] & 0xc0) == 0x80)
+			continue;
+		if ((s[i] & 0xe0) == 0xc0 && i + 1 < len)
+			c = ((uint32_t)(s[i] & 0x1f) << 6) | (s[i + 1] & 0x3f);
+		else if ((s[i] & 0xf0) == 0xe0 && i + 2 < len)
+			c = ((uint32_t)(s[i] & 0x0f) << 12) |
+			    ((uint32_t)(s[i + 1] & 0x3f) << 6) |
+			    (s[i + 2] & 0x3f);
+		else
+			continue;
+		for (k = 0; k < sizeof(fts_fold_gaps) /
+		    sizeof(fts_fold_gaps[0]); k++)
+			if (c >= fts_fold_gaps[k].lo && c <= fts_fold_gaps[k].hi)
+				return false;
+	}
+	return true;
+}
+
+/*
+ * fts_phrase - one term as an FTS5 string ("..." with '"' doubled), cut
+ * to FTS_MAX_TERM bytes at a character boundary (a text holding the term
+ * holds its prefix: still a superset).  false if the term cannot narrow:
+ * fewer than 3 characters (the trigram tokenizer matches nothing then),
+ * a NUL, not UTF-8, or a character the two foldings disagree on.
+ */
+#define FTS_MAX_TERM	256
+static bool
+fts_phrase(struct span t, bool body_only, struct buf *q)
+{
+	size_t len = t.len, i, mark = q->len;
+
+	if (len > FTS_MAX_TERM) {
+		len = FTS_MAX_TERM;
+		while (len > 0 && (t.p[len] & 0xc0) == 0x80)
+			len--;
+	}
+	if (len == 0 || memchr(t.p, '\0', len) != NULL ||
+	    utf8_chars(t.p, len) < 3 || !fts_fold_safe(t.p, len))
+		return false;
+	if ((q->len > 0 && buf_append_str(q, " AND ") < 0) ||
+	    (body_only && buf_append_str(q, "body : ") < 0) ||
+	    buf_append_byte(q, '"') < 0)
+		goto full;
+	for (i = 0; i < len; i++)
+		if ((t.p[i] == '"' && buf_append_byte(q, '"') < 0) ||
+		    buf_append_byte(q, t.p[i]) < 0)
+			goto full;
+	if (buf_append_byte(q, '"') < 0)
+		goto full;
+	return true;
+full:
+	/* query full: leave this term out (fewer terms narrow less) */
+	q->len = mark;
+	if (q->data != NULL)
+		q->data[q->len] = '\0';
+	return false;
+}
+
+int
+mailstore_fts_candidates(struct mailstore *ms, const char *mailbox,
+    const struct span *terms, const bool *body_only, size_t nterms,
+    uint32_t **uids_r, size_t *n_r, bool *narrowed_r, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	struct buf q;
+	sqlite3_stmt *s = NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0, cap = 0, i;
+	bool any = false;
+	int64_t id;
+	int rc;
+
+	*uids_r = NULL;
+	*n_r = 0;
+	*narrowed_r = false;
+	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
+		return -1;
+	buf_init(&q, 16 * FTS_MAX_TERM);
+	for (i = 0; i < nterms; i++)
+		if (fts_phrase(terms[i], body_only != NULL && body_only[i],
+		    &q))
+			any = true;
+	if (!any) {
+		buf_fini(&q);
+		if ((id = mailbox_id_fast(ms, canon, error_r)) < 0)
+			return -1;
+		if (id == 0)
+			return fail(ms, error_r, "no mailbox %s", canon);
+		return 0;	/* the caller scans everything */
+	}
+	/* a message without an index entry (stored before the index, or
+	 * unparsable) is always a candidate */
+	if ((s = prep(ms, "SELECT uid FROM messages WHERE mailbox_id ="
+	    " (SELECT id FROM mailboxes WHERE name = ?1) AND (text_id IS NULL"
+	    " OR text_id IN (SELECT rowid FROM fts WHERE fts MATCH ?2))"
+	    " ORDER BY uid", error_r)) == NULL) {
+		buf_fini(&q);
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, buf_cstr(&q), (int)q.len, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			uids = xreallocarray(uids, cap, sizeof(*uids));
+		}
+		uids[n++] = (uint32_t)sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	buf_fini(&q);
+	if (rc != SQLITE_DONE) {
+		free(uids);
+		return fail_db(ms, error_r);
+	}
+	if (n == 0) {
+		if ((id = mailbox_id_fast(ms, canon, error_r)) < 0)
+			return -1;
+		if (id == 0)
+			return fail(ms, error_r, "no mailbox %s", canon);
+	}
+	*uids_r = uids;
+	*n_r = n;
+	*narrowed_r = true;
+	return 0;
 }

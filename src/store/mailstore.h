@@ -42,6 +42,7 @@
 
 #include "lib/buf.h"
 #include "lib/postino_limits.h"
+#include "lib/span.h"
 
 /* With packing on, messages up to this size share one file per batch. */
 #define MAILSTORE_PACK_MAX_MESSAGE	(256u * 1024)
@@ -139,6 +140,19 @@ struct mailstore_delivery {
 	uint32_t	 uid;		/* UID given (0 if duplicate/failed) */
 	uint32_t	 uidvalidity;	/* of the mailbox it went into */
 	const char	*error;		/* static reason when status is -1 */
+	/* in (IMAP APPEND) */
+	const char	*keywords;	/* space-separated keywords to set
+					 * (checked as for set_keywords; an
+					 * invalid one fails the delivery),
+					 * or NULL */
+	bool		 exact_mailbox;	/* mailbox must exist: no fallback
+					 * to INBOX (status -1, error "no
+					 * such mailbox") */
+	/* out */
+	bool		 over_quota;	/* status -1 because the message
+					 * would take the account past
+					 * mailstore_set_quota's limit
+					 * (error "mailbox full") */
 };
 
 /*
@@ -390,6 +404,26 @@ int mailstore_usage(struct mailstore *ms, uint64_t *bytes_r,
  * expunge are always allowed.
  */
 void mailstore_set_quota(struct mailstore *ms, uint64_t bytes);
+
+/*
+ * Full-text search (RFC 9051 SEARCH BODY/TEXT).  Every delivery and APPEND
+ * indexes the message's mime_text_extract() text (header and body, the
+ * same ceilings as SEARCH) in an FTS5 table with the trigram tokenizer
+ * (case-insensitive); COPY shares the entry, MOVE keeps it, expunge drops
+ * it with the last message using it.  Returns in *uids_r (ascending, heap,
+ * caller frees) the UIDs of the mailbox whose indexed text holds every
+ * term (body_only[i]: in the body (BODY), else in header or body (TEXT);
+ * body_only may be NULL: all TEXT), plus every message without an index
+ * entry (stored before the index existed, or unparsable): always a
+ * superset of the true matches.  Terms of fewer than 3 characters, or
+ * not UTF-8, do not narrow; if none narrows, *narrowed_r is false,
+ * *uids_r NULL, and the caller scans everything.  0, or -1 (no such
+ * mailbox, error).
+ */
+int mailstore_fts_candidates(struct mailstore *ms, const char *mailbox,
+    const struct span *terms, const bool *body_only, size_t nterms,
+    uint32_t **uids_r, size_t *n_r, bool *narrowed_r, const char **error_r)
+	__attribute__((warn_unused_result));
 
 /*
  * Change notification, process-wide: fn runs on the committing thread

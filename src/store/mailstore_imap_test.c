@@ -19,6 +19,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
+#include "imap/imap_search_int.h"	/* SEARCH's folding: the reference */
+#include "mime/mime_text.h"
 #include "store/mailstore.h"
 #include "store/store_int.h"
 #include "../../tests/lib/test.h"
@@ -778,6 +780,469 @@ test_migrate_v2(void)
 	cleanup(dir);
 }
 
+static void
+test_append_fields(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 10);
+	struct mailstore_delivery d[3];
+	struct seen s;
+	const char *err = NULL;
+
+	memset(d, 0, sizeof(d));
+	d[0].fd = d[1].fd = d[2].fd = -1;
+	d[0].data = d[1].data = d[2].data = "Subject: a\r\n\r\nappended\r\n";
+	d[0].size = d[1].size = d[2].size = strlen(d[0].data);
+	d[0].mailbox = "Drafts";
+	d[0].exact_mailbox = true;
+	d[0].flags = MAILSTORE_F_DRAFT;
+	d[0].keywords = " $Draft  work $draft ";
+	d[1].mailbox = "Missing";
+	d[1].exact_mailbox = true;	/* APPEND to a missing mailbox */
+	d[2].mailbox = "Drafts";
+	d[2].keywords = "bad(kw";
+	CHECK_INT(mailstore_deliver(ms, d, 3, &err), 0);
+	CHECK_INT(d[0].status, 0);
+	CHECK_INT(d[0].uid, 1);
+	CHECK_INT(d[1].status, -1);
+	CHECK_STR(d[1].error, "no such mailbox");
+	CHECK(!d[1].over_quota);
+	CHECK_INT(d[2].status, -1);
+	CHECK_STR(d[2].error, "invalid keyword");
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "Drafts", 1, 0, 0, collect,
+	    &s, &err), 1);
+	CHECK_STR(s.kw[0], "$Draft work");
+	CHECK_INT(s.flags[0], MAILSTORE_F_DRAFT);
+	/* without exact_mailbox, a missing name still falls back to INBOX */
+	d[1].exact_mailbox = false;
+	CHECK_INT(mailstore_deliver(ms, &d[1], 1, &err), 0);
+	CHECK_INT(d[1].status, 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 1, 0, 0, collect,
+	    &s, &err), 1);
+	CHECK_STR(s.kw[0], "");
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+static void
+test_delivery_quota(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 11);
+	struct mailstore_delivery d[4];
+	const char *msg = "Subject: q\r\n\r\n0123456789\r\n", *err = NULL;
+	const size_t sz = strlen(msg) + 4;	/* with the prefix */
+	size_t i, n;
+	uint32_t one = 1;
+
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < 4; i++) {
+		d[i].fd = -1;
+		d[i].data = msg;
+		d[i].size = strlen(msg);
+		d[i].prefix = "X: \n";
+		d[i].prefix_len = 4;
+	}
+	d[0].dedupe_key = "k0";
+	d[1].dedupe_key = "k1";
+	d[2].dedupe_key = "k2";
+	d[3].dedupe_key = "k3";
+	mailstore_set_packing(ms, true);
+	mailstore_set_quota(ms, 2 * sz + 1);
+	CHECK_INT(mailstore_deliver(ms, d, 4, &err), 0);
+	CHECK_INT(d[0].status, 0);
+	CHECK_INT(d[1].status, 0);
+	CHECK_INT(d[2].status, -1);
+	CHECK(d[2].over_quota);
+	CHECK_STR(d[2].error, "mailbox full");
+	CHECK_INT(d[3].status, -1);
+	CHECK(d[3].over_quota);
+	check_usage(ms, 2 * sz, 2);
+	/* all refused: -1 from mailstore_deliver */
+	CHECK_INT(mailstore_deliver(ms, &d[2], 2, &err), -1);
+	CHECK(d[2].over_quota && d[3].over_quota);
+	/* expunge makes room for one; the refused key was not recorded,
+	 * so the message comes in (not as a duplicate) */
+	CHECK_INT(mailstore_expunge(ms, "INBOX", &one, 1, false, NULL, &n,
+	    &err), 0);
+	CHECK_INT(mailstore_deliver(ms, &d[2], 2, &err), 0);
+	CHECK_INT(d[2].status, 0);
+	CHECK(!d[2].duplicate);
+	CHECK_INT(d[3].status, -1);
+	CHECK(d[3].over_quota);
+	/* the limit raised (0: none): everything fits */
+	mailstore_set_quota(ms, 0);
+	CHECK_INT(mailstore_deliver(ms, &d[3], 1, &err), 0);
+	CHECK_INT(d[3].status, 0);
+	CHECK(!d[3].duplicate);
+	check_usage(ms, 3 * sz, 3);
+	/* the commit-time check: another handle filled the account between
+	 * this handle's look and its commit */
+	{
+		struct mailstore *other = mailstore_open(dir, 11, &err);
+		struct mailstore_delivery e;
+
+		CHECK(other != NULL);
+		mailstore_set_quota(ms, 4 * sz);
+		memset(&e, 0, sizeof(e));
+		e.fd = -1;
+		e.data = msg;
+		e.size = strlen(msg);
+		e.prefix = "X: \n";
+		e.prefix_len = 4;
+		CHECK_INT(mailstore_deliver(other, &e, 1, &err), 0);
+		CHECK_INT(mailstore_deliver(ms, &e, 1, &err), -1);
+		CHECK(e.over_quota);
+		mailstore_close(&other);
+	}
+	check_usage(ms, 4 * sz, 4);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+/* ---- full-text index ---- */
+
+static int
+fts_rows(const char *dir, int64_t id)
+{
+	char *path = xasprintf("%s/mail/%lld/index.db", dir, (long long)id);
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int n = -1;
+
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM fts", -1, &s,
+	    NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	free(path);
+	return n;
+}
+
+static uint32_t
+deliver_text(struct mailstore *ms, const char *mailbox, const char *text)
+{
+	struct mailstore_delivery d;
+	const char *err = NULL;
+
+	memset(&d, 0, sizeof(d));
+	d.fd = -1;
+	d.data = text;
+	d.size = strlen(text);
+	d.mailbox = mailbox;
+	d.prefix = "Return-Path: <sender@example.org>\r\n";
+	d.prefix_len = strlen(d.prefix);
+	CHECK_INT(mailstore_deliver(ms, &d, 1, &err), 0);
+	return d.uid;
+}
+
+/* cand - candidates for one term; "" if not narrowed, else "1,3," */
+static const char *
+cand(struct mailstore *ms, const char *mailbox, const char *term,
+    bool body_only)
+{
+	static char out[1024];
+	struct span t = span_make(term, strlen(term));
+	uint32_t *uids = NULL;
+	size_t n = 0, i, len = 0;
+	bool narrowed = true;
+	const char *err = NULL;
+
+	out[0] = '\0';
+	if (mailstore_fts_candidates(ms, mailbox, &t, &body_only, 1, &uids,
+	    &n, &narrowed, &err) < 0)
+		return "error";
+	if (!narrowed)
+		return uids == NULL ? "all" : "all?";
+	for (i = 0; i < n && len < sizeof(out) - 16; i++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%u,",
+		    uids[i]);
+	free(uids);
+	return out;
+}
+
+static const char *const fts_msgs[] = {
+	/* 1: plain */
+	"From: Alice <alice@example.org>\r\nSubject: Quarterly report\r\n"
+	"\r\nThe numbers for the third quarter are attached.\r\n",
+	/* 2: base64 body: "Meet me at the lighthouse at noon.\n" */
+	"Subject: b64\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+	"Content-Transfer-Encoding: base64\r\n\r\n"
+	"TWVldCBtZSBhdCB0aGUgbGlnaHRob3VzZSBhdCBub29uLgo=\r\n",
+	/* 3: quoted-printable, ISO-8859-1: "Die Größe ist=gut" */
+	"Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\r\n"
+	"Content-Type: text/plain; charset=iso-8859-1\r\n"
+	"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	"Die Gr=F6=DFe ist=3Dgut, soft=\r\nbreak here\r\n",
+	/* 4: UTF-8 Greek and Cyrillic, 8bit */
+	"Subject: greek\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	"Content-Transfer-Encoding: 8bit\r\n\r\n"
+	"\xce\x9a\xce\xb1\xce\xbb\xce\xb7\xce\xbc\xce\xad\xcf\x81\xce\xb1 "
+	"\xd0\x9f\xd0\xa0\xd0\x98\xd0\x92\xd0\x95\xd0\xa2\r\n",
+	/* 5: multipart with an attachment name */
+	"Subject: parts\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+	"--XX\r\nContent-Type: text/plain\r\n\r\nsee attached file\r\n"
+	"--XX\r\nContent-Type: application/pdf; name=\"budget2026.pdf\"\r\n"
+	"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--XX--\r\n",
+};
+
+static void
+test_fts(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 12);
+	struct span terms[3];
+	bool body[3];
+	uint32_t *uids = NULL, nu[2], cp[] = { 1, 2 };
+	size_t n, i;
+	bool narrowed;
+	const char *err = NULL;
+
+	for (i = 0; i < sizeof(fts_msgs) / sizeof(fts_msgs[0]); i++)
+		CHECK_INT(deliver_text(ms, NULL, fts_msgs[i]), i + 1);
+	CHECK_INT(fts_rows(dir, 12), 5);
+	CHECK_STR(cand(ms, "INBOX", "QUARTER", true), "1,");
+	CHECK_STR(cand(ms, "INBOX", "quarterly", true), "");	/* header */
+	CHECK_STR(cand(ms, "INBOX", "quarterly", false), "1,");
+	CHECK_STR(cand(ms, "INBOX", "alice@EXAMPLE", false), "1,");
+	CHECK_STR(cand(ms, "INBOX", "lighthouse", true), "2,");  /* base64 */
+	CHECK_STR(cand(ms, "INBOX", "gRÖSSe", true), "");
+	CHECK_STR(cand(ms, "INBOX", "größe", true), "3,");	/* QP, latin1 */
+	CHECK_STR(cand(ms, "INBOX", "GRÖßE IST=GUT", true), "3,");
+	CHECK_STR(cand(ms, "INBOX", "softbreak", true), "3,");
+	CHECK_STR(cand(ms, "INBOX", "aus köln", false), "3,"); /* RFC 2047 */
+	CHECK_STR(cand(ms, "INBOX", "aus köln", true), "");
+	CHECK_STR(cand(ms, "INBOX", "καλημέρα", true), "4,");	/* Greek */
+	CHECK_STR(cand(ms, "INBOX", "ΚΑΛΗΜΈΡΑ", true), "4,");
+	CHECK_STR(cand(ms, "INBOX", "привет", true), "4,");	/* Cyrillic */
+	CHECK_STR(cand(ms, "INBOX", "budget2026", false), "5,");
+	CHECK_STR(cand(ms, "INBOX", "sender@example.org", false),
+	    "1,2,3,4,5,");			/* the prefix is indexed too */
+	CHECK_STR(cand(ms, "INBOX", "with \"quotes\"", false), "");
+	/* too short to narrow: the caller scans */
+	CHECK_STR(cand(ms, "INBOX", "qu", true), "all");
+	CHECK_STR(cand(ms, "INBOX", "éé", true), "all");  /* 4 bytes, 2 chars */
+	CHECK_STR(cand(ms, "INBOX", "", true), "all");
+	CHECK_STR(cand(ms, "INBOX", "\xff\xfe\xfd", true), "all");
+	CHECK_STR(cand(ms, "Nope", "quarter", true), "error");
+	CHECK_STR(cand(ms, "Sent", "quarter", true), "");
+	/* several terms: all must be held; a short one does not narrow */
+	terms[0] = span_make("numbers", 7);
+	terms[1] = span_make("at", 2);
+	terms[2] = span_make("third", 5);
+	body[0] = body[1] = body[2] = true;
+	CHECK_INT(mailstore_fts_candidates(ms, "INBOX", terms, body, 3,
+	    &uids, &n, &narrowed, &err), 0);
+	CHECK(narrowed);
+	CHECK_INT(n, 1);
+	if (n == 1)
+		CHECK_INT(uids[0], 1);
+	free(uids);
+	terms[2] = span_make("lighthouse", 10);
+	CHECK_INT(mailstore_fts_candidates(ms, "INBOX", terms, NULL, 3,
+	    &uids, &n, &narrowed, &err), 0);
+	CHECK(narrowed);
+	CHECK_INT(n, 0);
+	CHECK(uids == NULL);
+	/* COPY shares the entry, MOVE keeps it */
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", cp, 2, "Sent", false, nu,
+	    NULL, &err), 0);
+	CHECK_INT(fts_rows(dir, 12), 5);
+	CHECK_STR(cand(ms, "Sent", "lighthouse", true), "2,");
+	cp[0] = 3;
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", cp, 1, "Trash", true, nu,
+	    NULL, &err), 0);
+	CHECK_STR(cand(ms, "Trash", "größe", true), "1,");
+	CHECK_STR(cand(ms, "INBOX", "größe", true), "");
+	CHECK_INT(fts_rows(dir, 12), 5);
+	/* expunge: the entry goes with its last message */
+	cp[0] = 2;
+	CHECK_INT(mailstore_expunge(ms, "INBOX", cp, 1, false, NULL, &n,
+	    &err), 0);
+	CHECK_INT(fts_rows(dir, 12), 5);	/* Sent still has a copy */
+	CHECK_INT(mailstore_mailbox_delete(ms, "Sent", &err), 0);
+	CHECK_INT(fts_rows(dir, 12), 4);	/* 2 gone; 1 is in INBOX */
+	CHECK_STR(cand(ms, "INBOX", "quarter", true), "1,");
+	CHECK_INT(mailstore_expunge(ms, "Trash", NULL, 0, false, NULL, &n,
+	    &err), 0);
+	CHECK_INT(fts_rows(dir, 12), 3);
+	/* a message without an entry (stored before the index) is always a
+	 * candidate */
+	{
+		char *path = xasprintf("%s/mail/12/index.db", dir);
+		sqlite3 *db;
+
+		CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+		CHECK_INT(sqlite3_exec(db, "UPDATE messages SET text_id = NULL"
+		    " WHERE uid = 4", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		free(path);
+	}
+	CHECK_STR(cand(ms, "INBOX", "quarter", true), "1,4,");
+	/* an unparsable message is indexed as nothing: a candidate too */
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
+/*
+ * The superset property: for every code point SEARCH folds, the index
+ * (which folds with SQLite's own table) finds the folded form in a text
+ * holding the original, and the original in a text holding the folded
+ * form; and for sampled substrings of real texts, every message SEARCH
+ * would match is a candidate.
+ */
+static size_t
+put_utf8(uint32_t c, char *o)
+{
+	if (c < 0x80) {
+		o[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		o[0] = (char)(0xc0 | (c >> 6));
+		o[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	o[0] = (char)(0xe0 | (c >> 12));
+	o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+	o[2] = (char)(0x80 | (c & 0x3f));
+	return 3;
+}
+
+static void
+test_fts_superset(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 13);
+	struct buf text, folded, orig, low;
+	char one[8], term[32];
+	uint32_t c, *cps = NULL;
+	size_t ncps = 0, i, k, bad = 0;
+	const char *hdr = "Subject: fold\r\nContent-Type: text/plain;"
+	    " charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
+
+	/* every BMP code point the search folds */
+	for (c = 0x41; c < 0x10000; c++) {
+		size_t len;
+
+		if (c >= 0xd800 && c <= 0xdfff)
+			continue;
+		len = put_utf8(c, one);
+		buf_init(&folded, 16);
+		CHECK_INT(imap_search_fold(span_make(one, len), &folded), 0);
+		if (folded.len != len || memcmp(folded.data, one, len) != 0) {
+			cps = xreallocarray(cps, ncps + 1, sizeof(*cps));
+			cps[ncps++] = c;
+		}
+		buf_fini(&folded);
+	}
+	CHECK(ncps > 300);
+	/* message 1: each original between 'q's; 2: each folded form */
+	buf_init(&orig, 1 << 20);
+	buf_init(&low, 1 << 20);
+	CHECK_INT(buf_append_str(&orig, hdr), 0);
+	CHECK_INT(buf_append_str(&low, hdr), 0);
+	for (i = 0; i < ncps; i++) {
+		size_t len = put_utf8(cps[i], one);
+
+		buf_init(&folded, 16);
+		CHECK_INT(imap_search_fold(span_make(one, len), &folded), 0);
+		CHECK_INT(buf_printf(&orig, "q%.*sq ", (int)len, one), 0);
+		CHECK_INT(buf_printf(&low, "q%.*sq ", (int)folded.len,
+		    (const char *)folded.data), 0);
+		buf_fini(&folded);
+	}
+	CHECK_INT(buf_append_str(&orig, "\r\n"), 0);
+	CHECK_INT(buf_append_str(&low, "\r\n"), 0);
+	CHECK_INT(deliver_text(ms, NULL, buf_cstr(&orig)), 1);
+	CHECK_INT(deliver_text(ms, NULL, buf_cstr(&low)), 2);
+	for (i = 0; i < ncps; i++) {
+		size_t len = put_utf8(cps[i], one);
+		const char *r;
+
+		buf_init(&folded, 16);
+		CHECK_INT(imap_search_fold(span_make(one, len), &folded), 0);
+		/* the folded form finds the original, and vice versa */
+		snprintf(term, sizeof(term), "q%.*sq", (int)folded.len,
+		    (const char *)folded.data);
+		r = cand(ms, "INBOX", term, true);
+		/* "all": a term the index leaves to the scan */
+		if (strcmp(r, "1,2,") != 0 && strcmp(r, "all") != 0 &&
+		    bad++ < 10)
+			fprintf(stderr, "fold U+%04X: folded %s\n", cps[i], r);
+		snprintf(term, sizeof(term), "q%.*sq", (int)len, one);
+		r = cand(ms, "INBOX", term, true);
+		if (strcmp(r, "1,2,") != 0 && strcmp(r, "all") != 0 &&
+		    bad++ < 10)
+			fprintf(stderr, "fold U+%04X: original %s\n", cps[i],
+			    r);
+		buf_fini(&folded);
+	}
+	CHECK_INT(bad, 0);
+	buf_fini(&orig);
+	buf_fini(&low);
+	free(cps);
+	/* sampled substrings of the test messages: SEARCH's answer (folded
+	 * containment in mime_text_extract) is within the candidates */
+	for (i = 0; i < sizeof(fts_msgs) / sizeof(fts_msgs[0]); i++)
+		deliver_text(ms, "Sent", fts_msgs[i]);
+	bad = 0;
+	for (i = 0; i < sizeof(fts_msgs) / sizeof(fts_msgs[0]); i++) {
+		struct buf h, b;
+		char *stored = xasprintf("Return-Path: <sender@example.org>"
+		    "\r\n%s", fts_msgs[i]);
+
+		buf_init(&h, MIME_TEXT_MAX_HEADER);
+		buf_init(&b, MIME_TEXT_MAX_BODY);
+		CHECK_INT(mime_text_extract(stored, strlen(stored), &h, &b),
+		    0);
+		buf_init(&text, 1 << 16);
+		CHECK_INT(buf_append(&text, b.data, b.len), 0);
+		for (k = 0; k + 5 <= text.len; k += 3) {
+			size_t len = 5, j;
+			const char *r;
+			char want[8];
+			bool hit;
+
+			/* whole characters only */
+			if ((text.data[k] & 0xc0) == 0x80)
+				continue;
+			while (k + len < text.len &&
+			    (text.data[k + len] & 0xc0) == 0x80)
+				len++;
+			if (memchr(text.data + k, '\0', len) != NULL)
+				continue;
+			snprintf(term, sizeof(term), "%.*s", (int)len,
+			    (const char *)text.data + k);
+			for (j = 0; term[j] != '\0'; j++)
+				if (j % 2 == 0 && term[j] >= 'a' &&
+				    term[j] <= 'z')
+					term[j] = (char)(term[j] - 32);
+			hit = imap_search_contains(span_make(b.data, b.len),
+			    span_make(term, strlen(term)));
+			CHECK(hit);
+			r = cand(ms, "Sent", term, true);
+			snprintf(want, sizeof(want), "%zu,", i + 1);
+			if (strcmp(r, "all") != 0 && strstr(r, want) == NULL &&
+			    bad++ < 10)
+				fprintf(stderr, "superset: \"%s\" -> %s\n",
+				    term, r);
+		}
+		buf_fini(&text);
+		buf_fini(&h);
+		buf_fini(&b);
+		free(stored);
+	}
+	CHECK_INT(bad, 0);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
 static double
 ms_since(uint64_t t0)
 {
@@ -804,12 +1269,40 @@ test_perf_10k(void)
 	uint64_t t0;
 	size_t i, n = 0, total = 10000;
 	const char *err = NULL;
-	double t_list, t_store, t_copy, t_state;
+	double t_list, t_store, t_copy, t_state, t_fts, t_deliver;
+	static const char *const words[] = { "apple", "banana", "cherry",
+	    "dragonfruit", "elderberry", "fig", "grape", "honeydew" };
+	struct mailstore_delivery *d = xcalloc(total, sizeof(*d));
+	char **texts = xcalloc(total, sizeof(*texts));
+	struct span term;
+	uint32_t *cands = NULL;
+	size_t ncands = 0;
+	bool narrowed = false;
 
 	mailstore_set_packing(ms, true);
-	for (i = 0; i < total; i += STORE_MAX_DELIVERY_BATCH)
-		deliver(ms, NULL, total - i < STORE_MAX_DELIVERY_BATCH ?
-		    total - i : STORE_MAX_DELIVERY_BATCH);
+	for (i = 0; i < total; i++) {
+		texts[i] = xasprintf("From: user%zu@example.org\r\nSubject: "
+		    "message %zu about %s\r\n\r\nHello, this is message "
+		    "%zu. It talks about %s and %s at some length, so that the "
+		    "body has a few lines of ordinary text.\r\nRegards\r\n",
+		    i % 50, i, words[i % 8], i, words[(i / 8) % 8],
+		    i % 100 == 0 ? "zeppelin" : "weather");
+		d[i].fd = -1;
+		d[i].data = texts[i];
+		d[i].size = strlen(texts[i]);
+		d[i].envelope = "(NIL \"x\")";
+		d[i].bodystructure = "(\"text\" \"plain\")";
+		d[i].body = "(\"text\" \"plain\" b)";
+	}
+	t0 = monotonic_ms();
+	for (i = 0; i < total; i += 256)
+		CHECK_INT(mailstore_deliver(ms, d + i, total - i < 256 ?
+		    total - i : 256, &err), 0);
+	t_deliver = ms_since(t0);
+	for (i = 0; i < total; i++)
+		free(texts[i]);
+	free(texts);
+	free(d);
 	/* warm: the first call prepares the statement */
 	CHECK_INT(mailstore_message_list_range(ms, "INBOX", 1, 1,
 	    MAILSTORE_LIST_CACHE, count_cb, &n, &err), 1);
@@ -846,9 +1339,18 @@ test_perf_10k(void)
 	CHECK_INT(nu[total - 1], total);
 	free(uids);
 	free(nu);
-	printf("perf (ASan build) 10,000 messages: list with cache %.0f ms,"
-	    " STORE +FLAGS %.0f ms, COPY %.0f ms, 1000 mailbox_state %.0f"
-	    " ms\n", t_list, t_store, t_copy, t_state);
+	term = span_make("Zeppelin", 8);
+	t0 = monotonic_ms();
+	CHECK_INT(mailstore_fts_candidates(ms, "INBOX", &term, NULL, 1,
+	    &cands, &ncands, &narrowed, &err), 0);
+	t_fts = ms_since(t0);
+	CHECK(narrowed);
+	CHECK_INT(ncands, total / 100);
+	free(cands);
+	printf("perf (ASan build) 10,000 messages: delivery in batches of"
+	    " 256 %.0f ms, list with cache %.0f ms, STORE +FLAGS %.0f ms,"
+	    " COPY %.0f ms, 1000 mailbox_state %.0f ms, FTS query %.0f ms\n",
+	    t_deliver, t_list, t_store, t_copy, t_state, t_fts);
 	/* generous bounds: sanitizers and a shared machine */
 	CHECK(t_list < 1000);
 	CHECK(t_store < 5000);
@@ -865,6 +1367,10 @@ static const struct test_case cases[] = {
 	TEST(test_usage_quota),
 	TEST(test_change_hook),
 	TEST(test_migrate_v2),
+	TEST(test_append_fields),
+	TEST(test_delivery_quota),
+	TEST(test_fts),
+	TEST(test_fts_superset),
 	TEST(test_perf_10k),
 };
 
