@@ -329,7 +329,7 @@ imap_sort(const struct imap_search_msg *msgs, size_t n,
 	}
 	if (n == 0)
 		return 0;
-	a = arena_new("imap sort", 65536, SIZE_MAX / 4);
+	a = arena_new("imap sort", 16384, SIZE_MAX / 4);
 	info = xcalloc(n, sizeof(*info));
 	for (j = 0; j < n; j++) {
 		const struct imap_search_msg *m = &msgs[j];
@@ -951,7 +951,7 @@ imap_thread(const struct imap_search_msg *msgs, size_t n,
 	if (n == 0)
 		return 0;
 	memset(&t, 0, sizeof(t));
-	t.a = arena_new("imap thread", 65536, SIZE_MAX / 4);
+	t.a = arena_new("imap thread", 16384, SIZE_MAX / 4);
 	t.n = n;
 	t.use_uid = use_uid;
 	t.info = xcalloc(n, sizeof(*t.info));
