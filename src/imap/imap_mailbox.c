@@ -26,8 +26,6 @@
 #include "lib/xmalloc.h"
 #include "store/mailstore.h"
 
-#pragma weak imap_view_mailbox	/* see imap_session.c */
-
 /* ---- names and patterns ---------------------------------------- */
 
 bool

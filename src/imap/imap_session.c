@@ -39,18 +39,6 @@
 #include "store/accounts.h"
 #include "store/mailstore.h"
 
-/*
- * XXX: the view (imap_view.c) is written in parallel; until it is in the
- * tree its functions are weak references and SELECT answers NO.
- */
-#pragma weak imap_view_open
-#pragma weak imap_view_free
-#pragma weak imap_view_sync
-#pragma weak imap_view_command
-#pragma weak imap_view_resume
-#pragma weak imap_view_close_expunge
-#pragma weak imap_view_readonly
-
 #define IMAP_SERVER_NAME	"postino"
 #define IMAP_SERVER_VERSION	"0.1"
 
@@ -907,11 +895,6 @@ cmd_select(struct imap_call *c)
 	}
 	if (cmd->u.select.condstore)
 		s->opts.condstore = true;
-	if (imap_view_open == NULL) {
-		imap_result(c, IMAP_RESULT_NO, "UNAVAILABLE",
-		    "Mailbox selection is not available yet");
-		return IMAP_SESSION_OK;
-	}
 	if ((ms = imap_call_store(c)) == NULL)
 		return IMAP_SESSION_OK;
 	v = imap_view_open(ms, cmd, cmd->name == IMAP_CMD_EXAMINE, &s->opts,
