@@ -11,6 +11,7 @@
  * Commands come parsed from an authenticated client (untrusted values,
  * checked syntax).  Nothing here touches a socket.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,6 +457,22 @@ told_has(const struct imap_view *v, uint32_t uid, uint64_t modseq)
 	}
 	return lo < v->ntold && v->told[lo].uid == uid &&
 	    v->told[lo].modseq == modseq;
+}
+
+void
+view_own_change(struct imap_view *v, struct mailstore *ms, uint64_t h0,
+    uint64_t m)
+{
+	uint32_t uv, un;
+	uint64_t h;
+	const char *err = NULL;
+
+	if (h0 != v->modseq || m != h0 + 1)
+		return;
+	if (vs_state(ms, v->mailbox, &uv, &un, &h, &err) != 1 || h != m)
+		return;
+	v->modseq = m;
+	v->ntold = 0;	/* every change told so far is <= m */
 }
 
 /* A mailbox name as an IMAP string: UTF-8 or modified UTF-7, quoted. */
@@ -1236,9 +1253,10 @@ view_store(struct imap_view *v, struct mailstore *ms,
 	struct vs_flag_change *c;
 	struct buf kw, mod;
 	enum vs_flag_mode mode;
-	uint32_t *uids, *modified;
+	uint32_t *uids, *modified, uv, un;
 	unsigned flags = 0, i;
 	size_t nranges, n, k, nmod = 0;
+	uint64_t h0 = 0, mine = 0;
 	const char *err = NULL;
 	int r;
 
@@ -1301,6 +1319,8 @@ view_store(struct imap_view *v, struct mailstore *ms,
 		for (k = 0; k < n; k++)
 			c[k].status = 2;
 		r = 0;
+	} else if (vs_state(ms, v->mailbox, &uv, &un, &h0, &err) < 0) {
+		r = -1;
 	} else {
 		r = vs_store_flags(ms, v->mailbox, c, n, mode, flags,
 		    kw.len > 0 ? (const char *)kw.data : NULL,
@@ -1319,12 +1339,16 @@ view_store(struct imap_view *v, struct mailstore *ms,
 	}
 	modified = xcalloc(n + 1, sizeof(*modified));
 	for (k = 0; k < n; k++) {
-		if (c[k].status == 1)
+		if (c[k].status == 1) {
 			view_told_add(v, c[k].uid, c[k].modseq);
+			mine = c[k].modseq;
+		}
 		if (c[k].status == 2)
 			modified[nmod++] = cmd->is_uid ? c[k].uid :
 			    seqmap_seq(&v->map, c[k].uid);
 	}
+	if (mine != 0)
+		view_own_change(v, ms, h0, mine);
 	view_job_clear(j);
 	j->kind = VIEW_JOB_STORE;
 	j->cmd = cmd;
@@ -1396,14 +1420,21 @@ view_copy(struct imap_view *v, struct mailstore *ms,
 		return 0;
 	}
 	dst = xcalloc(n, sizeof(*dst));
+	errno = 0;
 	if (vs_copy(ms, v->mailbox, uids, n, to, move, dst, &uidvalidity,
 	    &err) < 0) {
+		bool quota = errno == EDQUOT;
+
 		log_info("imap %s mailbox=%s error=\"%s\"", verb, v->mailbox,
 		    err);
 		free(uids);
 		free(dst);
-		view_result(res, IMAP_RESULT_NO, NULL, "%s failed: %s", verb,
-		    err != NULL ? err : "error");
+		if (quota)
+			view_result(res, IMAP_RESULT_NO, "OVERQUOTA",
+			    "Quota exceeded");
+		else
+			view_result(res, IMAP_RESULT_NO, NULL, "%s failed: %s",
+			    verb, err != NULL ? err : "error");
 		return 0;
 	}
 	src = xcalloc(n, sizeof(*src));

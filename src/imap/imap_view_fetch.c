@@ -353,14 +353,16 @@ view_fetch_start(struct imap_view *v, struct mailstore *ms,
 	if (!v->readonly && nranges > 0 &&
 	    imap_fetch_sets_seen(cmd->u.fetch.atts, cmd->u.fetch.count)) {
 		struct vs_flag_change *c;
-		uint32_t *uids;
+		uint32_t *uids, uv, un;
+		uint64_t h0 = 0, mine = 0;
 		size_t n, k;
 
 		uids = view_ranges_uids(v, ranges, nranges, &n);
 		c = xcalloc(n + 1, sizeof(*c));
 		for (k = 0; k < n; k++)
 			c[k].uid = uids[k];
-		if (vs_store_flags(ms, v->mailbox, c, n, VS_FLAGS_ADD,
+		if (vs_state(ms, v->mailbox, &uv, &un, &h0, &err) < 0 ||
+		    vs_store_flags(ms, v->mailbox, c, n, VS_FLAGS_ADD,
 		    MAILSTORE_F_SEEN, NULL, 0, &err) < 0) {
 			log_warn("imap fetch mailbox=%s seen error=\"%s\"",
 			    v->mailbox, err);
@@ -378,7 +380,10 @@ view_fetch_start(struct imap_view *v, struct mailstore *ms,
 				continue;
 			uids[j->nseen++] = c[k].uid;
 			view_told_add(v, c[k].uid, c[k].modseq);
+			mine = c[k].modseq;
 		}
+		if (mine != 0)
+			view_own_change(v, ms, h0, mine);
 		j->seen = uids;
 		vs_flag_changes_free(c, n);
 		free(c);

@@ -188,6 +188,15 @@ void view_told_add(struct imap_view *v, uint32_t uid, uint64_t modseq);
 int view_put_vanished_earlier(struct imap_view *v, struct mailstore *ms,
     uint64_t since, const struct seq_range *known, size_t nknown,
     struct buf *out, const char **error_r);
+/*
+ * After a change of ours that gave every changed message the MODSEQ m
+ * (mailstore_store_flags does so), with h0 the HIGHESTMODSEQ read just
+ * before it: if the client knew everything up to h0 and nobody else
+ * committed around ours, it now knows everything up to m, and the next
+ * sync need not list our own changes back.
+ */
+void view_own_change(struct imap_view *v, struct mailstore *ms, uint64_t h0,
+    uint64_t m);
 /* Message file bytes: mapped read-only. */
 struct view_mapping {
 	void		*base;

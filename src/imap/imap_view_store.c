@@ -122,18 +122,9 @@ vs_copy(struct mailstore *ms, const char *from, const uint32_t *uids,
 
 int
 vs_fts(struct mailstore *ms, const char *mailbox, const struct span *terms,
-    const bool *body_only, size_t nterms, uint32_t **uids_r, size_t *n_r, bool *narrowed_r,
-    const char **error_r)
+    const bool *body_only, size_t nterms, uint32_t **uids_r, size_t *n_r,
+    bool *narrowed_r, const char **error_r)
 {
-	/* XXX: no full-text index in the store yet: scan everything */
-	(void)ms;
-	(void)mailbox;
-	(void)terms;
-	(void)body_only;
-	(void)nterms;
-	(void)error_r;
-	*uids_r = NULL;
-	*n_r = 0;
-	*narrowed_r = false;
-	return 0;
+	return mailstore_fts_candidates(ms, mailbox, terms, body_only, nterms,
+	    uids_r, n_r, narrowed_r, error_r);
 }

@@ -828,6 +828,14 @@ t_copy_move(void)
 	HASNT(&out, "EXPUNGE");
 	imap_view_free(&v);
 
+	/* a copy past the quota (RFC 9208) */
+	mailstore_set_quota(ms, 1);
+	v = open_view(ms, "a SELECT INBOX", &rev1, &out, &res);
+	run(v, ms, "a COPY 1 Trash", &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_NO, "OVERQUOTA");
+	imap_view_free(&v);
+	mailstore_set_quota(ms, 0);
+
 	/* EXAMINE may copy but not move */
 	v = open_view(ms, "a EXAMINE INBOX", &rev1, &out, &res);
 	run(v, ms, "a MOVE 1 Trash", &rev1, &out, &res);
