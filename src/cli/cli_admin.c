@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "conf/config.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "server/server.h"
 #include "store/accounts.h"
+#include "store/mailstore.h"
 
 int
 cli_serve(int argc, char **argv)
@@ -82,6 +84,45 @@ print_alias(void *ctx, const char *address, const char *target)
 	printf("%s %s\n", address, target);
 }
 
+/*
+ * user_quota - `user quota ADDRESS SIZE` sets the storage limit (0: the
+ * [store] quota default); without SIZE prints "limit used messages" in
+ * bytes (limit 0: the default applies).
+ */
+static int
+user_quota(struct accounts *a, char **pos, int npos)
+{
+	struct accounts_user u;
+	struct mailstore *ms;
+	uint64_t bytes = 0, used = 0, msgs = 0;
+	const char *err = NULL;
+
+	if (npos == 2) {
+		if (size_parse(pos[1], &bytes) < 0) {
+			fprintf(stderr, "postino: bad size \"%s\" (e.g. 500M,"
+			    " 2G, 0 for the default)\n", pos[1]);
+			accounts_close(&a);
+			return 2;
+		}
+		if (accounts_user_quota_set(a, pos[0], bytes, &err) < 0)
+			return fail(&a, pos[0], err);
+		accounts_close(&a);
+		return 0;
+	}
+	if (accounts_user_lookup(a, pos[0], &u, &err) != 1)
+		return fail(&a, pos[0], err != NULL ? err : "no such user");
+	if ((ms = mailstore_open(accounts_data_dir(a), u.id, &err)) == NULL ||
+	    mailstore_usage(ms, &used, &msgs, &err) < 0) {
+		mailstore_close(&ms);
+		return fail(&a, pos[0], err);
+	}
+	mailstore_close(&ms);
+	printf("%llu %llu %llu\n", (unsigned long long)u.quota_bytes,
+	    (unsigned long long)used, (unsigned long long)msgs);
+	accounts_close(&a);
+	return 0;
+}
+
 int
 cli_user(int argc, char **argv)
 {
@@ -91,9 +132,10 @@ cli_user(int argc, char **argv)
 	int npos, r;
 
 	if (strcmp(cmd, "add") && strcmp(cmd, "del") && strcmp(cmd, "passwd") &&
-	    strcmp(cmd, "list")) {
+	    strcmp(cmd, "list") && strcmp(cmd, "quota")) {
 		fprintf(stderr, "usage: postino user add|del|passwd|list -c "
-		    "FILE [ADDRESS]\n");
+		    "FILE [ADDRESS]\n"
+		    "       postino user quota -c FILE ADDRESS [SIZE]\n");
 		return 2;
 	}
 	a = open_accounts(argc, argv, &npos, &pos);
@@ -105,9 +147,12 @@ cli_user(int argc, char **argv)
 		accounts_close(&a);
 		return 0;
 	}
+	if (!strcmp(cmd, "quota") && (npos == 1 || npos == 2))
+		return user_quota(a, pos, npos);
 	if (npos != 1) {
 		accounts_close(&a);
-		fprintf(stderr, "usage: postino user %s -c FILE ADDRESS\n", cmd);
+		fprintf(stderr, "usage: postino user %s -c FILE ADDRESS%s\n",
+		    cmd, strcmp(cmd, "quota") == 0 ? " [SIZE]" : "");
 		return 2;
 	}
 	if (!strcmp(cmd, "del")) {

@@ -79,6 +79,8 @@ static const struct key_def keys[] = {
 	{ "delivery", "connect_timeout", KEY_DURATION, OFF(connect_timeout),
 	    "30s" },
 
+	{ "store", "quota", KEY_SIZE, OFF(store_quota), "0" },
+
 	{ "smtp", "max_message_size", KEY_SIZE, OFF(max_message_size), "50M" },
 	{ "smtp", "max_recipients", KEY_UINT, OFF(max_recipients), "100" },
 	{ "smtp", "max_errors", KEY_UINT, OFF(max_errors), "20" },

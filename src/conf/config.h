@@ -53,6 +53,9 @@ struct config {
 	uint64_t		 delivery_max_per_domain;
 	uint64_t		 connect_timeout;
 
+	/* [store] */
+	uint64_t		 store_quota;	/* bytes per account; 0: none */
+
 	/* [smtp] */
 	uint64_t		 max_message_size;
 	uint64_t		 max_recipients;

@@ -1,11 +1,17 @@
 /*
  * local.c - the local delivery agent (runs on the queue's worker thread).
+ *
+ * Storage quota (RFC 9208): a message that would take an account past its
+ * limit (the user's, or [store] quota) is deferred with 452 4.2.2 and
+ * retried by the queue; at the last attempt of its queue lifetime it fails
+ * with 552 5.2.2 (RFC 3463 "mailbox full"), so the bounce says so.
  */
 #include "delivery/local.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf/config.h"
@@ -27,6 +33,8 @@ struct open_store {
 
 struct local_delivery {
 	char			*data_dir;
+	uint64_t		 default_quota;	/* [store] quota */
+	uint64_t		 lifetime;	/* [queue] lifetime */
 	struct accounts		*accounts;	/* worker thread's handle */
 	struct open_store	 stores[LOCAL_MAX_OPEN_STORES];
 	size_t			 nstores;
@@ -100,6 +108,7 @@ parse_cache_fini(struct parse_cache *pc)
 struct item {
 	struct queue_job_rcpt	*rcpt;
 	int64_t			 user_id;
+	uint64_t		 quota;		/* the user's; 0: default */
 	char			*prefix;
 	char			*key;
 	const struct queue_job	*job;
@@ -113,6 +122,8 @@ local_delivery_new(const struct config *cfg)
 	struct local_delivery *ld = xcalloc(1, sizeof(*ld));
 
 	ld->data_dir = xstrdup(cfg->data_dir);
+	ld->default_quota = cfg->store_quota;
+	ld->lifetime = cfg->lifetime;
 	return ld;
 }
 
@@ -232,6 +243,7 @@ expand_rcpt(struct local_delivery *ld, const struct queue_job *job,
 		it->job = job;
 		it->seq = *nitems - 1;
 		it->user_id = res.local[k].user_id;
+		it->quota = res.local[k].quota_bytes;
 		it->prefix = xasprintf("Return-Path: <%s>\r\nDelivered-To: "
 		    "%s\r\n", job->sender, res.local[k].address);
 		it->key = xasprintf("%s %s", job->qid, res.local[k].address);
@@ -325,6 +337,9 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 			d[i].error = "mail store unavailable";
 			continue;
 		}
+		/* the batch is one user's: one limit for all of it */
+		mailstore_set_quota(ms, it->quota != 0 ? it->quota :
+		    ld->default_quota);
 		batches[nb].ms = ms;
 		batches[nb].d = &d[i];
 		batches[nb].n = 1;
@@ -346,6 +361,26 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 			    d[i].duplicate ? " duplicate=yes" : "");
 			continue;
 		}
+		if (d[i].over_quota) {
+			const struct queue_job *job = items[i].job;
+			time_t now = time(NULL);
+
+			log_info("delivery deferred qid=%s rcpt=<%s> user=%lld"
+			    " reason=over-quota", job->qid, r->addr,
+			    (long long)items[i].user_id);
+			/* the queue's last try (it is due at the expiry):
+			 * fail in our words, so the bounce says 5.2.2 */
+			if (ld->lifetime > 0 && now >= job->arrival +
+			    (time_t)ld->lifetime)
+				set_status(r, QUEUE_RCPT_FAILED,
+				    "552 5.2.2 Mailbox full");
+			else if (r->status != QUEUE_RCPT_FAILED)
+				set_status(r, QUEUE_RCPT_DEFERRED,
+				    "452 4.2.2 Mailbox full");
+			continue;
+		}
+		if (r->status == QUEUE_RCPT_FAILED)
+			continue;
 		set_status(r, QUEUE_RCPT_DEFERRED, d[i].error != NULL ?
 		    d[i].error : "451 4.3.0 mail store write failed");
 	}

@@ -49,13 +49,13 @@ enum acc_stmt {
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DOMAIN_IS_LOCAL] = "SELECT 1 FROM domains WHERE name = ?1",
-	[ST_USER_BY_KEY] = "SELECT id, address, created FROM users"
-	    " WHERE key = ?1",
-	[ST_USER_AUTH] = "SELECT id, address, created, password FROM users"
-	    " WHERE key = ?1",
+	[ST_USER_BY_KEY] = "SELECT id, address, created, quota_bytes FROM"
+	    " users WHERE key = ?1",
+	[ST_USER_AUTH] = "SELECT id, address, created, quota_bytes, password"
+	    " FROM users WHERE key = ?1",
 	[ST_ALIAS_TARGETS] = "SELECT target FROM aliases WHERE key = ?1"
 	    " ORDER BY id",
-	[ST_FIRST_USER] = "SELECT id, address, created FROM users"
+	[ST_FIRST_USER] = "SELECT id, address, created, quota_bytes FROM users"
 	    " ORDER BY id LIMIT 1",
 	[ST_FIRST_DOMAIN] = "SELECT name FROM domains ORDER BY id LIMIT 1",
 };
@@ -98,7 +98,27 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS aliases_domain ON aliases(domain);"
 	"PRAGMA user_version = 1;";
 
+/* version 1 -> 2: a storage quota per user (bytes; 0: the default) */
+static const char migrate_v2_sql[] =
+	"ALTER TABLE users ADD COLUMN quota_bytes INTEGER NOT NULL DEFAULT 0;"
+	"PRAGMA user_version = 2;";
+
 static __thread char open_err[STORE_ERR_SIZE];
+
+/* users_have_quota - the v2 column exists already */
+static bool
+users_have_quota(sqlite3 *db)
+{
+	sqlite3_stmt *s;
+	bool r;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('users')"
+	    " WHERE name = 'quota_bytes'", -1, &s, NULL) != SQLITE_OK)
+		return false;
+	r = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return r;
+}
 
 /* fail - formats an error into the handle and returns -1 */
 static int __attribute__((format(printf, 3, 4)))
@@ -299,11 +319,15 @@ accounts_open(const char *data_dir, const char **error_r)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
 	}
-	if (version < 1) {
+	if (version < 2) {
 		/* IMMEDIATE: two processes creating the schema at once
-		 * take turns instead of one failing */
+		 * take turns instead of one failing; the version is read
+		 * again under the lock */
 		if (exec(a, "BEGIN IMMEDIATE", error_r) < 0 ||
 		    exec(a, schema_sql, error_r) < 0 ||
+		    (!users_have_quota(a->db) &&
+		    exec(a, migrate_v2_sql, error_r) < 0) ||
+		    exec(a, "PRAGMA user_version = 2", error_r) < 0 ||
 		    exec(a, "COMMIT", error_r) < 0) {
 			store_db_rollback(a->db);
 			store_err(open_err, sizeof(open_err), "%s", a->err);
@@ -610,6 +634,9 @@ user_from_row(sqlite3_stmt *s, struct accounts_user *u)
 	snprintf(u->address, sizeof(u->address), "%s",
 	    addr != NULL ? (const char *)addr : "");
 	u->created = (time_t)sqlite3_column_int64(s, 2);
+	/* every user query has quota_bytes as its fourth column */
+	u->quota_bytes = sqlite3_column_int64(s, 3) > 0 ?
+	    (uint64_t)sqlite3_column_int64(s, 3) : 0;
 }
 
 int
@@ -781,6 +808,35 @@ accounts_user_passwd(struct accounts *a, const char *address,
 }
 
 int
+accounts_user_quota_set(struct accounts *a, const char *address,
+    uint64_t bytes, const char **error_r)
+{
+	char c[ACCOUNTS_MAX_ADDRESS + 1], k[ACCOUNTS_MAX_ADDRESS + 1];
+	char d[ACCOUNTS_MAX_ADDRESS + 1];
+	sqlite3_stmt *s;
+	int rc;
+
+	if (canon(a, address, false, c, k, d, error_r) < 0)
+		return -1;
+	if (bytes > (uint64_t)INT64_MAX)
+		return fail(a, error_r, "quota too large");
+	if (sqlite3_prepare_v2(a->db, "UPDATE users SET quota_bytes = ?1"
+	    " WHERE key = ?2", -1, &s, NULL) != SQLITE_OK)
+		return fail_db(a, error_r);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)bytes);
+	sqlite3_bind_text(s, 2, k, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return fail_db(a, error_r);
+	if (sqlite3_changes(a->db) == 0)
+		return fail(a, error_r, "no such user %s", c);
+	log_info("accounts user-quota user=%s bytes=%llu", c,
+	    (unsigned long long)bytes);
+	return 0;
+}
+
+int
 accounts_user_list(struct accounts *a, accounts_user_fn *fn, void *ctx,
     const char **error_r)
 {
@@ -788,8 +844,8 @@ accounts_user_list(struct accounts *a, accounts_user_fn *fn, void *ctx,
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(a->db, "SELECT id, address, created FROM"
-	    " users ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(a->db, "SELECT id, address, created,"
+	    " quota_bytes FROM users ORDER BY id", -1, &s, NULL) != SQLITE_OK)
 		return fail_db(a, error_r);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		user_from_row(s, &u);
@@ -861,7 +917,7 @@ accounts_user_verify(struct accounts *a, const char *address,
 	hash[0] = '\0';
 	if (rc == SQLITE_ROW) {
 		user_from_row(s, &u);
-		h = sqlite3_column_text(s, 3);
+		h = sqlite3_column_text(s, 4);
 		if (h != NULL)
 			snprintf(hash, sizeof(hash), "%s", (const char *)h);
 	}

@@ -81,6 +81,8 @@ struct accounts_user {
 	int64_t	id;		/* never reused; names DATA_DIR/mail/<id>/ */
 	char	address[ACCOUNTS_MAX_ADDRESS + 1];	/* canonical */
 	time_t	created;
+	uint64_t quota_bytes;	/* storage limit; 0: the default
+				 * ([store] quota) */
 };
 
 /*
@@ -103,6 +105,12 @@ int accounts_user_del(struct accounts *a, const char *address,
 int accounts_user_passwd(struct accounts *a, const char *address,
     const char *password, const char **error_r)
 	__attribute__((warn_unused_result));
+/*
+ * Sets a user's storage quota (RFC 9208 STORAGE, in bytes; 0: the
+ * configured default, [store] quota).  -1 if no such user.
+ */
+int accounts_user_quota_set(struct accounts *a, const char *address,
+    uint64_t bytes, const char **error_r) __attribute__((warn_unused_result));
 /* Calls fn for each user, ordered by id. */
 typedef void accounts_user_fn(void *ctx, const struct accounts_user *u);
 int accounts_user_list(struct accounts *a, accounts_user_fn *fn, void *ctx,

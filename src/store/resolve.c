@@ -125,6 +125,7 @@ add_local(struct ex *x, const struct accounts_user *u, const char *detail,
 			return;
 	r->local = xreallocarray(r->local, r->nlocal + 1, sizeof(*r->local));
 	r->local[r->nlocal].user_id = u->id;
+	r->local[r->nlocal].quota_bytes = u->quota_bytes;
 	r->local[r->nlocal].address = xstrdup(u->address);
 	r->local[r->nlocal].detail = detail != NULL ?
 	    xstrndup(detail, detail_len) : NULL;

@@ -60,6 +60,8 @@ struct resolve_local {
 	int64_t	 user_id;
 	char	*address;	/* the user's canonical address (Delivered-To) */
 	char	*detail;	/* "tag" of user+tag@domain, or NULL */
+	uint64_t quota_bytes;	/* the user's storage limit; 0: the
+				 * default (accounts_user.quota_bytes) */
 };
 
 struct resolve_result {
