@@ -141,6 +141,19 @@ utf8_encode(uint32_t c, uint8_t *o)
 	return 4;
 }
 
+/* ASCII lowercase of a byte below 0x80 */
+static const uint8_t ascii_lower[128] = {
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+	' ', '!', '"', '#', '$', '%', '&', '\'', '(', ')', '*', '+', ',', '-',
+	'.', '/', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';',
+	'<', '=', '>', '?', '@', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
+	'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w',
+	'x', 'y', 'z', '[', '\\', ']', '^', '_', '`', 'a', 'b', 'c', 'd', 'e',
+	'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's',
+	't', 'u', 'v', 'w', 'x', 'y', 'z', '{', '|', '}', '~', 127,
+};
+
 int
 imap_search_fold(struct span in, struct buf *out)
 {
@@ -152,7 +165,10 @@ imap_search_fold(struct span in, struct buf *out)
 		return -1;
 	while (i < in.len) {
 		if (in.p[i] < 0x80) {
-			*o++ = (uint8_t)ascii_tolower(in.p[i++]);
+			/* the common case, kept to a table lookup per byte */
+			do {
+				*o++ = ascii_lower[in.p[i++]];
+			} while (i < in.len && in.p[i] < 0x80);
 			continue;
 		}
 		n = utf8_decode(in.p + i, in.len - i, &c);

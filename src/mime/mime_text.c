@@ -63,6 +63,7 @@ static void
 put(struct text_out *o, const void *p, size_t n)
 {
 	size_t r = room(o), i, start;
+	uint8_t *z;
 
 	if (o->full)
 		return;
@@ -73,10 +74,9 @@ put(struct text_out *o, const void *p, size_t n)
 	start = o->b->len;
 	if (n == 0 || buf_append(o->b, p, n) < 0)
 		return;
-	for (i = start; i < o->b->len; i++) {
-		if (o->b->data[i] == '\0')
-			o->b->data[i] = ' ';
-	}
+	for (i = start; (z = memchr(o->b->data + i, '\0', o->b->len - i)) !=
+	    NULL; i = (size_t)(z - o->b->data) + 1)
+		*z = ' ';
 }
 
 static void
