@@ -403,6 +403,11 @@ imap_search_header_of(struct span data)
 {
 	size_t i;
 
+	/* an empty header: the message starts with the empty line */
+	if (data.len > 0 && data.p[0] == '\n')
+		return span_make(data.p, 1);
+	if (data.len > 1 && data.p[0] == '\r' && data.p[1] == '\n')
+		return span_make(data.p, 2);
 	for (i = 0; i < data.len; i++) {
 		if (data.p[i] != '\n')
 			continue;

@@ -388,6 +388,21 @@ test_header_only(void)
 	CHECK(cmd != NULL);
 	if (cmd != NULL)
 		CHECK_INT(imap_search_match(cmd->u.search.key, &m, &ctx), 1);
+	/* a message with an empty header: its body is no header */
+	m.header = span_make(NULL, 0);
+	m.data = SPAN_LIT("\r\nSubject: not a header\r\n");
+	cmd = parse("a SEARCH SUBJECT not");
+	CHECK(cmd != NULL);
+	if (cmd != NULL)
+		CHECK_INT(imap_search_match(cmd->u.search.key, &m, &ctx), 0);
+	cmd = parse("a SEARCH BODY \"subject: not\"");
+	CHECK(cmd != NULL);
+	if (cmd != NULL)
+		CHECK_INT(imap_search_match(cmd->u.search.key, &m, &ctx), 1);
+	CHECK_INT(imap_search_header_of(SPAN_LIT("\nx")).len, 1);
+	CHECK_INT(imap_search_header_of(SPAN_LIT("a: b\n\nx")).len, 6);
+	CHECK_INT(imap_search_header_of(SPAN_LIT("a: b\r\n\r\nx")).len, 8);
+	CHECK_INT(imap_search_header_of(SPAN_LIT("a: b\r\n")).len, 6);
 	/* a message with no header block end at all */
 	m.header = span_make(NULL, 0);
 	m.data = SPAN_LIT("Subject: x\r\nFrom: y");

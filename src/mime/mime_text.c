@@ -135,6 +135,24 @@ body_prefix(struct span body, size_t r)
 	return span_make(body.p, n > 0 ? n : want);
 }
 
+/* put_text - text of a part; uuencoded blocks inside plain text (old
+ * mailers' attachments) count as attachments: their file name only */
+static void
+put_text(struct text_out *o, const uint8_t *p, size_t n)
+{
+	struct span rest = span_make(p, n), block, name;
+
+	while (rest.len > 0 && memmem(rest.p, rest.len, "begin ", 6) != NULL &&
+	    mime_uu_find(rest, &block, &name)) {
+		put(o, rest.p, (size_t)(block.p - rest.p));
+		put(o, name.p, name.len);
+		put(o, "\n", 1);
+		rest.len -= (size_t)(block.p + block.len - rest.p);
+		rest.p = block.p + block.len;
+	}
+	put(o, rest.p, rest.len);
+}
+
 /* leaf_text - the decoded, UTF-8 text of a leaf part */
 static void
 leaf_text(const struct mime_message *m, const struct mime_part *p,
@@ -152,7 +170,7 @@ leaf_text(const struct mime_message *m, const struct mime_part *p,
 	else
 		rc = mime_decode_body(p->cte, in, &raw, NULL);
 	if (rc < 0 || cs == NULL || cs[0] == '\0') {
-		put(o, raw.data, raw.len);
+		put_text(o, raw.data, raw.len);
 		buf_fini(&raw);
 		return;
 	}
@@ -161,9 +179,9 @@ leaf_text(const struct mime_message *m, const struct mime_part *p,
 	    raw.len * 4 + 64);
 	rc = mime_charset_to_utf8(span_from_str(cs), buf_span(&raw), &utf);
 	if (rc == -2)
-		put(o, raw.data, raw.len);	/* unknown charset: bytes */
+		put_text(o, raw.data, raw.len);	/* unknown charset: bytes */
 	else
-		put(o, utf.data, utf.len);	/* all, or a prefix */
+		put_text(o, utf.data, utf.len);	/* all, or a prefix */
 	buf_fini(&utf);
 	buf_fini(&raw);
 }

@@ -9,8 +9,12 @@
  * (base64, quoted-printable, uuencode) of every text part, converted
  * from its charset to UTF-8, parts separated by "\n"; message/rfc822
  * parts contribute their header and text too; other parts contribute
- * their file name only.  Input is untrusted; output is capped by the
- * buffers' ceilings (text past a ceiling is dropped, not an error).
+ * their file name only (as do uuencoded blocks inside plain text).  NUL
+ * bytes become blanks.  Input is untrusted; output is capped by the
+ * buffers' ceilings (text past a ceiling is dropped, never in the middle
+ * of a UTF-8 sequence, and is not an error).  SEARCH uses the ceilings
+ * MIME_TEXT_MAX_HEADER and MIME_TEXT_MAX_BODY (lib/postino_limits.h); the
+ * full-text index must use the same ones to stay a superset.
  */
 #ifndef POSTINO_MIME_MIME_TEXT_H
 #define POSTINO_MIME_MIME_TEXT_H

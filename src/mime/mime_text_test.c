@@ -302,6 +302,35 @@ test_nul_and_uuencode_cte(void)
 	buf_fini(&b);
 }
 
+/* a uuencoded file inside plain text is an attachment: its name only */
+static void
+test_inline_uuencode(void)
+{
+	struct buf h, b;
+	const char *msg =
+	    "Subject: uu\r\n"
+	    "\r\n"
+	    "see the file\r\n"
+	    "begin 644 data.bin\r\n"
+	    "#86)C\r\n"
+	    "`\r\n"
+	    "end\r\n"
+	    "and the rest\r\n"
+	    "begin 600 second.txt\r\n"
+	    "#86)C\r\n";
+
+	CHECK_INT(extract(msg, &h, &b), 0);
+	CHECK_STR(buf_cstr(&b), "see the file\r\ndata.bin\n"
+	    "and the rest\r\nsecond.txt\n");
+	buf_fini(&h);
+	buf_fini(&b);
+	/* "begin" as a word is no block */
+	CHECK_INT(extract("\r\nbegin here\r\nbegin 6x4 a\r\n", &h, &b), 0);
+	CHECK_STR(buf_cstr(&b), "begin here\r\nbegin 6x4 a\r\n");
+	buf_fini(&h);
+	buf_fini(&b);
+}
+
 /* limits: a ceiling cuts the text (never inside a UTF-8 sequence), and
  * it is no error */
 static void
@@ -389,6 +418,7 @@ static const struct test_case cases[] = {
 	TEST(test_nested_message),
 	TEST(test_attachments),
 	TEST(test_nul_and_uuencode_cte),
+	TEST(test_inline_uuencode),
 	TEST(test_limits),
 	TEST(test_big_body),
 };
