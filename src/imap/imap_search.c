@@ -67,8 +67,10 @@ fold_cp(uint32_t c)
 			return c + 80;
 		if (c <= 0x42f)
 			return c + 32;
+		/* not U+0528..U+052F (Unicode 7): SQLite does not fold
+		 * them, and the index must stay a superset */
 		if ((c >= 0x460 && c <= 0x481) || (c >= 0x48a && c <= 0x4bf) ||
-		    c >= 0x4d0)
+		    (c >= 0x4d0 && c <= 0x527))
 			return c | 1;
 		if (c == 0x4c0)
 			return 0x4cf;
