@@ -15,7 +15,8 @@
  *
  * Inbound policy (docs/policy.md): on the smtp listener, for a client
  * that is neither authenticated nor in [policy] trusted_networks, SPF
- * starts at DATA (policy/inbound.h) while the message is held in memory;
+ * starts at MAIL FROM (policy/inbound.h); from DATA the message is held
+ * in memory;
  * at its end DKIM and DMARC run, then the decision: reject or tempfail
  * is the DATA reply and the message is dropped; accept or junk writes
  * Received-SPF and Authentication-Results, then the message without
@@ -88,6 +89,8 @@ struct smtp_conn {
 	bool			 sign;		/* DKIM-sign at the end */
 	struct buf		 msg;
 	struct policy_inbound	*policy;	/* checks under way */
+	char			*policy_helo;	/* identity they are for */
+	char			*policy_from;
 };
 
 static void conn_feed(struct smtp_conn *c);
@@ -137,6 +140,9 @@ static void
 conn_free(struct smtp_conn *c)
 {
 	auth_delay_clear(c);
+	policy_inbound_free(&c->policy);
+	free(c->policy_helo);
+	free(c->policy_from);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -351,9 +357,61 @@ hold_end(struct smtp_conn *c)
 	c->sign = false;
 }
 
+/* policy_wanted - the smtp listener checks untrusted, unauthenticated
+ * clients (when a check is on) */
+static bool
+policy_wanted(const struct smtp_conn *c)
+{
+	const struct server *srv = c->srv;
+	const struct config *cfg = srv->cfg;
+
+	return c->kind == LISTENER_SMTP && srv->policy != NULL &&
+	    c->session != NULL && smtp_session_auth_user(c->session) == NULL &&
+	    (cfg->policy_spf || cfg->policy_dkim || cfg->policy_dmarc) &&
+	    !policy_is_exempt(srv->policy,
+	    (const struct sockaddr *)&c->peer_sa);
+}
+
+/* policy_start - (re)starts the checks for this sender: SPF begins now */
+static void
+policy_start(struct smtp_conn *c, const char *helo, const char *from)
+{
+	struct server *srv = c->srv;
+	const struct config *cfg = srv->cfg;
+	struct policy_inbound_config pc;
+
+	policy_inbound_free(&c->policy);
+	free(c->policy_helo);
+	free(c->policy_from);
+	c->policy_helo = xstrdup(helo != NULL ? helo : "");
+	c->policy_from = xstrdup(from != NULL ? from : "");
+	memset(&pc, 0, sizeof(pc));
+	pc.settings = srv->policy;
+	pc.psl = srv->psl;
+	pc.spf = cfg->policy_spf;
+	pc.dkim = cfg->policy_dkim;
+	pc.dmarc = cfg->policy_dmarc;
+	c->policy = policy_inbound_start(srv->base, srv->dns, &pc,
+	    (const struct sockaddr *)&c->peer_sa, c->policy_helo,
+	    c->policy_from);
+}
+
+/* op_mail_accepted - MAIL FROM: SPF starts while RCPT and DATA go on */
+static void
+op_mail_accepted(void *ctx, struct smtp_session *s, const char *helo,
+    const char *addr)
+{
+	struct smtp_conn *c = ctx;
+
+	(void)s;
+	if (policy_wanted(c))
+		policy_start(c, helo, addr);
+}
+
 /*
  * hold_begin - decides what a new message needs: inbound checks (smtp
- * listener, client neither authenticated nor trusted) or a signature
+ * listener, client neither authenticated nor trusted; the check started
+ * at MAIL FROM is kept if it is for this sender) or a signature
  * (authenticated submission), both holding the message in memory.
  */
 static void
@@ -362,27 +420,22 @@ hold_begin(struct smtp_conn *c, const struct smtp_envelope *env)
 	struct server *srv = c->srv;
 	const struct config *cfg = srv->cfg;
 	bool authenticated = smtp_session_auth_user(c->session) != NULL;
-	struct policy_inbound_config pc;
+	const char *helo = env->helo != NULL ? env->helo : "";
 
-	hold_end(c);
+	buf_fini(&c->msg);
+	c->hold = false;
+	c->sign = false;
 	if (authenticated) {
+		policy_inbound_free(&c->policy);
 		if (!cfg->dkim_sign)
 			return;
 		c->sign = true;
-	} else if (c->kind == LISTENER_SMTP && srv->policy != NULL &&
-	    (cfg->policy_spf || cfg->policy_dkim || cfg->policy_dmarc) &&
-	    !policy_is_exempt(srv->policy,
-	    (const struct sockaddr *)&c->peer_sa)) {
-		memset(&pc, 0, sizeof(pc));
-		pc.settings = srv->policy;
-		pc.psl = srv->psl;
-		pc.spf = cfg->policy_spf;
-		pc.dkim = cfg->policy_dkim;
-		pc.dmarc = cfg->policy_dmarc;
-		c->policy = policy_inbound_start(srv->base, srv->dns, &pc,
-		    (const struct sockaddr *)&c->peer_sa, env->helo,
-		    env->mail_from);
+	} else if (policy_wanted(c)) {
+		if (c->policy == NULL || strcmp(c->policy_helo, helo) != 0 ||
+		    strcmp(c->policy_from, env->mail_from) != 0)
+			policy_start(c, helo, env->mail_from);
 	} else {
+		policy_inbound_free(&c->policy);
 		return;
 	}
 	c->hold = true;
@@ -841,6 +894,7 @@ static const struct smtp_session_ops smtp_ops = {
 	.data_write = op_data_write,
 	.data_end = op_data_end,
 	.data_abort = op_data_abort,
+	.mail_accepted = op_mail_accepted,
 };
 
 /* --- accepting --------------------------------------------------- */

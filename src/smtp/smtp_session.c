@@ -809,6 +809,8 @@ cmd_mail(struct smtp_session *s, struct span args)
 	s->mail = m;
 	s->mail.addr = s->mail_from = arena_strdup(s->txn, m.addr);
 	smtp_set_state(s, SMTP_STATE_MAIL);
+	if (s->ops->mail_accepted != NULL)
+		s->ops->mail_accepted(s->ctx, s, s->helo, s->mail_from);
 	reply(s, 250, "2.1.0", "Sender OK");
 }
 

@@ -120,6 +120,14 @@ struct smtp_session_ops {
 	/* Optional (NULL: 502/252): expand a list or verify an address. */
 	void	(*expn)(void *ctx, struct smtp_session *s, const char *arg);
 	void	(*vrfy)(void *ctx, struct smtp_session *s, const char *arg);
+	/*
+	 * Optional notice, synchronous: MAIL FROM was accepted (addr ""
+	 * for the null sender; helo the HELO/EHLO argument), before its
+	 * 250 is written.  The server starts its SPF check here.  Must not
+	 * call back into the session.
+	 */
+	void	(*mail_accepted)(void *ctx, struct smtp_session *s,
+		    const char *helo, const char *addr);
 };
 
 /*

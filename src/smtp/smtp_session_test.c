@@ -46,6 +46,7 @@ struct fake {
 	uint64_t		 env_size;
 	char			 auth_pw[256];
 	int			 auth_ok, auth_fail;	/* auth_result calls */
+	char			 mails[512];	/* "helo|addr\n" per notice */
 };
 
 /*
@@ -280,9 +281,20 @@ op_expn(void *ctx, struct smtp_session *s, const char *arg)
 	fake_request(ctx, P_EXPN, arg);
 }
 
+static void
+op_mail_accepted(void *ctx, struct smtp_session *s, const char *helo,
+    const char *addr)
+{
+	struct fake *f = ctx;
+	size_t l = strlen(f->mails);
+
+	(void)s;
+	snprintf(f->mails + l, sizeof(f->mails) - l, "%s|%s\n", helo, addr);
+}
+
 static const struct smtp_session_ops fake_ops = {
 	op_rcpt_check, op_data_begin, op_data_write, op_data_end,
-	op_data_abort, op_expn, op_vrfy,
+	op_data_abort, op_expn, op_vrfy, op_mail_accepted,
 };
 
 static const struct smtp_peer test_peer = {
@@ -1929,7 +1941,31 @@ test_auth_channel_binding_offer(void)
 	fake_end(&f, &tr);
 }
 
+/* the mail_accepted notice: once per accepted MAIL, not for refused ones */
+static void
+test_mail_accepted(void)
+{
+	struct smtp_session_config cfg = default_cfg();
+	struct fake f;
+	struct buf tr;
+	static const char in[] =
+	    "EHLO client.example\r\n"
+	    "MAIL FROM:<a@example.org>\r\n"
+	    "MAIL FROM:<b@example.org>\r\n"	/* 503: nested */
+	    "RSET\r\n"
+	    "MAIL FROM:<bad\r\n"			/* 501 */
+	    "HELO other.example\r\n"
+	    "MAIL FROM:<>\r\n";
+
+	memset(&f, 0, sizeof(f));
+	fake_start(&f, &cfg, &tr);
+	feed(&f, (const uint8_t *)in, strlen(in), &tr);
+	CHECK_STR(f.mails, "client.example|a@example.org\nother.example|\n");
+	fake_end(&f, &tr);
+}
+
 static const struct test_case cases[] = {
+	TEST(test_mail_accepted),
 	TEST(test_greeting),
 	TEST(test_transaction),
 	TEST(test_envelope_received),
