@@ -9,8 +9,8 @@
  * message never sits in memory.  The parse IMAP FETCH needs (ENVELOPE,
  * BODYSTRUCTURE, BODY) is computed here once, as local delivery does, and
  * cached with the message.  All messages of one command go to the store
- * in one batch; if any fails, the others are expunged again (RFC 3502:
- * all or nothing).
+ * in one batch, keywords and all, into exactly the named mailbox; if
+ * any fails, the others are expunged again (RFC 3502: all or nothing).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -126,8 +126,8 @@ datetime_to_time(const struct imap_datetime *d)
 
 /*
  * flags_split - system flags as bits, keywords as a space-separated
- * string (in the arena; NULL if none).  false with a reason for a system
- * flag we do not know.
+ * string (in the arena; NULL if none).  false with the response code
+ * (CANNOT: a system flag we do not know; LIMIT: too many keywords).
  */
 static bool
 flags_split(struct imap_call *c, const struct imap_flags *f,
@@ -164,13 +164,13 @@ flags_split(struct imap_call *c, const struct imap_flags *f,
 			if (span_eq_str_ci(fl, "\\Recent"))
 				continue;	/* RFC 3501: not settable */
 			buf_fini(&kw);
-			*why_r = "Unknown system flag";
+			*why_r = "CANNOT";
 			return false;
 		}
 		if ((kw.len > 0 && buf_append_byte(&kw, ' ') < 0) ||
 		    buf_append(&kw, fl.p, fl.len) < 0) {
 			buf_fini(&kw);
-			*why_r = "Too many keywords";
+			*why_r = "LIMIT";
 			return false;
 		}
 	}
@@ -286,7 +286,7 @@ imap_cmd_append(struct imap_call *c)
 	struct mailstore *ms;
 	size_t n = cmd->u.append.count, i;
 	char uids[256];
-	bool failed = false;
+	bool failed = false, over_quota = false;
 
 	if ((ms = imap_call_store(c)) == NULL)
 		return IMAP_SESSION_OK;
@@ -314,10 +314,14 @@ imap_cmd_append(struct imap_call *c)
 		}
 		if (!flags_split(c, &m->flags, &bits, &it[i].keywords,
 		    &why)) {
-			imap_result(c, IMAP_RESULT_BAD, "", "%s", why);
+			imap_result(c, IMAP_RESULT_NO, why, "%s",
+			    strcmp(why, "LIMIT") == 0 ? "Too many keywords" :
+			    "Unknown system flag");
 			goto out;
 		}
 		d[i].mailbox = mbox;
+		d[i].exact_mailbox = true;	/* never INBOX instead */
+		d[i].keywords = it[i].keywords;
 		d[i].fd = -1;
 		d[i].size = m->size;
 		d[i].flags = bits;
@@ -343,37 +347,61 @@ imap_cmd_append(struct imap_call *c)
 	}
 	n = i;
 	if (mailstore_deliver(ms, d, n, &err) < 0) {
+		/* nothing stored: say why, from the first refusal */
+		for (i = 0; i < n; i++) {
+			if (d[i].over_quota) {
+				imap_result(c, IMAP_RESULT_NO, "OVERQUOTA",
+				    "Mailbox is full");
+				goto out;
+			}
+			if (d[i].error != NULL &&
+			    strcmp(d[i].error, "no such mailbox") == 0) {
+				imap_result(c, IMAP_RESULT_NO, "TRYCREATE",
+				    "No such mailbox");
+				goto out;
+			}
+			if (d[i].error != NULL &&
+			    strcmp(d[i].error, "invalid keyword") == 0) {
+				imap_result(c, IMAP_RESULT_NO, "CANNOT",
+				    "Invalid keyword");
+				goto out;
+			}
+		}
 		log_warn("imap append failed sid=%s error=\"%s\"", s->sid, err);
 		imap_result(c, IMAP_RESULT_NO, "SERVERBUG",
 		    "Cannot store the message");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (d[i].status != 0 || d[i].uid == 0) {
-			failed = true;
+		if (d[i].status == 0 && d[i].uid != 0)
 			continue;
-		}
-		if (it[i].keywords != NULL &&
-		    mailstore_message_set_keywords(ms, mbox, d[i].uid,
-		    it[i].keywords, NULL, &err) < 0) {
-			why = "Invalid keyword";
-			failed = true;
-		}
+		failed = true;
+		if (d[i].over_quota)
+			over_quota = true;
+		else if (d[i].error != NULL)
+			why = d[i].error;
 	}
 	if (failed) {
 		/* RFC 3502: none of them, then */
 		uint32_t *v = xcalloc(n, sizeof(*v));
-		size_t k = 0;
+		size_t k = 0, gone = 0;
 
 		for (i = 0; i < n; i++)
 			if (d[i].status == 0 && d[i].uid != 0)
 				v[k++] = d[i].uid;
 		if (k > 0 && mailstore_expunge(ms, mbox, v, k, false, NULL,
-		    NULL, &err) < 0)
+		    &gone, &err) < 0)
 			log_warn("imap append undo failed sid=%s", s->sid);
 		free(v);
-		if (why != NULL)
-			imap_result(c, IMAP_RESULT_NO, "CANNOT", "%s", why);
+		if (over_quota)
+			imap_result(c, IMAP_RESULT_NO, "OVERQUOTA",
+			    "Mailbox is full");
+		else if (why != NULL && strcmp(why, "no such mailbox") == 0)
+			imap_result(c, IMAP_RESULT_NO, "TRYCREATE",
+			    "No such mailbox");
+		else if (why != NULL)
+			imap_result(c, IMAP_RESULT_NO, "CANNOT",
+			    "Cannot store the message: %s", why);
 		else
 			imap_result(c, IMAP_RESULT_NO, "SERVERBUG",
 			    "Cannot store the message");

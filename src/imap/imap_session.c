@@ -195,15 +195,15 @@ plaintext_ok(const struct imap_session *s)
 }
 
 /*
- * Extensions that work in every state after login.  XXX: QUOTA waits for
- * the store's usage counters, SORT/THREAD for the view's; COMPRESS is the
- * connection's (imap_conn.c).
+ * Extensions (the same in every state).  COMPRESS is done by the
+ * connection (imap_conn.c), SORT and THREAD by the view.
  */
 static const char caps_common[] =
     "IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT "
     "UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE "
     "CREATE-SPECIAL-USE STATUS=SIZE MULTIAPPEND BINARY ESEARCH SEARCHRES "
-    "CONDSTORE QRESYNC COMPRESS=DEFLATE UTF8=ACCEPT";
+    "CONDSTORE QRESYNC COMPRESS=DEFLATE UTF8=ACCEPT SORT SORT=DISPLAY "
+    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
 
 static void
 cap_list(const struct imap_session *s, char *out, size_t outsize)

@@ -237,6 +237,8 @@ test_greeting_capability(void)
 	CHECK(has(feed(&t, "a CAPABILITY\r\n"), "a OK CAPABILITY completed"));
 	CHECK(has(buf_cstr(&t.out), "* CAPABILITY IMAP4rev1 IMAP4rev2 "));
 	CHECK(has(buf_cstr(&t.out), "APPENDLIMIT=200000"));
+	CHECK(has(buf_cstr(&t.out), " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT "
+	    "THREAD=REFERENCES"));
 	CHECK_INT(t.st, IMAP_SESSION_OK);
 	/* LOGIN without TLS from a remote peer */
 	CHECK(has(feed(&t, "b LOGIN " USER " x\r\n"),
@@ -808,12 +810,70 @@ test_status_append(void)
 	    "g NO [TRYCREATE]"));
 	CHECK(has(feed(&t, "h APPEND INBOX {0+}\r\n\r\n"), "h NO"));
 	CHECK(has(feed(&t, "i APPEND INBOX (\\Bogus) {1+}\r\nx\r\n"),
-	    "i BAD"));
+	    "i NO [CANNOT]"));
 	/* the reader refuses a literal over the limit before its data */
 	o = feed(&t, "j APPEND INBOX {300000}\r\n");
 	CHECK(has(o, "j NO [TOOBIG]"));
 	CHECK(hasnt(o, "+ Ready"));
 	CHECK(has(feed(&t, "k STATUS INBOX (MESSAGES)\r\n"), "(MESSAGES 2)"));
+	/* flags, keywords and date went along */
+	feed(&t, "l EXAMINE INBOX\r\n");
+	o = feed(&t, "m FETCH 1 (FLAGS INTERNALDATE)\r\n");
+	CHECK(has(o, "\\Seen"));
+	CHECK(has(o, "$Work"));
+	CHECK(has(o, "INTERNALDATE \"14-Jul-2024 "));
+	/* SORT and THREAD through the view */
+	o = feed(&t, "n SORT (REVERSE ARRIVAL) UTF-8 ALL\r\n");
+	CHECK(has(o, "* SORT 2 1\r\nn OK"));
+	o = feed(&t, "o UID THREAD REFERENCES UTF-8 ALL\r\n");
+	CHECK(has(o, "* THREAD "));
+	CHECK(has(o, "o OK"));
+	t_fini(&t);
+}
+
+static void
+test_append_over_quota(void)
+{
+	struct t t;
+	struct mailstore *ms;
+	const char *err = NULL, *o;
+
+	t_init(&t);
+	login(&t);
+	ms = imap_store_cache_get(t.sc, shared_uid, &err);
+	mailstore_set_quota(ms, 30);
+	CHECK(has(feed(&t, "a APPEND INBOX {20+}\r\n0123456789012345678\n"
+	    "\r\n"), "a OK"));
+	{
+		uint64_t ub = 0, um = 0;
+
+		CHECK_INT(mailstore_usage(ms, &ub, &um, &err), 0);
+		CHECK_INT(ub, 20);
+		CHECK_INT(um, 1);
+	}
+	o = feed(&t, "b APPEND INBOX {20+}\r\n0123456789012345678\n\r\n");
+	CHECK(has(o, "b NO [OVERQUOTA]"));
+	/* MULTIAPPEND: all or nothing */
+	mailstore_set_quota(ms, 45);
+	o = feed(&t, "c APPEND INBOX {10+}\r\n012345678\n {10+}\r\n"
+	    "012345678\n {10+}\r\n012345678\n\r\n");
+	CHECK(has(o, "c NO [OVERQUOTA]"));
+	CHECK(has(feed(&t, "d STATUS INBOX (MESSAGES)\r\n"), "(MESSAGES 1)"));
+	mailstore_set_quota(ms, 0);
+	/* keywords past STORE_MAX_KEYWORDS */
+	{
+		struct buf in;
+		int i;
+
+		buf_init(&in, 1u << 16);
+		CHECK_INT(buf_append_str(&in, "e APPEND INBOX ("), 0);
+		for (i = 0; i < 120; i++)
+			CHECK_INT(buf_printf(&in, "%skeyword%03d", i ? " " : "",
+			    i), 0);
+		CHECK_INT(buf_append_str(&in, ") {1+}\r\nx\r\n"), 0);
+		CHECK(has(feed(&t, buf_cstr(&in)), "e NO [LIMIT]"));
+		buf_fini(&in);
+	}
 	t_fini(&t);
 }
 
@@ -1227,6 +1287,7 @@ static const struct test_case cases[] = {
 	TEST(test_create_delete_rename),
 	TEST(test_list),
 	TEST(test_status_append),
+	TEST(test_append_over_quota),
 	TEST(test_append_streamed),
 	TEST(test_idle_compress),
 	TEST(test_quota_bye),
