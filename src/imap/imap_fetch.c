@@ -556,6 +556,7 @@ binary_content(struct fetch_ctx *c, const struct imap_section *s,
 	const uint8_t *data = c->m->data.p;
 	struct mime_section r;
 	struct buf crlf;
+	struct span src;
 	enum mime_cte cte;
 	size_t vsize;
 	int rc;
@@ -574,19 +575,25 @@ binary_content(struct fetch_ctx *c, const struct imap_section *s,
 	 * whatever the stored form (an encoded =0A stays a LF) */
 	vsize = crlf_size(data, r.off, r.len);
 	buf_init(&crlf, vsize);
-	if (put(&crlf, data, r.off, r.len, vsize, 0, vsize, true) < 0) {
-		buf_fini(&crlf);
-		return -1;
+	if (vsize == r.len) {
+		/* already CRLF throughout (the usual case): no copy */
+		src = span_make(data + r.off, r.len);
+	} else {
+		if (put(&crlf, data, r.off, r.len, vsize, 0, vsize, true) < 0) {
+			buf_fini(&crlf);
+			return -1;
+		}
+		src = buf_span(&crlf);
 	}
 	switch (cte) {
 	case MIME_CTE_BASE64:
 	case MIME_CTE_QP:
 	case MIME_CTE_UUENCODE:
 		*literal8_r = true;
-		rc = mime_decode_body(cte, buf_span(&crlf), tmp, NULL);
+		rc = mime_decode_body(cte, src, tmp, NULL);
 		break;
 	default:
-		rc = buf_append(tmp, crlf.data, crlf.len);
+		rc = buf_append(tmp, src.p, src.len);
 		break;
 	}
 	buf_fini(&crlf);
