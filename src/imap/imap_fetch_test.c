@@ -379,6 +379,9 @@ test_sections_single(void)
 	    "Subject: hi\r\n\r\n");
 	FETCH_IS(&m, "BODY.PEEK[HEADER.FIELDS (to)]<4.10>",
 	    "BODY[HEADER.FIELDS (TO)]<4> {10}\r\nbob@exampl");
+	/* a field name that is not even quotable goes back as a literal */
+	FETCH_IS(&m, "BODY.PEEK[HEADER.FIELDS ({4}\r\nx\xc3\xa9y)]",
+	    "BODY[HEADER.FIELDS ({4}\r\nX\xc3\xa9Y)] {2}\r\n\r\n");
 	/* lowercase section keywords are echoed uppercase */
 	FETCH_IS(&m, "body.peek[text]", "BODY[TEXT] {14}\r\nHello\r\nWorld\r\n");
 }
@@ -443,6 +446,58 @@ test_sections_nested(void)
 	/* several items in one response, in the order asked */
 	FETCH_IS(&m, "BODY.PEEK[1] UID BODY.PEEK[3]",
 	    "BODY[1] {8}\r\npart one UID 7 BODY[3] {4}\r\nAAEC");
+}
+
+/* the part numbers BODYSTRUCTURE shows, in the odd cases */
+static void
+test_sections_odd(void)
+{
+	static const char no_end[] = "From: a@b\r\nSubject: s\r\n";
+	static const char no_boundary[] = "Subject: x\r\n"
+	    "Content-Type: multipart/mixed\r\n\r\n--a\r\nbody\r\n";
+	static const char global[] = "Subject: x\r\n"
+	    "Content-Type: message/global\r\n\r\n"
+	    "Subject: inner\r\n\r\nbody\r\n";
+	static const char rfc822[] = "Subject: x\r\n"
+	    "Content-Type: message/rfc822\r\n\r\n"
+	    "Subject: inner\r\n\r\nbody\r\n";
+	struct imap_fetch_msg m;
+
+	/* a header without its empty line: HEADER.FIELDS adds one only
+	 * when it found something (as Dovecot) */
+	msg_init(&m, no_end, sizeof(no_end) - 1);
+	FETCH_IS(&m, "BODY.PEEK[HEADER.FIELDS (SUBJECT)]",
+	    "BODY[HEADER.FIELDS (SUBJECT)] {14}\r\nSubject: s\r\n\r\n");
+	FETCH_IS(&m, "BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT FROM)]",
+	    "BODY[HEADER.FIELDS.NOT (SUBJECT FROM)] {0}\r\n");
+	FETCH_IS(&m, "BODY.PEEK[TEXT]", "BODY[TEXT] {0}\r\n");
+	/* a multipart without a boundary: one empty part */
+	msg_init(&m, no_boundary, sizeof(no_boundary) - 1);
+	FETCH_IS(&m, "BODY.PEEK[1]", "BODY[1] {0}\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.MIME]", "BODY[1.MIME] {0}\r\n");
+	FETCH_IS(&m, "BINARY.SIZE[1]", "BINARY.SIZE[1] 0");
+	FETCH_IS(&m, "BODY.PEEK[TEXT]", "BODY[TEXT] {11}\r\n--a\r\nbody\r\n");
+	/* message/global is a leaf: nothing inside it is numbered */
+	msg_init(&m, global, sizeof(global) - 1);
+	FETCH_IS(&m, "BODY.PEEK[1]",
+	    "BODY[1] {24}\r\nSubject: inner\r\n\r\nbody\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.1]", "BODY[1.1] {0}\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.HEADER]", "BODY[1.HEADER] {0}\r\n");
+	/* message/rfc822 at the top: 1 is the inner message, 1.1 its body,
+	 * 1.HEADER and 1.1.MIME its header (Dovecot agrees) */
+	msg_init(&m, rfc822, sizeof(rfc822) - 1);
+	FETCH_IS(&m, "BODY.PEEK[1]",
+	    "BODY[1] {24}\r\nSubject: inner\r\n\r\nbody\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.1]", "BODY[1.1] {6}\r\nbody\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.HEADER]",
+	    "BODY[1.HEADER] {18}\r\nSubject: inner\r\n\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.TEXT]", "BODY[1.TEXT] {6}\r\nbody\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.1.MIME]",
+	    "BODY[1.1.MIME] {18}\r\nSubject: inner\r\n\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.MIME]", "BODY[1.MIME] {44}\r\n"
+	    "Subject: x\r\nContent-Type: message/rfc822\r\n\r\n");
+	FETCH_IS(&m, "BODY.PEEK[1.1.1]", "BODY[1.1.1] {0}\r\n");
+	FETCH_IS(&m, "BINARY.PEEK[1.1]", "BINARY[1.1] {6}\r\nbody\r\n");
 }
 
 static void
@@ -972,6 +1027,7 @@ static const struct test_case cases[] = {
 	TEST(test_cached_and_computed),
 	TEST(test_sections_single),
 	TEST(test_sections_nested),
+	TEST(test_sections_odd),
 	TEST(test_rfc822_items),
 	TEST(test_partial),
 	TEST(test_bare_lf),
