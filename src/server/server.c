@@ -49,6 +49,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		pop3_conn_accept(lc->srv, lc->kind == LISTENER_POP3S, fd, sa,
 		    salen);
 		break;
+	case LISTENER_IMAP:
+	case LISTENER_IMAPS:
+		imap_conn_accept(lc->srv, lc->kind == LISTENER_IMAPS, fd, sa,
+		    salen);
+		break;
 	}
 }
 
@@ -163,6 +168,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		srv->stopping = true;
 		smtp_conn_shutdown_all(srv);
 		pop3_server_shutdown(srv);
+		imap_server_shutdown(srv);
 		/* let 421s and pending commits finish, then stop */
 		event_base_loopexit(srv->base, &grace);
 		break;
@@ -270,6 +276,25 @@ listen_pop3(struct server *srv)
 	return 0;
 }
 
+/* listen_imap - [listen] imap (STARTTLS if TLS is on) and imaps (implicit) */
+static int
+listen_imap(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+
+	if (cfg->imap.n == 0 && cfg->imaps.n == 0)
+		return 0;
+	if (cfg->imaps.n > 0 && !tls_enabled(srv)) {
+		log_error("[listen] imaps needs [tls] cert and key");
+		return -1;
+	}
+	if (imap_server_start(srv) < 0 ||
+	    listen_on(srv, "imap", LISTENER_IMAP, &cfg->imap) < 0 ||
+	    listen_on(srv, "imaps", LISTENER_IMAPS, &cfg->imaps) < 0)
+		return -1;
+	return 0;
+}
+
 static void
 warn_unavailable(const char *name, const struct config_listen *l)
 {
@@ -334,10 +359,11 @@ server_run(struct config *cfg)
 		goto out;
 	if (listen_tls(&srv) < 0)
 		goto out;
+	/* before POP3: it then shares the login throttle IMAP makes */
+	if (listen_imap(&srv) < 0)
+		goto out;
 	if (listen_pop3(&srv) < 0)
 		goto out;
-	warn_unavailable("imap", &cfg->imap);
-	warn_unavailable("imaps", &cfg->imaps);
 	warn_unavailable("http", &cfg->http);
 	if (drop_privileges(cfg->run_as) < 0)
 		goto out;
@@ -423,6 +449,7 @@ out:
 		smtp_conn_force_close(srv.smtp_conns);
 	auth_throttle_free(&srv.smtp_throttle);
 	pop3_server_stop(&srv);
+	imap_server_stop(&srv);
 	local_delivery_free(&srv.delivery);
 	tls_fini(&srv);
 	for (i = 0; i < sizeof(srv.ev_signals) / sizeof(srv.ev_signals[0]);

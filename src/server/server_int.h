@@ -18,6 +18,7 @@ struct queue;
 struct accounts;
 struct smtp_conn;
 struct pop3_server;
+struct imap_server;
 
 enum listener_kind {
 	LISTENER_SMTP,		/* 25: MX, STARTTLS offered */
@@ -25,6 +26,8 @@ enum listener_kind {
 	LISTENER_SUBMISSIONS,	/* 465: implicit TLS, AUTH before MAIL */
 	LISTENER_POP3,		/* 110: STLS offered (pop3_conn.c) */
 	LISTENER_POP3S,		/* 995: implicit TLS (pop3_conn.c) */
+	LISTENER_IMAP,		/* 143: STARTTLS offered (imap_conn.c) */
+	LISTENER_IMAPS,		/* 993: implicit TLS (imap_conn.c) */
 };
 
 /* What an accepting socket serves (the listener callback's argument). */
@@ -60,6 +63,7 @@ struct server {
 	uint8_t			 auth_secret[32];	/* fake SCRAM salts */
 	struct smtp_conn	*smtp_conns;	/* list of live connections */
 	struct pop3_server	*pop3;		/* pop3_conn.c; NULL: off */
+	struct imap_server	*imap;		/* imap_conn.c; NULL: off */
 	struct policy_settings	*policy;	/* inbound SPF/DKIM/DMARC
 						 * ([policy]; smtp_conn.c) */
 	struct psl		*psl;		/* public suffixes (DMARC);
@@ -98,6 +102,17 @@ void pop3_conn_accept(struct server *srv, bool implicit_tls, int fd,
     const struct sockaddr *sa, int salen);
 void pop3_server_shutdown(struct server *srv);
 void pop3_server_stop(struct server *srv);
+
+/*
+ * imap_conn.c: the IMAP service, the same way.  imap_server_start also
+ * makes srv->auth_pool and srv->smtp_throttle if SMTP AUTH did not (they
+ * are shared by every protocol) and sets the store's change hook.
+ */
+int imap_server_start(struct server *srv);
+void imap_conn_accept(struct server *srv, bool implicit_tls, int fd,
+    const struct sockaddr *sa, int salen);
+void imap_server_shutdown(struct server *srv);
+void imap_server_stop(struct server *srv);
 
 /*
  * smtp_auth.c: password checks (argon2) on worker threads.  done runs on
