@@ -808,25 +808,49 @@ imap_cmd_namespace(struct imap_call *c)
 	return IMAP_SESSION_OK;
 }
 
-/* ---- QUOTA ----------------------------------------------------- */
+/* ---- QUOTA ---------------------------------------------------- */
 
 /*
- * XXX: RFC 9208 needs the account's usage and limit (store additions in
- * progress); until then the account has no quota root, which RFC 9208
- * section 4.3 allows ("* QUOTAROOT INBOX" with no roots).
+ * RFC 9208: one quota root, "", for the whole account, with the STORAGE
+ * resource (units of 1024 octets) when the account has a limit; without
+ * one the account has no quota root (section 4.3 allows that).  There is
+ * no limit on the number of messages, so no MESSAGE resource.
  */
+static int
+put_quota(struct imap_call *c, struct mailstore *ms)
+{
+	uint64_t bytes = 0, msgs = 0;
+	const char *err = NULL;
+
+	if (mailstore_usage(ms, &bytes, &msgs, &err) < 0) {
+		imap_result(c, IMAP_RESULT_NO, "SERVERBUG",
+		    "Cannot read the usage");
+		return -1;
+	}
+	imap_out(c->s, c->out, "* QUOTA \"\" (STORAGE %llu %llu)",
+	    (unsigned long long)((bytes + 1023) / 1024),
+	    (unsigned long long)(c->s->quota / 1024));
+	return 0;
+}
+
 enum imap_session_status
 imap_cmd_getquota(struct imap_call *c)
 {
 	struct mailstore *ms;
 
-	if (c->cmd->name == IMAP_CMD_GETQUOTA) {
-		imap_result(c, IMAP_RESULT_NO, "NONEXISTENT",
-		    "No such quota root");
-		return IMAP_SESSION_OK;
-	}
 	if ((ms = imap_call_store(c)) == NULL)
 		return IMAP_SESSION_OK;
+	if (c->cmd->name == IMAP_CMD_GETQUOTA) {
+		if (c->cmd->u.quota.root.len != 0 || c->s->quota == 0) {
+			imap_result(c, IMAP_RESULT_NO, "NONEXISTENT",
+			    "No such quota root");
+			return IMAP_SESSION_OK;
+		}
+		if (put_quota(c, ms) == 0)
+			imap_result(c, IMAP_RESULT_OK, "",
+			    "GETQUOTA completed");
+		return IMAP_SESSION_OK;
+	}
 	if (mailbox_exists(c, ms, c->cmd->u.mbox.name) != 1) {
 		imap_result(c, IMAP_RESULT_NO, "NONEXISTENT",
 		    "No such mailbox");
@@ -836,7 +860,13 @@ imap_cmd_getquota(struct imap_call *c)
 	if (imap_put_mailbox(c->s, c->out, c->cmd->u.mbox.name) < 0)
 		imap_put_quoted(c->s, c->out, c->cmd->u.mbox.name,
 		    c->cmd->u.mbox.len);
-	imap_out_raw(c->s, c->out, "\r\n", 2);
+	if (c->s->quota == 0) {
+		imap_out_raw(c->s, c->out, "\r\n", 2);
+	} else {
+		imap_out_raw(c->s, c->out, " \"\"\r\n", 5);
+		if (put_quota(c, ms) < 0)
+			return IMAP_SESSION_OK;
+	}
 	imap_result(c, IMAP_RESULT_OK, "", "GETQUOTAROOT completed");
 	return IMAP_SESSION_OK;
 }

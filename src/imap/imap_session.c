@@ -203,7 +203,7 @@ static const char caps_common[] =
     "UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE "
     "CREATE-SPECIAL-USE STATUS=SIZE MULTIAPPEND BINARY ESEARCH SEARCHRES "
     "CONDSTORE QRESYNC COMPRESS=DEFLATE UTF8=ACCEPT SORT SORT=DISPLAY "
-    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
+    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE";
 
 static void
 cap_list(const struct imap_session *s, char *out, size_t outsize)
@@ -257,6 +257,7 @@ imap_session_new(const struct imap_session_config *cfg,
 	s->plaintext_loopback = cfg->plaintext_loopback;
 	s->append_limit = cfg->append_limit != 0 ? cfg->append_limit :
 	    IMAP_MAX_APPEND;
+	s->quota_default = cfg->quota_default;
 	if (cfg->sasl_secret != NULL && cfg->sasl_secret_len > 0) {
 		s->sasl_secret = xmalloc(cfg->sasl_secret_len);
 		memcpy(s->sasl_secret, cfg->sasl_secret,
@@ -357,15 +358,32 @@ imap_session_tls_started(struct imap_session *s)
 	log_debug("imap tls sid=%s", s->sid);
 }
 
+/*
+ * session_store - the account's store handle on this worker, with the
+ * account's quota (the handle is shared by the account's sessions on this
+ * thread, and all of them carry the same limit)
+ */
+static struct mailstore *
+session_store(struct imap_session *s, const struct imap_env *env,
+    const char **error_r)
+{
+	struct mailstore *ms;
+
+	*error_r = "no store cache";
+	if (env == NULL || env->stores == NULL)
+		return NULL;
+	ms = imap_store_cache_get(env->stores, s->user_id, error_r);
+	if (ms != NULL)
+		mailstore_set_quota(ms, s->quota);
+	return ms;
+}
+
 struct mailstore *
 imap_call_store(struct imap_call *c)
 {
-	const char *err = "no store cache";
-	struct mailstore *ms = NULL;
+	const char *err = NULL;
+	struct mailstore *ms = session_store(c->s, c->env, &err);
 
-	if (c->env != NULL && c->env->stores != NULL)
-		ms = imap_store_cache_get(c->env->stores, c->s->user_id,
-		    &err);
 	if (ms == NULL) {
 		log_warn("imap store unavailable sid=%s user=%s error=\"%s\"",
 		    c->s->sid, c->s->user != NULL ? c->s->user : "-", err);
@@ -519,6 +537,9 @@ finish_login(struct imap_session *s, const struct imap_env *env,
 	free(s->user);
 	s->user = xstrdup(u.address);
 	s->user_id = u.id;
+	/* XXX: read at login; a change by the CLI counts from the next one */
+	s->quota = u.quota_bytes != 0 ? u.quota_bytes : s->quota_default;
+	mailstore_set_quota(ms, s->quota);
 	set_state(s, IMAP_STATE_AUTH);
 	set_reader_limits(s);
 	log_info("imap login sid=%s peer=%s user=%s", s->sid, s->addr,
@@ -1117,8 +1138,8 @@ static void
 finish_call(struct imap_session *s, struct imap_call *c)
 {
 	if (!c->no_sync && s->view != NULL) {
-		struct mailstore *ms = imap_store_cache_get(c->env != NULL ?
-		    c->env->stores : NULL, s->user_id, &(const char *){ NULL });
+		const char *err = NULL;
+		struct mailstore *ms = session_store(s, c->env, &err);
 
 		if (ms != NULL)
 			(void)imap_view_sync(s->view, ms, &s->opts,
@@ -1213,8 +1234,7 @@ idle_line(struct imap_session *s, const struct imap_env *env,
 	}
 	if (s->view != NULL) {
 		const char *err = NULL;
-		struct mailstore *ms = imap_store_cache_get(env != NULL ?
-		    env->stores : NULL, s->user_id, &err);
+		struct mailstore *ms = session_store(s, env, &err);
 
 		if (ms != NULL)
 			(void)imap_view_sync(s->view, ms, &s->opts, true,
@@ -1379,8 +1399,7 @@ imap_session_poll(struct imap_session *s, const struct imap_env *env,
 {
 	if ((s->flags & IMAP_F_IDLE) && s->view != NULL) {
 		const char *err = NULL;
-		struct mailstore *ms = imap_store_cache_get(env != NULL ?
-		    env->stores : NULL, s->user_id, &err);
+		struct mailstore *ms = session_store(s, env, &err);
 
 		if (ms != NULL)
 			(void)imap_view_sync(s->view, ms, &s->opts, true,

@@ -54,6 +54,11 @@ struct imap_session_config {
 	uint64_t	 append_limit;	/* APPENDLIMIT; 0: IMAP_MAX_APPEND */
 	const uint8_t	*sasl_secret;	/* SCRAM answers to unknown users */
 	size_t		 sasl_secret_len;
+	/*
+	 * Storage quota (RFC 9208) of an account whose own quota_bytes is 0
+	 * ([store] quota); 0: unlimited.  Read at login.
+	 */
+	uint64_t	 quota_default;
 };
 
 struct imap_peer {

@@ -48,6 +48,8 @@ struct imap_session {
 	bool			 tls_available;
 	bool			 plaintext_loopback;
 	uint64_t		 append_limit;
+	uint64_t		 quota_default;	/* [store] quota */
+	uint64_t		 quota;		/* the account's, after login */
 	uint8_t			*sasl_secret;
 	size_t			 sasl_secret_len;
 	/* peer */

@@ -44,6 +44,7 @@ struct t {
 static struct accounts *shared_accounts;
 static char *shared_top, *shared_dir;
 static int64_t shared_uid;
+static uint64_t cfg_quota_default;	/* for the next t_init */
 
 /* one data directory for the whole run (argon2 is slow) */
 static void
@@ -102,6 +103,7 @@ t_init_peer(struct t *t, bool loopback, bool tls, bool tls_available)
 	cfg.tls_available = tls_available;
 	cfg.plaintext_loopback = true;
 	cfg.append_limit = 200000;
+	cfg.quota_default = cfg_quota_default;
 	memset(&peer, 0, sizeof(peer));
 	peer.session_id = "test";
 	peer.addr = loopback ? "127.0.0.1" : "192.0.2.7";
@@ -238,7 +240,7 @@ test_greeting_capability(void)
 	CHECK(has(buf_cstr(&t.out), "* CAPABILITY IMAP4rev1 IMAP4rev2 "));
 	CHECK(has(buf_cstr(&t.out), "APPENDLIMIT=200000"));
 	CHECK(has(buf_cstr(&t.out), " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT "
-	    "THREAD=REFERENCES"));
+	    "THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE "));
 	CHECK_INT(t.st, IMAP_SESSION_OK);
 	/* LOGIN without TLS from a remote peer */
 	CHECK(has(feed(&t, "b LOGIN " USER " x\r\n"),
@@ -831,35 +833,38 @@ test_status_append(void)
 	t_fini(&t);
 }
 
+/* login_with_quota - a session whose account has a quota of q bytes */
+static void
+login_with_quota(struct t *t, uint64_t q)
+{
+	const char *err = NULL;
+
+	CHECK_INT(accounts_user_quota_set(t->a, USER, q, &err), 0);
+	login(t);
+	CHECK_INT(accounts_user_quota_set(t->a, USER, 0, &err), 0);
+}
+
 static void
 test_append_over_quota(void)
 {
 	struct t t;
-	struct mailstore *ms;
-	const char *err = NULL, *o;
+	const char *o;
 
 	t_init(&t);
-	login(&t);
-	ms = imap_store_cache_get(t.sc, shared_uid, &err);
-	mailstore_set_quota(ms, 30);
+	login_with_quota(&t, 30);
 	CHECK(has(feed(&t, "a APPEND INBOX {20+}\r\n0123456789012345678\n"
 	    "\r\n"), "a OK"));
-	{
-		uint64_t ub = 0, um = 0;
-
-		CHECK_INT(mailstore_usage(ms, &ub, &um, &err), 0);
-		CHECK_INT(ub, 20);
-		CHECK_INT(um, 1);
-	}
 	o = feed(&t, "b APPEND INBOX {20+}\r\n0123456789012345678\n\r\n");
 	CHECK(has(o, "b NO [OVERQUOTA]"));
+	t_fini(&t);
+
 	/* MULTIAPPEND: all or nothing */
-	mailstore_set_quota(ms, 45);
+	t_init(&t);
+	login_with_quota(&t, 25);
 	o = feed(&t, "c APPEND INBOX {10+}\r\n012345678\n {10+}\r\n"
 	    "012345678\n {10+}\r\n012345678\n\r\n");
 	CHECK(has(o, "c NO [OVERQUOTA]"));
-	CHECK(has(feed(&t, "d STATUS INBOX (MESSAGES)\r\n"), "(MESSAGES 1)"));
-	mailstore_set_quota(ms, 0);
+	CHECK(has(feed(&t, "d STATUS INBOX (MESSAGES)\r\n"), "(MESSAGES 0)"));
 	/* keywords past STORE_MAX_KEYWORDS */
 	{
 		struct buf in;
@@ -960,6 +965,9 @@ test_quota_bye(void)
 	login(&t);
 	CHECK(has(feed(&t, "a GETQUOTAROOT INBOX\r\n"),
 	    "* QUOTAROOT \"INBOX\"\r\na OK"));
+	CHECK(has(feed(&t, "a2 GETQUOTA \"\"\r\n"), "a2 NO [NONEXISTENT]"));
+	CHECK(has(feed(&t, "a3 GETQUOTAROOT nope\r\n"),
+	    "a3 NO [NONEXISTENT]"));
 	CHECK(has(feed(&t, "b SETQUOTA \"\" (STORAGE 10)\r\n"),
 	    "b NO [NOPERM]"));
 	buf_reset(&t.out);
@@ -968,6 +976,37 @@ test_quota_bye(void)
 	o = feed(&t, "c NOOP\r\n");
 	CHECK(hasnt(o, "c OK"));
 	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+
+	/* an account with a quota: one root, STORAGE in KiB */
+	t_init(&t);
+	login_with_quota(&t, 10 * 1024);
+	feed(&t, "a APPEND Sent {1500+}\r\n");
+	{
+		char body[1501];
+
+		memset(body, 'x', 1500);
+		body[1498] = '\r';
+		body[1499] = '\n';
+		body[1500] = '\0';
+		feed(&t, body);
+	}
+	CHECK(has(feed(&t, "\r\n"), "a OK"));
+	o = feed(&t, "b GETQUOTAROOT Sent\r\n");
+	CHECK(has(o, "* QUOTAROOT \"Sent\" \"\"\r\n"
+	    "* QUOTA \"\" (STORAGE 2 10)\r\nb OK"));
+	o = feed(&t, "c GETQUOTA \"\"\r\n");
+	CHECK(has(o, "* QUOTA \"\" (STORAGE 2 10)\r\nc OK"));
+	CHECK(has(feed(&t, "d GETQUOTA \"other\"\r\n"), "d NO [NONEXISTENT]"));
+	t_fini(&t);
+
+	/* no quota of its own: the configured default */
+	cfg_quota_default = 4096;
+	t_init(&t);
+	cfg_quota_default = 0;
+	login(&t);
+	CHECK(has(feed(&t, "e GETQUOTA \"\"\r\n"),
+	    "* QUOTA \"\" (STORAGE 0 4)\r\ne OK"));
 	t_fini(&t);
 }
 
