@@ -366,7 +366,7 @@ imap_sort(const struct imap_search_msg *msgs, size_t n,
 /* ---- THREAD ---- */
 
 struct tnode {
-	struct tnode		*parent, *child, *next;
+	struct tnode		*parent, *child, *next, *prev;
 	const struct sinfo	*info;		/* NULL: a dummy */
 	const char		*id;		/* Message-ID, or NULL */
 	struct tnode		*hnext;		/* hash chain */
@@ -464,6 +464,8 @@ next_id(struct span v, size_t *pos, struct buf *id)
 static bool
 would_loop(const struct tnode *p, const struct tnode *c)
 {
+	if (c->child == NULL)
+		return p == c;	/* a leaf is nobody's ancestor: no walk */
 	for (; p != NULL; p = p->parent) {
 		if (p == c)
 			return true;
@@ -474,30 +476,40 @@ would_loop(const struct tnode *p, const struct tnode *c)
 static void
 unlink_node(struct tnode *c)
 {
-	struct tnode **pp;
-
 	if (c->parent == NULL)
 		return;
-	for (pp = &c->parent->child; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	c->parent = NULL;
-	c->next = NULL;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->parent->child = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->parent = c->prev = c->next = NULL;
 }
 
+/* link_node - c becomes p's first child (sibling order does not matter
+ * until step 6 sorts every list; O(1) keeps wide threads linear) */
 static void
 link_node(struct tnode *p, struct tnode *c)
 {
-	struct tnode **pp;
-
-	for (pp = &p->child; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = c;
 	c->parent = p;
-	c->next = NULL;
+	c->prev = NULL;
+	c->next = p->child;
+	if (p->child != NULL)
+		p->child->prev = c;
+	p->child = c;
+}
+
+/* fix_prev - sets the prev pointers of x's children from their order */
+static void
+fix_prev(struct tnode *x)
+{
+	struct tnode *c, *prev = NULL;
+
+	for (c = x->child; c != NULL; c = c->next) {
+		c->prev = prev;
+		prev = c;
+	}
 }
 
 /* refs_link - steps 1A and 1B for one message */
@@ -588,6 +600,7 @@ sort_children(struct tnode *x, struct tnode ***tmp, size_t *cap)
 		pp = &(*tmp)[i]->next;
 	}
 	*pp = NULL;
+	fix_prev(x);
 }
 
 /* preorder - every node under root, parents before children */
@@ -644,6 +657,7 @@ prune(struct tnode *root, struct tnode **order, size_t n)
 		}
 		*tail = NULL;
 		x->child = head;
+		fix_prev(x);
 	}
 }
 
@@ -735,17 +749,8 @@ merge_subjects(struct thread *t, struct tnode *root, struct tnode **top,
 			link_node(old, cur);
 		} else {
 			d = node_new(t);
-			/* the dummy takes old's place among the top nodes */
-			d->parent = root;
-			d->next = old->next;
-			for (c = root->child; c != NULL; c = c->next) {
-				if (c->next == old)
-					c->next = d;
-			}
-			if (root->child == old)
-				root->child = d;
-			old->parent = NULL;
-			old->next = NULL;
+			unlink_node(old);
+			link_node(root, d);
 			link_node(d, old);
 			link_node(d, cur);
 			e->node = d;
@@ -908,7 +913,7 @@ static int
 thread_orderedsubject(struct thread *t, struct buf *out)
 {
 	const struct sinfo **s;
-	struct tnode root, *x, *first = NULL, **tmp = NULL;
+	struct tnode root, *x, *first = NULL, *last = NULL, **tmp = NULL;
 	size_t i, cap = 0;
 	int rc;
 
@@ -924,10 +929,18 @@ thread_orderedsubject(struct thread *t, struct buf *out)
 		x->info = s[i];
 		if (first != NULL && ascii_strcasecmp(first->info->subject,
 		    s[i]->subject) == 0) {
-			link_node(first, x);
+			/* appended: the children stay in date order */
+			x->parent = first;
+			x->prev = last;
+			if (last != NULL)
+				last->next = x;
+			else
+				first->child = x;
+			last = x;
 		} else {
 			link_node(&root, x);
 			first = x;
+			last = NULL;
 		}
 	}
 	free(s);
