@@ -99,7 +99,10 @@ check_headers(struct span in)
 	memset(&o, 0, sizeof(o));
 	o.result = DMARC_RESULT_FAIL;
 	o.header_from = dom;
-	pi.dmarc = &o;
+	pi.dmarc = (strlen(from) & 4) ? NULL : &o;
+	/* checks turned off ([policy] spf/dkim = no) */
+	pi.spf_off = (strlen(from) & 1) != 0;
+	pi.dkim_off = (strlen(from) & 2) != 0;
 	buf_init(&out, 64 * 1024);
 	if (policy_headers(&set, &pi, &out) < 0)
 		abort();
@@ -127,6 +130,19 @@ check_headers(struct span in)
 			    (unsigned char)d.text[i] >= 0x7f)
 				abort();
 	}
+	/* a check turned off leaves no trace: no Received-SPF field, no
+	 * result (each starts a line; values with '=' are quoted) */
+	if (pi.spf_off && ((out.len >= 13 && memcmp(out.data,
+	    "Received-SPF:", 13) == 0) || memmem(out.data, out.len,
+	    "\r\nReceived-SPF:", 15) != NULL || memmem(out.data, out.len,
+	    "\r\n\tspf=", 7) != NULL))
+		abort();
+	if (pi.dkim_off && memmem(out.data, out.len, "\r\n\tdkim=", 8) !=
+	    NULL)
+		abort();
+	if (!pi.spf_off && memmem(out.data, out.len, "\r\n\tspf=", 7) ==
+	    NULL)
+		abort();
 	buf_fini(&out);
 	free(helo);
 	free(from);
