@@ -10,9 +10,11 @@
  * the piece size; the rest is what the client sends, fed piece by piece
  * and acted on as the connection layer would (AUTH answered at once,
  * MORE resumed, STARTTLS completed, IDLE polled).  Checks: every response
- * line is "* ...", "+ ..." or "tag OK|NO|BAD ...", ends in CRLF and holds
- * no NUL; the session eats all input unless it asked to stop.
+ * is "* ...", "+ ..." or "tag OK|NO|BAD ...", in CRLF lines, with literal
+ * data (FETCH) exactly as long as announced, and no NUL in a tagged line;
+ * the session eats all input unless it asked to stop.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,32 +74,69 @@ fz_fresh_store(void)
 		abort();
 }
 
+/* literal_at_end - the n of a "{n}" ending line[0..len), or -1 */
+static long long
+literal_at_end(const uint8_t *line, size_t len)
+{
+	size_t i;
+	long long n = 0, mul = 1;
+
+	if (len < 3 || line[len - 1] != '}')
+		return -1;
+	for (i = len - 1; i > 0 && line[i - 1] >= '0' && line[i - 1] <= '9';
+	    i--) {
+		if (mul > 1000000000000LL)
+			return -1;
+		n += (line[i - 1] - '0') * mul;
+		mul *= 10;
+	}
+	if (i == len - 1 || i == 0 || line[i - 1] != '{')
+		return -1;
+	return n;
+}
+
+/*
+ * check_output - every response is "* ...", "+ ..." or "tag OK|NO|BAD
+ * ...", made of CRLF lines; a line ending in {n} is followed by n bytes of
+ * literal data (FETCH), after which the same response goes on
+ */
 static void
 check_output(const struct buf *out)
 {
 	size_t i = 0;
+	bool start = true;
 
-	if (out->len > 0 && memchr(out->data, '\0', out->len) != NULL)
-		abort();
 	while (i < out->len) {
 		const uint8_t *line = out->data + i;
 		const uint8_t *nl = memchr(line, '\n', out->len - i);
 		size_t len, t;
+		long long lit;
 
 		if (nl == NULL || nl == line || nl[-1] != '\r')
 			abort();		/* lines end in CRLF */
 		len = (size_t)(nl - line) + 1;
+		if (start && line[0] != '*' && line[0] != '+') {
+			for (t = 0; t < len && line[t] != ' '; t++)
+				;
+			if (t == 0 || t + 4 > len)
+				abort();
+			if (memcmp(line + t, " OK", 3) != 0 &&
+			    memcmp(line + t, " NO", 3) != 0 &&
+			    memcmp(line + t, " BAD", 4) != 0)
+				abort();
+			if (memchr(line, '\0', len) != NULL)
+				abort();
+		}
 		i += len;
-		if (line[0] == '*' || line[0] == '+')
-			continue;
-		for (t = 0; t < len && line[t] != ' '; t++)
-			;
-		if (t == 0 || t + 4 > len)
-			abort();
-		if (memcmp(line + t, " OK", 3) != 0 &&
-		    memcmp(line + t, " NO", 3) != 0 &&
-		    memcmp(line + t, " BAD", 4) != 0)
-			abort();
+		lit = literal_at_end(line, len - 2);
+		if (lit >= 0) {
+			if ((unsigned long long)lit > out->len - i)
+				abort();	/* literal cut short */
+			i += (size_t)lit;
+			start = false;
+		} else {
+			start = true;
+		}
 	}
 }
 
