@@ -431,6 +431,15 @@ view_told_add(struct imap_view *v, uint32_t uid, uint64_t modseq)
 	v->ntold++;
 }
 
+/* Forgets the told changes, and their memory (a STORE 1:* leaves many). */
+static void
+told_clear(struct imap_view *v)
+{
+	free(v->told);
+	v->told = NULL;
+	v->ntold = v->captold = 0;
+}
+
 static int
 cmp_told(const void *a, const void *b)
 {
@@ -472,7 +481,7 @@ view_own_change(struct imap_view *v, struct mailstore *ms, uint64_t h0,
 	if (vs_state(ms, v->mailbox, &uv, &un, &h, &err) != 1 || h != m)
 		return;
 	v->modseq = m;
-	v->ntold = 0;	/* every change told so far is <= m */
+	told_clear(v);	/* every change told so far is <= m */
 }
 
 /* A mailbox name as an IMAP string: UTF-8 or modified UTF-7, quoted. */
@@ -802,7 +811,7 @@ imap_view_sync(struct imap_view *v, struct mailstore *ms,
 		add_pending(v, gone, ngone);
 		free(gone);
 		v->modseq = h;
-		v->ntold = 0;
+		told_clear(v);
 	}
 	r = 0;
 	if (allow_expunge && v->npending > 0) {

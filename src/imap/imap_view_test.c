@@ -1036,6 +1036,69 @@ t_qresync_select(void)
 	teardown(&ms);
 }
 
+/* The rest of the commands and error paths. */
+static void
+t_misc(void)
+{
+	struct mailstore *ms = setup3();
+	struct imap_result res;
+	struct imap_view *v;
+	struct buf out;
+	const char *err = NULL;
+
+	deliver(ms, "INBOX", "Subject: odd\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+	    "x-weird\r\n\r\nbody\r\n", 0);
+	buf_init(&out, 1u << 20);
+	v = open_view(ms, "a SELECT INBOX", &rev1, &out, &res);
+	run(v, ms, "a CHECK", &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_OK, "");
+	run(v, ms, "a NOOP", &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_BAD, NULL);
+	/* nothing to resume: done at once */
+	buf_reset(&out);
+	CHECK_INT(imap_view_resume(v, ms, &rev1, &out, &res), 0);
+	RES(&res, IMAP_RESULT_OK, NULL);
+	run(v, ms, "a FETCH 4 (BINARY.PEEK[1])", &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_NO, "UNKNOWN-CTE");
+	run(v, ms, "a FETCH 4 (BINARY.SIZE[1])", &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_NO, "UNKNOWN-CTE");
+	run(v, ms, "a FETCH 4 (BODY.PEEK[1])", &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_OK, "");
+	HAS(&out, "body");
+	/* MOVE of several renumbers in order */
+	run(v, ms, "a MOVE 2:3 Trash", &rev1, &out, &res);
+	HAS(&out, "* 2 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+	run(v, ms, "a FETCH 1:* (UID)", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 4)\r\n");
+	/* "$" keeps UIDs: after an expunge it still names the same ones */
+	run(v, ms, "a SEARCH RETURN (SAVE) UID 4", &rev1, &out, &res);
+	run(v, ms, "a UID STORE 1 +FLAGS.SILENT (\\Deleted)", &rev1, &out,
+	    &res);
+	run(v, ms, "a EXPUNGE", &rev1, &out, &res);
+	run(v, ms, "a FETCH $ (UID)", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* 1 FETCH (UID 4)\r\n");
+	/* a failed search empties "$" */
+	run(v, ms, "a SEARCH RETURN (SAVE) CHARSET X-NONE ALL", &rev1, &out,
+	    &res);
+	RES(&res, IMAP_RESULT_NO, "BADCHARSET (UTF-8 US-ASCII)");
+	run(v, ms, "a FETCH $ (UID)", &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_OK, "");
+	CHECK_INT(out.len, 0);
+	/* the mailbox deleted under the view: sync says so */
+	CHECK_INT(mailstore_mailbox_create(ms, "Gone", MAILSTORE_SPECIAL_NONE,
+	    &err), 0);
+	imap_view_free(&v);
+	v = open_view(ms, "a SELECT Gone", &rev1, &out, &res);
+	CHECK(v != NULL);
+	CHECK_INT(mailstore_mailbox_delete(ms, "Gone", &err), 0);
+	buf_reset(&out);
+	CHECK_INT(imap_view_sync(v, ms, &rev1, true, &out), -1);
+	imap_view_free(&v);
+	buf_fini(&out);
+	teardown(&ms);
+}
+
 static const struct test_case cases[] = {
 	TEST(t_seqmap),
 	TEST(t_seqmap_compact),
@@ -1052,6 +1115,7 @@ static const struct test_case cases[] = {
 	TEST(t_expunge),
 	TEST(t_two_views),
 	TEST(t_qresync_select),
+	TEST(t_misc),
 };
 
 TEST_MAIN(cases)
