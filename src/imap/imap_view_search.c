@@ -21,6 +21,8 @@
 #define VIEW_SORT_MAX_HEADERS	(256u * 1024 * 1024)
 /* BODY/TEXT strings handed to the full-text index. */
 #define VIEW_FTS_MAX_TERMS	16
+/* Up to this many candidates are looked up one by one, not listed. */
+#define VIEW_FTS_FEW		256
 
 struct hit {
 	uint32_t	 seq, uid;
@@ -379,14 +381,25 @@ view_search(struct imap_view *v, struct mailstore *ms,
 		s.narrowed = false;
 	}
 	s.cand = cand;
-	if (v->map.count > 0 && (!s.narrowed || s.ncand > 0) &&
-	    vs_list_range(ms, v->mailbox, s.narrowed ? cand[0] : 1,
+	if (v->map.count == 0 || (s.narrowed && s.ncand == 0)) {
+		/* nothing to look at */
+	} else if (s.narrowed && s.ncand <= VIEW_FTS_FEW) {
+		/* a few candidates: an indexed lookup each beats a listing */
+		size_t i;
+
+		for (i = 0; i < s.ncand && s.failed == 0; i++)
+			if (seqmap_seq(&v->map, cand[i]) != 0 &&
+			    vs_list_range(ms, v->mailbox, cand[i], cand[i],
+			    false, search_cb, &s, &err) < 0)
+				s.failed = -3;
+	} else if (vs_list_range(ms, v->mailbox, s.narrowed ? cand[0] : 1,
 	    s.narrowed ? cand[s.ncand - 1] : seqmap_last(&v->map), false,
 	    search_cb, &s, &err) < 0) {
-		log_warn("imap search mailbox=%s error=\"%s\"", v->mailbox,
-		    err);
 		s.failed = -3;
 	}
+	if (s.failed == -3)
+		log_warn("imap search mailbox=%s error=\"%s\"", v->mailbox,
+		    err);
 	free(cand);
 	s.cand = NULL;
 	if (s.failed != 0) {
