@@ -702,6 +702,8 @@ test_create_delete_rename(void)
 	o = feed(&t, "E LIST \"\" %\r\n");
 	CHECK(has(o, "\"INBOX\""));
 	CHECK(has(o, "\"old-inbox\""));
+	/* XXX: the store does not take INBOX's messages under INBOX */
+	CHECK(has(feed(&t, "F RENAME INBOX INBOX/old\r\n"), "F NO [CANNOT]"));
 	t_fini(&t);
 }
 
