@@ -56,17 +56,19 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Length of the header section, blank line included. */
+/* Length of the header section, blank line included (one pass). */
 static size_t
 header_len(struct span d)
 {
-	const uint8_t *p = memmem(d.p, d.len, "\r\n\r\n", 4);
-	const uint8_t *q = memmem(d.p, d.len, "\n\n", 2);
+	const uint8_t *p = d.p, *end = d.p + d.len;
 
-	if (p != NULL && (q == NULL || p <= q))
-		return (size_t)(p - d.p) + 4;
-	if (q != NULL)
-		return (size_t)(q - d.p) + 2;
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		p++;
+		if (p < end && p[0] == '\n')
+			return (size_t)(p + 1 - d.p);
+		if (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+			return (size_t)(p + 2 - d.p);
+	}
 	return d.len;
 }
 
