@@ -1535,6 +1535,24 @@ view_expunge(struct imap_view *v, struct mailstore *ms,
 	free(gone);
 	view_result(res, r == 0 ? IMAP_RESULT_OK : IMAP_RESULT_NO, NULL,
 	    r == 0 ? "EXPUNGE completed" : "EXPUNGE output too big");
+	if (r == 0 && view_condstore(v, o)) {
+		uint32_t uv, un;
+		uint64_t h;
+		char code[64];
+
+		/*
+		 * The new HIGHESTMODSEQ in the tagged OK, as Dovecot does
+		 * (RFC 7162 3.2.10): read before the session's sync, which
+		 * tells everything up to at least this before the tagged
+		 * line.
+		 */
+		if (vs_state(ms, v->mailbox, &uv, &un, &h, &err) == 1) {
+			snprintf(code, sizeof(code), "HIGHESTMODSEQ %llu",
+			    (unsigned long long)h);
+			view_result(res, IMAP_RESULT_OK, code,
+			    "EXPUNGE completed");
+		}
+	}
 	return 0;
 }
 

@@ -572,6 +572,7 @@ t_fetch_changedsince(void)
 	run(v, ms, "a STORE 2 +FLAGS (\\Deleted)", &qres, &out, &res);
 	run(v, ms, "a EXPUNGE", &qres, &out, &res);
 	HAS(&out, "* VANISHED 2\r\n");
+	CHECK(strncmp(res.code, "HIGHESTMODSEQ ", 14) == 0);
 	run(v, ms, "a UID STORE 3 +FLAGS (\\Flagged)", &qres, &out, &res);
 	snprintf(line, sizeof(line), "a UID FETCH 1:* (FLAGS) "
 	    "(CHANGEDSINCE %llu VANISHED)", (unsigned long long)h);
