@@ -25,6 +25,8 @@
 
 /* header bytes of one field read for sorting and threading */
 #define IMAP_SORT_MAX_FIELD	4096
+/* References bytes read (the last ones) */
+#define IMAP_SORT_MAX_REFS	(64u * 1024)
 /* addresses read from one field to find the first mailbox */
 #define IMAP_SORT_MAX_ADDRS	16
 
@@ -524,7 +526,14 @@ refs_link(struct thread *t, struct tnode *msg)
 	bool any = false;
 
 	buf_init(&id, IMAP_SORT_MAX_FIELD);
-	if (field(m, "References", &v)) {
+	if (mime_header_find(msg_header(m), "References", &v)) {
+		/* a long thread's References outgrow the usual cut, and the
+		 * last IDs (the parent) matter most: keep the tail (a cut ID
+		 * at its start has no "<" and is skipped) */
+		if (v.len > IMAP_SORT_MAX_REFS) {
+			v.p += v.len - IMAP_SORT_MAX_REFS;
+			v.len = IMAP_SORT_MAX_REFS;
+		}
 		while (next_id(v, &pos, &id)) {
 			any = true;
 			c = id_node(t, (const char *)id.data, id.len);

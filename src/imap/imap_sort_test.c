@@ -343,6 +343,42 @@ test_references_broken(void)
 	CHECK_STR(threads("REFERENCES", f, N(f), false), "(3)(2)(1)");
 }
 
+/* a References field longer than the usual field cut: the parent (the
+ * last ID) still counts */
+static void
+test_references_long_field(void)
+{
+	const char *h[2];
+	struct buf refs;
+	char *second;
+	size_t i;
+
+	buf_init(&refs, 1u << 20);
+	for (i = 0; i < 300; i++)	/* about 9000 bytes of lost ancestors */
+		CHECK_INT(buf_printf(&refs, " <ancestor-%zu@lists.example>",
+		    i), 0);
+	h[0] = "Message-ID: <parent@x>\r\nSubject: a\r\n"
+	    "Date: 1 Jan 2020 01:00 +0000\r\n";
+	second = xasprintf("Message-ID: <child@x>\r\nReferences:%s\r\n"
+	    " <parent@x>\r\nSubject: b\r\nDate: 1 Jan 2020 02:00 +0000\r\n",
+	    buf_cstr(&refs));
+	h[1] = second;
+	CHECK_STR(threads("REFERENCES", h, 2, false), "(1 2)");
+	/* past the 64 KiB kept, the head goes: still the parent */
+	for (i = 300; i < 3000; i++)
+		CHECK_INT(buf_printf(&refs, " <ancestor-%zu@lists.example>",
+		    i), 0);
+	free(second);
+	second = xasprintf("Message-ID: <child@x>\r\nReferences:%s\r\n"
+	    " <parent@x>\r\nSubject: b\r\nDate: 1 Jan 2020 02:00 +0000\r\n",
+	    buf_cstr(&refs));
+	h[1] = second;
+	CHECK(refs.len > 64 * 1024);
+	CHECK_STR(threads("REFERENCES", h, 2, false), "(1 2)");
+	free(second);
+	buf_fini(&refs);
+}
+
 /* a chain as long as the mailbox, and a wide fan: no recursion */
 static void
 test_references_long(void)
@@ -421,6 +457,7 @@ static const struct test_case cases[] = {
 	TEST(test_references),
 	TEST(test_references_subjects),
 	TEST(test_references_broken),
+	TEST(test_references_long_field),
 	TEST(test_references_long),
 };
 
