@@ -155,7 +155,7 @@ fz_sender(void *ctx, const char *account, const char *addr)
 }
 
 static const struct smtp_session_ops fz_ops = {
-	fz_rcpt, fz_begin, fz_write, fz_end, fz_abort, NULL, NULL,
+	fz_rcpt, fz_begin, fz_write, fz_end, fz_abort, NULL, NULL, NULL,
 };
 
 static const struct smtp_auth_ops fz_auth_ops = {

@@ -133,8 +133,20 @@ fz_lines(void *ctx, struct smtp_session *s, const char *arg)
 	fz_request(ctx, s, FZ_LINES);
 }
 
+/* fz_mail - the MAIL notice: a sender the parser accepted, and a HELO */
+static void
+fz_mail(void *ctx, struct smtp_session *s, const char *helo,
+    const char *addr)
+{
+	(void)ctx;
+	(void)s;
+	if (helo == NULL || addr == NULL || strlen(addr) > 4096)
+		abort();
+}
+
 static const struct smtp_session_ops fz_ops = {
 	fz_rcpt, fz_begin, fz_write, fz_end, fz_abort, fz_lines, fz_lines,
+	fz_mail,
 };
 
 /* check_output - every line is "ddd[ -]text\r\n" */
