@@ -1792,7 +1792,7 @@ srv_abort(void *ctx)
 }
 
 static const struct smtp_session_ops srv_ops = {
-	srv_rcpt, srv_begin, srv_write, srv_end, srv_abort, NULL, NULL,
+	srv_rcpt, srv_begin, srv_write, srv_end, srv_abort, NULL, NULL, NULL,
 };
 
 /*
