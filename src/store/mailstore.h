@@ -22,6 +22,11 @@
  * and reported as delivered, so a crash between the store commit and the
  * queue's own bookkeeping never delivers a message twice.
  *
+ * For IMAP the index also keeps an expunge log (UIDs that left a mailbox,
+ * with their MODSEQ, for QRESYNC), the account's usage counters (RFC
+ * 9208, kept by triggers) and a full-text index of every message's
+ * searchable text (FTS5, trigram tokenizer); see docs/store.md.
+ *
  * Handles: one struct mailstore per account and per thread, each with its
  * own SQLite connection; never share one between threads.  Does not parse
  * untrusted input; mailbox names (which later come from IMAP clients) are
