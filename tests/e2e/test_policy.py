@@ -17,6 +17,7 @@ The zone (every client and instance connects from some 127.0.0.x):
     temp.test   SPF include: of a name whose lookup fails (REFUSED)
                                                     -> 451 4.7.24
     strict.test DMARC p=reject, no SPF, no key      -> forged From: 550 5.7.1
+    quar.test   DMARC p=quarantine                  -> forged From: Junk
     ext.test    SPF -all for us, DKIM key "ext" used by dkimpy: the
                 aligned DKIM pass saves the SPF fail
 """
@@ -115,7 +116,7 @@ def pnet(tmp_path_factory):
               "nora@none.test", "tom@temp.test"):
         a.add_user(u, PW)
     for u in ("pass", "fail", "soft", "none", "temp", "forged", "ar", "ext",
-              "sendmail"):
+              "sendmail", "quar"):
         b.add_user(u + "@b.test", PW)
     a.set_listen("submission", "%s:%d" % (IP_A, sub_port))
     a.sub_port = sub_port
@@ -137,6 +138,7 @@ def pnet(tmp_path_factory):
     z.txt("soft.test", "v=spf1 ip4:192.0.2.0/24 ~all")
     z.txt("temp.test", "v=spf1 include:spf.outside.example -all")
     z.txt("_dmarc.strict.test", "v=DMARC1; p=reject")
+    z.txt("_dmarc.quar.test", "v=DMARC1; p=quarantine")
     z.txt("ext.test", "v=spf1 ip4:192.0.2.0/24 -all")
     z.txt(ext_name, txt_strings(ext_value))
     z.txt("_dmarc.ext.test", "v=DMARC1; p=reject")
@@ -318,6 +320,17 @@ def test_dmarc_reject_forged_from(pnet):
     assert e.value.smtp_code == 550
     assert b"5.7.1" in e.value.smtp_error and b"DMARC" in e.value.smtp_error
     assert sum(pnet.b.mailbox_counts("forged@b.test").values()) == 0
+
+
+def test_dmarc_quarantine_goes_to_junk(pnet):
+    data = message("news@quar.test", "quar@b.test", "quarantined")
+    assert direct(pnet, "alice@pass.test", "quar@b.test", data) == {}
+    assert pnet.b.wait_count("quar@b.test", 1, mailbox="Junk", timeout=30) == 1
+    assert pnet.b.mailbox_counts("quar@b.test").get("INBOX", 0) == 0
+    ar = fields(pnet.b.message("quar@b.test", 1, mailbox="Junk"),
+                "Authentication-Results")[0]
+    assert "spf=pass" in ar, ar
+    assert "dmarc=fail (p=quarantine dis=quarantine) header.from=quar.test" in ar, ar
 
 
 def test_forged_authentication_results_removed(pnet):
