@@ -15,13 +15,12 @@
  *
  * Inbound policy (docs/policy.md): on the smtp listener, for a client
  * that is neither authenticated nor in [policy] trusted_networks, SPF
- * starts at MAIL FROM (policy/inbound.h); from DATA the message is held
- * in memory;
- * at its end DKIM and DMARC run, then the decision: reject or tempfail
- * is the DATA reply and the message is dropped; accept or junk writes
- * Received-SPF and Authentication-Results, then the message without
- * forged Authentication-Results of ours, to the queue (junk: envelope
- * flag, delivered to \Junk).  On submission (after AUTH) the message is
+ * starts at MAIL FROM (policy/inbound.h) and the message is held in
+ * memory from DATA on; at its end DKIM and DMARC run, then the decision:
+ * reject or tempfail is the DATA reply and the message is dropped;
+ * accept or junk writes Received-SPF and Authentication-Results, then
+ * the message without forged Authentication-Results of ours, to the
+ * queue (junk: envelope flag, delivered to \Junk).  On submission (after AUTH) the message is
  * held too, to be DKIM-signed with its From: domain's key.
  *
  * Lifetime: a connection is freed when its output is flushed after the
