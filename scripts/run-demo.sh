@@ -13,6 +13,10 @@ if [ ! -f "$conf" ]; then
 	chmod 600 var/demo-password
 	echo "created demo setup in ./var (domain demo.test)"
 fi
+# IMAP: `init` writes the imap/imaps lines commented out; serve them
+if grep -q '^;imaps\? *=' "$conf"; then
+	sed -i 's/^;\(imaps\{0,1\} *=\)/\1/' "$conf"
+fi
 pw=$(cat var/demo-password 2>/dev/null || echo '?')
 listen() { sed -n "s/^$1 *= *//p" "$conf" | awk '{print $1}'; }
 smtp=$(listen smtp)
@@ -20,6 +24,8 @@ sub=$(listen submission)
 subs=$(listen submissions)
 pop3=$(listen pop3)
 pop3s=$(listen pop3s)
+imap=$(listen imap)
+imaps=$(listen imaps)
 cat <<MSG
 
 postino is starting on localhost.
@@ -29,6 +35,7 @@ postino is starting on localhost.
   SMTP           $smtp   (no authentication needed for local recipients)
   submission     $sub (STARTTLS + AUTH), $subs (TLS + AUTH)
   POP3           $pop3 (STLS), $pop3s (TLS)
+  IMAP           $imap (STARTTLS), $imaps (TLS)
   certificate    var/tls/cert.pem (self-signed)
 
   send a message:  swaks --server ${smtp%:*} --port ${smtp##*:} --to demo@demo.test
@@ -40,6 +47,8 @@ postino is starting on localhost.
                      --auth-user demo@demo.test --auth-password $pw \\
                      --from demo@demo.test --to demo@demo.test
   read by POP3:    curl -k --ssl-reqd -u demo@demo.test:$pw pop3://${pop3}/1
+  read by IMAP:    curl -k --ssl-reqd -u demo@demo.test:$pw 'imap://${imap}/INBOX;UID=1'
+                   mutt -f imaps://demo%40demo.test@${imaps}/INBOX
 
 Stop with Ctrl-C.
 MSG
