@@ -531,13 +531,44 @@ test_authenticate_plain(void)
 	    sizeof(ir));
 	snprintf(line, sizeof(line), "d AUTHENTICATE PLAIN %s\r\n", ir);
 	CHECK(has(feed(&t, line), "d NO [AUTHENTICATIONFAILED]"));
-	CHECK(has(feed(&t, "e AUTHENTICATE PLAIN =\r\n"), "e "));
+	CHECK(has(feed(&t, "e AUTHENTICATE PLAIN =\r\n"), "e BAD"));
+	t_fini(&t);
+
+	/* LOGIN mechanism (not advertised, accepted where PLAIN is) */
+	t_init(&t);
+	o = feed(&t, "a AUTHENTICATE LOGIN\r\n");
+	CHECK(strncmp(o, "+ ", 2) == 0);
+	b64(USER, strlen(USER), ir, sizeof(ir));
+	snprintf(line, sizeof(line), "%s\r\n", ir);
+	o = feed(&t, line);
+	CHECK(strncmp(o, "+ ", 2) == 0);
+	b64(PASS, strlen(PASS), ir, sizeof(ir));
+	snprintf(line, sizeof(line), "%s\r\n", ir);
+	CHECK(has(feed(&t, line), "a OK [CAPABILITY"));
+	t_fini(&t);
+
+	/* a SASL response line past the reader's limit ends the exchange */
+	t_init(&t);
+	feed(&t, "a AUTHENTICATE PLAIN\r\n");
+	{
+		size_t n = IMAP_MAX_LINE_PRELOGIN + 10;
+		char *big = xmalloc(n);
+
+		memset(big, 'A', n);
+		big[n - 2] = '\r';
+		big[n - 1] = '\n';
+		o = feed_n(&t, big, n);
+		CHECK(has(o, "a BAD"));
+		free(big);
+	}
+	CHECK(has(feed(&t, "b NOOP\r\n"), "b OK"));
 	t_fini(&t);
 }
 
 /* scram_final - the client-final message for a server-first (test side) */
 static void
-scram_final(const char *cfb, const char *sf, char *out, size_t outsize)
+scram_final(const char *pw, const char *cfb, const char *sf, char *out,
+    size_t outsize)
 {
 	const char *r = strstr(sf, "r="), *s = strstr(sf, ",s=");
 	const char *i = strstr(sf, ",i=");
@@ -551,7 +582,7 @@ scram_final(const char *cfb, const char *sf, char *out, size_t outsize)
 	buf_init(&sb, sizeof(salt));
 	CHECK_INT(sasl_base64_decode(span_from_str(salt64), &sb), 0);
 	memcpy(salt, sb.data, sb.len);
-	PKCS5_PBKDF2_HMAC(PASS, (int)strlen(PASS), salt, (int)sb.len,
+	PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, (int)sb.len,
 	    atoi(i + 3), EVP_sha256(), 32, salted);
 	buf_fini(&sb);
 	HMAC(EVP_sha256(), salted, 32, (const uint8_t *)"Client Key", 10,
@@ -588,7 +619,7 @@ test_authenticate_scram(void)
 	    &dec), 0);
 	snprintf(sf, sizeof(sf), "%s", buf_cstr(&dec));
 	buf_fini(&dec);
-	scram_final("n=" USER ",r=abcdefgh", sf, fin, sizeof(fin));
+	scram_final(PASS, "n=" USER ",r=abcdefgh", sf, fin, sizeof(fin));
 	b64(fin, strlen(fin), line, sizeof(line) - 2);
 	strcat(line, "\r\n");
 	o = feed(&t, line);
@@ -612,10 +643,36 @@ test_authenticate_scram(void)
 	    &dec), 0);
 	snprintf(sf, sizeof(sf), "%s", buf_cstr(&dec));
 	buf_fini(&dec);
-	scram_final("n=nobody@example.org,r=abcdefgh", sf, fin, sizeof(fin));
+	scram_final(PASS, "n=nobody@example.org,r=abcdefgh", sf, fin,
+	    sizeof(fin));
 	b64(fin, strlen(fin), line, sizeof(line) - 2);
 	strcat(line, "\r\n");
 	CHECK(has(feed(&t, line), "a NO [AUTHENTICATIONFAILED]"));
+	t_fini(&t);
+
+	/* the right user, a wrong password */
+	t_init_peer(&t, false, false, false);
+	b64("n,,n=" USER ",r=abcdefgh", strlen("n,,n=" USER ",r=abcdefgh"),
+	    cf, sizeof(cf));
+	snprintf(line, sizeof(line), "a AUTHENTICATE SCRAM-SHA-256 %s\r\n",
+	    cf);
+	o = feed(&t, line);
+	p = strstr(o, "\r\n");
+	buf_init(&dec, 1024);
+	CHECK_INT(sasl_base64_decode(span_make(o + 2, (size_t)(p - o - 2)),
+	    &dec), 0);
+	snprintf(sf, sizeof(sf), "%s", buf_cstr(&dec));
+	buf_fini(&dec);
+	scram_final("wrong", "n=" USER ",r=abcdefgh", sf, fin, sizeof(fin));
+	b64(fin, strlen(fin), line, sizeof(line) - 2);
+	strcat(line, "\r\n");
+	CHECK(has(feed(&t, line), "a NO [AUTHENTICATIONFAILED]"));
+	CHECK(imap_session_user_id(t.s) == 0);
+	/* and the cancel of a SCRAM exchange after its first step */
+	snprintf(line, sizeof(line), "b AUTHENTICATE SCRAM-SHA-256 %s\r\n",
+	    cf);
+	CHECK(strncmp(feed(&t, line), "+ ", 2) == 0);
+	CHECK(has(feed(&t, "*\r\n"), "b BAD Authentication cancelled"));
 	t_fini(&t);
 }
 
