@@ -1100,6 +1100,125 @@ t_misc(void)
 	teardown(&ms);
 }
 
+/* The UIDs of INBOX in the store, as "1 2 5" (heap). */
+static void
+uid_list_cb(void *ctx, const struct mailstore_message *m)
+{
+	if (buf_printf(ctx, "%s%u", ((struct buf *)ctx)->len > 0 ? " " : "",
+	    m->uid) < 0)
+		abort();
+}
+
+/* The UIDs a view numbers, from "* n FETCH (UID u)" lines, checked in
+ * order: "1 2 5". */
+static void
+view_uids(struct imap_view *v, struct mailstore *ms,
+    const struct imap_view_opts *o, struct buf *got)
+{
+	struct imap_result res;
+	struct buf out;
+	const char *p;
+	unsigned want = 1, seq, uid;
+
+	buf_init(&out, 16u << 20);
+	buf_reset(got);
+	run(v, ms, "x UID FETCH 1:* (UID)", o, &out, &res);
+	for (p = text(&out); sscanf(p, "* %u FETCH (UID %u)", &seq, &uid) == 2;
+	    p = strchr(p, '\n') + 1) {
+		CHECK_INT(seq, want);
+		want++;
+		if (buf_printf(got, "%s%u", got->len > 0 ? " " : "", uid) < 0)
+			abort();
+	}
+	buf_fini(&out);
+}
+
+/*
+ * Two views and random deliveries, flag changes, expunges and moves:
+ * after every sync that may expunge, each view numbers exactly the
+ * store's messages, in order.
+ */
+static void
+t_random_two_views(void)
+{
+	struct mailstore *ms = setup(), *ms2 = second_handle();
+	struct mailstore *h[2];
+	const struct imap_view_opts *o[2] = { &rev1, &qres };
+	struct imap_view *v[2];
+	struct imap_result res;
+	struct buf out, want, got;
+	unsigned seed = 12345, i, k, nchecks = 0, ngaps = 0;
+	const char *err = NULL;
+	char line[128];
+
+	h[0] = ms;
+	h[1] = ms2;
+	for (i = 0; i < 20; i++)
+		deliver(ms, "INBOX", msg_a, 0);
+	buf_init(&out, 16u << 20);
+	buf_init(&want, 1u << 20);
+	buf_init(&got, 1u << 20);
+	v[0] = open_view(ms, "a SELECT INBOX", o[0], &out, &res);
+	v[1] = open_view(ms2, "b SELECT INBOX", o[1], &out, &res);
+	for (i = 0; i < 400; i++) {
+		unsigned op, w;
+
+		seed = seed * 1103515245u + 12345u;
+		op = (seed >> 16) % 7;
+		w = (seed >> 8) & 1;
+		seed = seed * 1103515245u + 12345u;
+		k = (seed >> 16) % 40 + 1;
+		switch (op) {
+		case 0:
+			deliver(h[w], "INBOX", msg_b, 0);
+			break;
+		case 1:
+			snprintf(line, sizeof(line), "s UID STORE %u:%u "
+			    "+FLAGS (\\Deleted)", k, k + (seed >> 4) % 4);
+			run(v[w], h[w], line, o[w], &out, &res);
+			break;
+		case 2:
+			run(v[w], h[w], "e EXPUNGE", o[w], &out, &res);
+			RES(&res, IMAP_RESULT_OK, NULL);
+			break;
+		case 3:
+			snprintf(line, sizeof(line), "m UID MOVE %u Trash", k);
+			run(v[w], h[w], line, o[w], &out, &res);
+			break;
+		case 4:
+			snprintf(line, sizeof(line), "f UID STORE %u "
+			    "+FLAGS (\\Flagged)", k);
+			run(v[w], h[w], line, o[w], &out, &res);
+			break;
+		case 5:
+			sync_view(v[w], h[w], o[w], false, &out);
+			break;
+		default:
+			sync_view(v[w], h[w], o[w], true, &out);
+			buf_reset(&want);
+			CHECK(mailstore_message_list(h[w], "INBOX",
+			    uid_list_cb, &want, &err) >= 0);
+			view_uids(v[w], h[w], o[w], &got);
+			if (!CHECK_STR(text(&got), text(&want)))
+				i = 400;	/* one report is enough */
+			nchecks++;
+			if (strncmp(text(&want), "1 2 3 4 5 6 7 8 9 10 ", 21) != 0)
+				ngaps++;
+			break;
+		}
+	}
+	/* it did compare, and over mailboxes with holes */
+	CHECK(nchecks > 30);
+	CHECK(ngaps > 20);
+	imap_view_free(&v[0]);
+	imap_view_free(&v[1]);
+	mailstore_close(&ms2);
+	buf_fini(&out);
+	buf_fini(&want);
+	buf_fini(&got);
+	teardown(&ms);
+}
+
 static const struct test_case cases[] = {
 	TEST(t_seqmap),
 	TEST(t_seqmap_compact),
@@ -1117,6 +1236,7 @@ static const struct test_case cases[] = {
 	TEST(t_two_views),
 	TEST(t_qresync_select),
 	TEST(t_misc),
+	TEST(t_random_two_views),
 };
 
 TEST_MAIN(cases)
