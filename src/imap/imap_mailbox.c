@@ -151,7 +151,8 @@ struct mbx {
 	char			*name;		/* heap */
 	bool			 exists;	/* else an implied parent */
 	bool			 has_children;
-	bool			 sub_child;	/* a subscribed descendant */
+	bool			 sub_child;	/* has a subscribed
+						   descendant */
 	enum mailstore_special	 special;
 	bool			 subscribed;
 	uint32_t		 messages, unseen, uidnext, uidvalidity;
@@ -630,7 +631,7 @@ imap_cmd_status(struct imap_call *c)
 		return IMAP_SESSION_OK;
 	}
 	memset(&m, 0, sizeof(m));
-	m.name = arena_strdup(c->s->arena, mb.name);	/* not freed: arena */
+	m.name = arena_strdup(c->s->arena, mb.name);	/* arena */
 	m.exists = true;
 	m.messages = mb.messages;
 	m.unseen = mb.unseen;

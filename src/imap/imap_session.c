@@ -42,8 +42,9 @@
 #define IMAP_SERVER_NAME	"postino"
 #define IMAP_SERVER_VERSION	"0.1"
 
-/* Arena of one command: twice the parser's ceiling (imap_parse.h). */
-#define IMAP_ARENA_CHUNK	(4u * 1024)	/* small: idle sessions keep one */
+/* Arena of one command: twice the parser's ceiling (imap_parse.h); small
+ * chunks, as an idle session keeps one. */
+#define IMAP_ARENA_CHUNK	(4u * 1024)
 #define IMAP_ARENA_MAX		(2 * IMAP_MAX_PARSE_MEMORY + 64u * 1024)
 
 static const char *const state_names[] = {
