@@ -3488,12 +3488,18 @@ mailstore_fts_candidates(struct mailstore *ms, const char *mailbox,
 		}
 		uids[n++] = (uint32_t)sqlite3_column_int64(s, 0);
 	}
+	if (rc != SQLITE_DONE) {
+		/* whatever the index cannot answer (a query past an FTS5
+		 * limit, a damaged index), a scan can: do not narrow */
+		log_warn("store fts user=%lld: %s; scanning instead",
+		    (long long)ms->user_id, sqlite3_errmsg(ms->db));
+		sqlite3_finalize(s);
+		buf_fini(&q);
+		free(uids);
+		return 0;
+	}
 	sqlite3_finalize(s);
 	buf_fini(&q);
-	if (rc != SQLITE_DONE) {
-		free(uids);
-		return fail_db(ms, error_r);
-	}
 	if (n == 0) {
 		if ((id = mailbox_id_fast(ms, canon, error_r)) < 0)
 			return -1;

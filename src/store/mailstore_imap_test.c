@@ -1055,6 +1055,22 @@ test_fts(void)
 	CHECK(narrowed);
 	CHECK_INT(n, 0);
 	CHECK(uids == NULL);
+	/* a huge query (many long terms) still works, or falls back to a
+	 * scan: never an error, never a miss */
+	{
+		struct span *many = xcalloc(500, sizeof(*many));
+		char *longterm = xstrdup("The numbers for the third quarter"
+		    " are attached.");
+
+		for (i = 0; i < 500; i++)
+			many[i] = span_make(longterm, strlen(longterm) - i % 20);
+		CHECK_INT(mailstore_fts_candidates(ms, "INBOX", many, NULL,
+		    500, &uids, &n, &narrowed, &err), 0);
+		CHECK(!narrowed || (n == 1 && uids[0] == 1));
+		free(uids);
+		free(many);
+		free(longterm);
+	}
 	/* COPY shares the entry, MOVE keeps it */
 	CHECK_INT(mailstore_copy_multi(ms, "INBOX", cp, 2, "Sent", false, nu,
 	    NULL, &err), 0);
