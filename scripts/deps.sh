@@ -11,7 +11,7 @@ case $mode in
 test|bench)
 	pkgs="$pkgs clang libclang-rt-14-dev python3 python3-pytest swaks
 	  libnet-ssleay-perl curl dnsmasq-base fetchmail python3-dkim
-	  python3-openssl
+	  python3-openssl iproute2
 	  isync offlineimap3 mutt tmux" ;;
 esac
 case $mode in
