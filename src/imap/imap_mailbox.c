@@ -671,7 +671,7 @@ canonical_pattern(struct imap_call *c, const struct imap_mailbox *pat,
 
 static void
 put_list_line(struct imap_call *c, const struct mbx *m, bool lsub,
-    bool subscribed_attr, bool childinfo)
+    bool subscribed_attr, bool childinfo, bool noselect)
 {
 	struct imap_session *s = c->s;
 	const struct imap_command *cmd = c->cmd;
@@ -690,6 +690,8 @@ put_list_line(struct imap_call *c, const struct mbx *m, bool lsub,
 	if (!m->exists) {
 		if (extended && !lsub)
 			ATTR("\\NonExistent");
+		ATTR("\\Noselect");
+	} else if (noselect) {
 		ATTR("\\Noselect");
 	}
 	if (!lsub) {
@@ -732,6 +734,24 @@ matches_any(const struct list_pattern *pats, unsigned n, const char *name)
 	return false;
 }
 
+/* sub_descendant_matches - a subscribed mailbox under name matches */
+static bool
+sub_descendant_matches(const struct mbx_list *l, const char *name,
+    const struct list_pattern *pats, unsigned npats)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < l->n; i++) {
+		const struct mbx *d = &l->v[i];
+
+		if (d->exists && d->subscribed &&
+		    strncmp(d->name, name, len) == 0 && d->name[len] == '/' &&
+		    matches_any(pats, npats, d->name))
+			return true;
+	}
+	return false;
+}
+
 enum imap_session_status
 imap_cmd_list(struct imap_call *c)
 {
@@ -766,7 +786,7 @@ imap_cmd_list(struct imap_call *c)
 		for (i = 0; i < l.n; i++) {
 			const struct mbx *m = &l.v[i];
 			bool is_inbox = strcmp(m->name, "INBOX") == 0;
-			bool childinfo = false;
+			bool childinfo = false, noselect = false;
 
 			if (is_inbox != (pass == 0))
 				continue;
@@ -777,7 +797,15 @@ imap_cmd_list(struct imap_call *c)
 			    (!m->exists ||
 			    m->special == MAILSTORE_SPECIAL_NONE))
 				continue;
-			if (want_sub && !(m->exists && m->subscribed)) {
+			if (lsub && !(m->exists && m->subscribed)) {
+				/* RFC 3501 6.3.9: "%" lists the parent of
+				 * a subscribed mailbox it does not reach,
+				 * \Noselect */
+				if (!m->sub_child || sub_descendant_matches(&l,
+				    m->name, pats, cmd->u.list.npatterns))
+					continue;
+				noselect = true;
+			} else if (want_sub && !(m->exists && m->subscribed)) {
 				/* RFC 5258 RECURSIVEMATCH: a parent of a
 				 * subscribed mailbox, with CHILDINFO */
 				if (!(recursive && m->sub_child))
@@ -788,7 +816,7 @@ imap_cmd_list(struct imap_call *c)
 			}
 			put_list_line(c, m, lsub, want_sub ||
 			    (ret & IMAP_LIST_RET_F_SUBSCRIBED), childinfo &&
-			    !lsub);
+			    !lsub, noselect);
 			if (!lsub && (ret & IMAP_LIST_RET_F_STATUS) &&
 			    m->exists && cmd->u.list.status_items != 0)
 				(void)put_status_items(c, ms, m,

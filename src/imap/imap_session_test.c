@@ -817,7 +817,14 @@ test_list(void)
 	CHECK(has(o, "\\Subscribed) \"/\" \"a/b/c\""));
 	o = feed(&t, "p LSUB \"\" *\r\n");
 	CHECK(has(o, "* LSUB () \"/\" \"a/b/c\"\r\n"));
+	CHECK(hasnt(o, "\"a\"\r\n"));	/* "*" reaches a/b/c itself */
 	CHECK(has(o, "p OK LSUB completed"));
+	/* RFC 3501 6.3.9: "%" gives the parent, \Noselect */
+	o = feed(&t, "p2 LSUB \"\" %\r\n");
+	CHECK(has(o, "* LSUB (\\Noselect) \"/\" \"a\"\r\n"));
+	CHECK(hasnt(o, "a/b"));
+	o = feed(&t, "p3 LSUB \"\" a/%\r\n");
+	CHECK(has(o, "* LSUB (\\Noselect) \"/\" \"a/b\"\r\n"));
 	CHECK(has(feed(&t, "q UNSUBSCRIBE a/b/c\r\n"), "q OK"));
 	CHECK(hasnt(feed(&t, "r LSUB \"\" *\r\n"), "a/b/c"));
 	/* LIST-STATUS */
