@@ -895,6 +895,37 @@ close_view(struct imap_session *s)
 		set_state(s, IMAP_STATE_AUTH);
 }
 
+/*
+ * sync_view - the untagged updates of the selected mailbox.  When the
+ * mailbox went away under the view (deleted or renamed by another
+ * session or the CLI), there is nothing sensible to number any more:
+ * BYE, as Dovecot does.  0, or -1 when the session is closing.
+ */
+static int
+sync_view(struct imap_session *s, const struct imap_env *env,
+    bool expunge_ok, struct buf *out)
+{
+	struct mailstore_mailbox mb;
+	struct mailstore *ms;
+	const char *err = NULL;
+
+	if (s->view == NULL)
+		return 0;
+	if ((ms = session_store(s, env, &err)) == NULL)
+		return 0;	/* the command itself said so */
+	if (imap_view_sync(s->view, ms, &s->opts, expunge_ok, out) == 0)
+		return 0;
+	if (mailstore_mailbox_get(ms, imap_view_mailbox(s->view), &mb,
+	    &err) != 0)
+		return 0;	/* a passing store error: next time */
+	log_info("imap selected mailbox gone sid=%s user=%s", s->sid,
+	    s->user != NULL ? s->user : "-");
+	close_view(s);
+	imap_session_bye(s, "Selected mailbox was deleted, have to "
+	    "disconnect", out);
+	return -1;
+}
+
 static enum imap_session_status
 cmd_select(struct imap_call *c)
 {
@@ -956,11 +987,13 @@ cmd_idle(struct imap_call *c)
 	struct imap_session *s = c->s;
 
 	if (s->view != NULL) {
-		struct mailstore *ms = imap_call_store(c);
-
-		if (ms == NULL)
+		if (imap_call_store(c) == NULL)
 			return IMAP_SESSION_OK;
-		(void)imap_view_sync(s->view, ms, &s->opts, true, c->out);
+		if (sync_view(s, c->env, true, c->out) < 0) {
+			c->no_sync = true;
+			c->res.text[0] = '\0';
+			return IMAP_SESSION_CLOSE;
+		}
 	}
 	imap_out(s, c->out, "+ idling");
 	save_tag(s, c->cmd->tag);
@@ -1138,14 +1171,9 @@ allow_expunge(const struct imap_command *cmd)
 static void
 finish_call(struct imap_session *s, struct imap_call *c)
 {
-	if (!c->no_sync && s->view != NULL) {
-		const char *err = NULL;
-		struct mailstore *ms = session_store(s, c->env, &err);
-
-		if (ms != NULL)
-			(void)imap_view_sync(s->view, ms, &s->opts,
-			    allow_expunge(c->cmd), c->out);
-	}
+	if (!c->no_sync && s->view != NULL &&
+	    sync_view(s, c->env, allow_expunge(c->cmd), c->out) < 0)
+		return;		/* BYE said */
 	if (c->res.text[0] != '\0' || c->res.code[0] != '\0')
 		tagged(s, c->out, c->cmd->tag, c->res.status, c->res.code,
 		    c->res.text);
@@ -1233,14 +1261,8 @@ idle_line(struct imap_session *s, const struct imap_env *env,
 		    "Expected DONE");
 		return IMAP_SESSION_OK;
 	}
-	if (s->view != NULL) {
-		const char *err = NULL;
-		struct mailstore *ms = session_store(s, env, &err);
-
-		if (ms != NULL)
-			(void)imap_view_sync(s->view, ms, &s->opts, true,
-			    out);
-	}
+	if (sync_view(s, env, true, out) < 0)
+		return IMAP_SESSION_CLOSE;
 	tagged(s, out, saved_tag(s), IMAP_RESULT_OK, "", "IDLE terminated");
 	return IMAP_SESSION_OK;
 }
@@ -1398,13 +1420,7 @@ enum imap_session_status
 imap_session_poll(struct imap_session *s, const struct imap_env *env,
     struct buf *out)
 {
-	if ((s->flags & IMAP_F_IDLE) && s->view != NULL) {
-		const char *err = NULL;
-		struct mailstore *ms = session_store(s, env, &err);
-
-		if (ms != NULL)
-			(void)imap_view_sync(s->view, ms, &s->opts, true,
-			    out);
-	}
+	if (s->flags & IMAP_F_IDLE)
+		(void)sync_view(s, env, true, out);
 	return current(s);
 }

@@ -1230,6 +1230,42 @@ test_two_sessions_idle(void)
 	t_fini(&t);
 }
 
+/* the selected mailbox deleted by another session: BYE */
+static void
+test_selected_mailbox_deleted(void)
+{
+	struct t t;
+	struct imap_session *s2;
+	struct buf out2;
+	const char *o;
+
+	t_init(&t);
+	login(&t);
+	buf_init(&out2, 1u << 20);
+	s2 = second_session(&t, &out2);
+	feed(&t, "a CREATE box\r\nb CREATE box2\r\n");
+	CHECK(has(feed(&t, "c SELECT box\r\n"), "c OK"));
+	CHECK(has(feed2(&t, s2, &out2, "A DELETE box\r\n"), "A OK"));
+	o = feed(&t, "d NOOP\r\n");
+	CHECK(has(o, "* BYE Selected mailbox was deleted"));
+	CHECK(hasnt(o, "d OK"));
+	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+
+	/* the same heard in IDLE */
+	t_init(&t);
+	login(&t);
+	feed(&t, "a CREATE box\r\n");
+	CHECK(has(feed(&t, "c SELECT box\r\nd IDLE\r\n"), "+ idling"));
+	CHECK(has(feed2(&t, s2, &out2, "B DELETE box\r\n"), "B OK"));
+	buf_reset(&t.out);
+	CHECK_INT(imap_session_poll(t.s, &t.env, &t.out), IMAP_SESSION_CLOSE);
+	CHECK(has(buf_cstr(&t.out), "* BYE Selected mailbox was deleted"));
+	t_fini(&t);
+	imap_session_free(&s2);
+	buf_fini(&out2);
+}
+
 /* FETCH 1:* over more than IMAP_SESSION_OUT_HIGH pauses and resumes */
 static void
 test_long_fetch_pauses(void)
@@ -1398,6 +1434,7 @@ static const struct test_case cases[] = {
 	TEST(test_quota_bye),
 	TEST(test_select_fetch_close),
 	TEST(test_two_sessions_idle),
+	TEST(test_selected_mailbox_deleted),
 	TEST(test_long_fetch_pauses),
 	TEST(test_split_equivalence),
 	TEST(test_store_cache),
