@@ -1144,7 +1144,7 @@ test_fts_superset(void)
 	struct buf text, folded, orig, low;
 	char one[8], term[32];
 	uint32_t c, *cps = NULL;
-	size_t ncps = 0, i, k, bad = 0;
+	size_t ncps = 0, i, k, bad = 0, skipped = 0;
 	const char *hdr = "Subject: fold\r\nContent-Type: text/plain;"
 	    " charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n";
 
@@ -1194,11 +1194,15 @@ test_fts_superset(void)
 		    (const char *)folded.data);
 		r = cand(ms, "INBOX", term, true);
 		/* "all": a term the index leaves to the scan */
+		if (strcmp(r, "all") == 0)
+			skipped++;
 		if (strcmp(r, "1,2,") != 0 && strcmp(r, "all") != 0 &&
 		    bad++ < 10)
 			fprintf(stderr, "fold U+%04X: folded %s\n", cps[i], r);
 		snprintf(term, sizeof(term), "q%.*sq", (int)len, one);
 		r = cand(ms, "INBOX", term, true);
+		if (strcmp(r, "all") == 0)
+			skipped++;
 		if (strcmp(r, "1,2,") != 0 && strcmp(r, "all") != 0 &&
 		    bad++ < 10)
 			fprintf(stderr, "fold U+%04X: original %s\n", cps[i],
@@ -1206,6 +1210,8 @@ test_fts_superset(void)
 		buf_fini(&folded);
 	}
 	CHECK_INT(bad, 0);
+	/* only the known gaps (U+0528..U+052F: 4 letters, both ways) */
+	CHECK(skipped <= 8);
 	buf_fini(&orig);
 	buf_fini(&low);
 	free(cps);
@@ -1326,7 +1332,7 @@ test_perf_10k(void)
 	uint64_t t0;
 	size_t i, n = 0, total = 10000;
 	const char *err = NULL;
-	double t_list, t_store, t_copy, t_state, t_fts, t_deliver;
+	double t_list, t_store, t_copy, t_state, t_fts, t_deliver, t_get;
 	static const char *const words[] = { "apple", "banana", "cherry",
 	    "dragonfruit", "elderberry", "fig", "grape", "honeydew" };
 	struct mailstore_delivery *d = xcalloc(total, sizeof(*d));
@@ -1385,6 +1391,15 @@ test_perf_10k(void)
 		CHECK(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, NULL,
 		    &err) == 1);
 	t_state = ms_since(t0);
+	t0 = monotonic_ms();
+	{
+		struct mailstore_mailbox mb;
+
+		CHECK_INT(mailstore_mailbox_get(ms, "INBOX", &mb, &err), 1);
+		CHECK_INT(mb.messages, total);
+		CHECK_INT(mb.unseen, 0);
+	}
+	t_get = ms_since(t0);
 	uids = xcalloc(total, sizeof(*uids));
 	nu = xcalloc(total, sizeof(*nu));
 	for (i = 0; i < total; i++)
@@ -1404,10 +1419,11 @@ test_perf_10k(void)
 	CHECK(narrowed);
 	CHECK_INT(ncands, total / 100);
 	free(cands);
-	printf("perf (ASan build) 10,000 messages: delivery in batches of"
+	printf("perf, 10,000 messages: delivery in batches of"
 	    " 256 %.0f ms, list with cache %.0f ms, STORE +FLAGS %.0f ms,"
-	    " COPY %.0f ms, 1000 mailbox_state %.0f ms, FTS query %.0f ms\n",
-	    t_deliver, t_list, t_store, t_copy, t_state, t_fts);
+	    " COPY %.0f ms, 1000 mailbox_state %.0f ms, FTS query %.0f ms,"
+	    " mailbox_get %.1f ms\n", t_deliver, t_list, t_store, t_copy,
+	    t_state, t_fts, t_get);
 	/* generous bounds: sanitizers and a shared machine */
 	CHECK(t_list < 1000);
 	CHECK(t_store < 5000);
