@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "lib/ascii.h"
+#include "lib/log.h"
 
 #define B64_JUNK	(-1)
 #define B64_PAD		(-2)
@@ -640,6 +642,30 @@ struct cs_slot {
 };
 static __thread struct cs_slot cs_cache[CS_CACHE];
 static __thread unsigned cs_next;
+/* Closes a thread's converters when it exits (the value is its cache). */
+static pthread_key_t cs_key;
+static pthread_once_t cs_key_once = PTHREAD_ONCE_INIT;
+
+static void
+cs_cache_close(void *arg)
+{
+	struct cs_slot *cache = arg;
+	size_t i;
+
+	for (i = 0; i < CS_CACHE; i++) {
+		if (cache[i].cd != NULL) {
+			iconv_close(cache[i].cd);
+			cache[i].cd = NULL;
+		}
+	}
+}
+
+static void
+cs_key_create(void)
+{
+	if (pthread_key_create(&cs_key, cs_cache_close) != 0)
+		fatal("pthread_key_create failed");
+}
 
 static iconv_t
 cs_open(struct span cs)
@@ -672,6 +698,11 @@ cs_open(struct span cs)
 	cd = iconv_open("UTF-8", name);
 	if (cd == (iconv_t)-1)
 		return cd;
+	if (cs_next == 0) {
+		/* the thread's first converter: close them all at its exit */
+		pthread_once(&cs_key_once, cs_key_create);
+		pthread_setspecific(cs_key, cs_cache);
+	}
 	s = &cs_cache[cs_next++ % CS_CACHE];
 	if (s->cd != NULL)
 		iconv_close(s->cd);

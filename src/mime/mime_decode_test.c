@@ -2,6 +2,7 @@
  * mime_decode_test.c - unit tests for the transfer decoders, encoders and
  * charset conversion.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,39 @@ test_charset(void)
 	buf_fini(&b);
 }
 
+/* A thread converting with iconv, then exiting. */
+static void *
+charset_thread(void *arg)
+{
+	struct buf b;
+	int *ok = arg;
+
+	buf_init(&b, 256);
+	*ok = mime_charset_to_utf8(SPAN_LIT("ISO-8859-1"), SPAN_LIT("\xe9t\xe9"),
+	    &b) == 0 && strcmp(buf_cstr(&b), "\xc3\xa9t\xc3\xa9") == 0;
+	buf_fini(&b);
+	return NULL;
+}
+
+/*
+ * Worker threads (IMAP, delivery) convert charsets and exit at shutdown:
+ * their cached converters must be closed then (LeakSanitizer checks it at
+ * the end of this test program).
+ */
+static void
+test_charset_thread_exit(void)
+{
+	pthread_t t;
+	int i, ok;
+
+	for (i = 0; i < 3; i++) {
+		ok = 0;
+		CHECK_INT(pthread_create(&t, NULL, charset_thread, &ok), 0);
+		CHECK_INT(pthread_join(t, NULL), 0);
+		CHECK(ok);
+	}
+}
+
 static void
 test_roundtrip(void)
 {
@@ -245,6 +279,7 @@ static const struct test_case cases[] = {
 	TEST(test_uuencode),
 	TEST(test_cte_parse),
 	TEST(test_charset),
+	TEST(test_charset_thread_exit),
 	TEST(test_roundtrip),
 	TEST(test_qp_text),
 };
