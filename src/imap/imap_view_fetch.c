@@ -77,6 +77,7 @@ struct fetch_ctx {
 	const struct imap_command	*cmd;
 	struct buf			*out;
 	uint32_t			 last_seq;
+	bool				 gap;		/* some not listed */
 	unsigned			 rendered;
 	bool				 stop;
 	int				 failed;	/* -1 error, 1 CTE */
@@ -117,6 +118,8 @@ fetch_cb(void *ctx, const struct vs_msg *vm)
 		return;
 	if ((seq = seqmap_seq(&fc->v->map, m->uid)) == 0)
 		return;
+	if (seq > fc->last_seq + 1)
+		fc->gap = true;	/* the ones between went meanwhile */
 	if (cmd->u.fetch.has_changedsince &&
 	    m->modseq <= cmd->u.fetch.changedsince) {
 		fc->last_seq = seq;
@@ -257,6 +260,8 @@ view_fetch_run(struct imap_view *v, struct mailstore *ms,
 			j->avg = (size_t)((out->len - before) /
 			    fc.rendered + 1);
 		}
+		if (fc.gap || (!fc.stop && fc.last_seq < hi))
+			j->expunged = true;
 		j->next_seq = fc.stop ? fc.last_seq + 1 : hi + 1;
 		if (j->next_seq > r->hi) {
 			j->ri++;
@@ -266,8 +271,16 @@ view_fetch_run(struct imap_view *v, struct mailstore *ms,
 		if (fc.stop && j->ri < j->nranges)
 			return 1;
 	}
+	/*
+	 * Messages another session expunged (not told yet: RFC 9051 7.5.1)
+	 * are left out; RFC 5530's EXPUNGEISSUED hints at a NOOP.
+	 */
+	if (j->expunged)
+		view_result(res, IMAP_RESULT_OK, "EXPUNGEISSUED",
+		    "Some messages were expunged meanwhile");
+	else
+		view_result(res, IMAP_RESULT_OK, NULL, "FETCH completed");
 	view_job_clear(j);
-	view_result(res, IMAP_RESULT_OK, NULL, "FETCH completed");
 	return 0;
 }
 

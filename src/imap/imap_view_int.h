@@ -122,6 +122,7 @@ struct view_job {
 	bool				 cache;		/* list with cache */
 	size_t				 avg;		/* bytes a message */
 	bool				 failed;
+	bool				 expunged;	/* some were gone */
 	struct vs_flag_change		*changes;	/* STORE */
 	size_t				 nchanges, ci;
 	struct imap_result		 done;		/* final result */
