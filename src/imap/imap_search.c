@@ -40,7 +40,7 @@ fold_cp(uint32_t c)
 	if (c < 0x180) {
 		if (c == 0x130 || c == 0x131 || c == 0x138 || c == 0x149 ||
 		    c == 0x17f)
-			return c;	/* dotted I, dotless i, kra, n, long s */
+			return c;	/* I-dot, dotless i, kra, 'n, long s */
 		if (c == 0x178)
 			return 0xff;	/* Y diaeresis */
 		if (c <= 0x137 || (c >= 0x14a && c <= 0x177))
@@ -367,7 +367,7 @@ imap_search_date_parse(struct span value, struct imap_date *date_r,
 	struct tm tm;
 
 	if (n > 0 && ascii_isalpha(t[0].s[0]))
-		i++;		/* day of week (no weekday is a month name) */
+		i++;	/* day of week (no weekday is a month name) */
 	if (i + 3 > n || !tok_num(&t[i], 1, 2, &day) ||
 	    (mon = month_of(&t[i + 1])) == 0 ||
 	    !tok_num(&t[i + 2], 2, 4, &year))

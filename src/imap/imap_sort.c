@@ -163,7 +163,7 @@ imap_search_base_subject(struct arena *a, struct span value,
 struct sinfo {
 	const struct imap_search_msg	*m;
 	size_t				 idx;
-	time_t				 sent;	/* Date:, else internal date */
+	time_t				 sent;	/* sent date */
 	const char			*str[IMAP_SORT_DISPLAYTO + 1];
 	const char			*subject;	/* base subject */
 	bool				 is_reply;
@@ -381,7 +381,7 @@ struct thread {
 	bool		 use_uid;
 	struct tnode	**hash;
 	size_t		 hsize;
-	struct tnode	**all;		/* every node, in creation order */
+	struct tnode	**all;		/* every node, as created */
 	size_t		 nall, capall;
 };
 
@@ -444,7 +444,7 @@ next_id(struct span v, size_t *pos, struct buf *id)
 		if (j >= v.len)
 			break;
 		if (v.p[j] == '<') {
-			i = j;		/* "<a <b>": start again at the second */
+			i = j;	/* "<a <b>": start again at the second */
 			continue;
 		}
 		buf_reset(id);

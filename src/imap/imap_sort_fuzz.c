@@ -1,9 +1,9 @@
 /*
  * imap_sort_fuzz.c - libFuzzer target: the input is a list of message
  * headers separated by NUL bytes; two SORTs (keys and REVERSE picked
- * from the input's length) and both THREAD algorithms run over them.  Checks what the contract
- * promises: SORT gives a permutation, and each THREAD output is balanced
- * and names every message exactly once.
+ * from the input's length) and both THREAD algorithms run over them.
+ * Checks what the contract promises: SORT gives a permutation, and each
+ * THREAD output is balanced and names every message exactly once.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -89,7 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (k = 0; k < 2; k++) {
 		size_t pick = size / 7 + k * 5;
 
-		crit[0].key = (enum imap_sort_key)(IMAP_SORT_ARRIVAL + pick % 9);
+		crit[0].key = (enum imap_sort_key)(IMAP_SORT_ARRIVAL +
+		    pick % 9);
 		crit[0].is_reverse = (pick & 1) != 0;
 		crit[1].key = (enum imap_sort_key)(IMAP_SORT_ARRIVAL +
 		    (pick / 9) % 9);

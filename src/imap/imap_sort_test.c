@@ -354,7 +354,8 @@ test_references_long_field(void)
 	size_t i;
 
 	buf_init(&refs, 1u << 20);
-	for (i = 0; i < 300; i++)	/* about 9000 bytes of lost ancestors */
+	/* about 9000 bytes of lost ancestors */
+	for (i = 0; i < 300; i++)
 		CHECK_INT(buf_printf(&refs, " <ancestor-%zu@lists.example>",
 		    i), 0);
 	h[0] = "Message-ID: <parent@x>\r\nSubject: a\r\n"

@@ -179,7 +179,7 @@ leaf_text(const struct mime_message *m, const struct mime_part *p,
 	    raw.len * 4 + 64);
 	rc = mime_charset_to_utf8(span_from_str(cs), buf_span(&raw), &utf);
 	if (rc == -2)
-		put_text(o, raw.data, raw.len);	/* unknown charset: bytes */
+		put_text(o, raw.data, raw.len);	/* unknown charset */
 	else
 		put_text(o, utf.data, utf.len);	/* all, or a prefix */
 	buf_fini(&utf);
@@ -198,7 +198,7 @@ part_text(struct mime_message *m, struct mime_part *p, struct text_out *o)
 		header_text(mime_part_header(m, p), o);
 	}
 	if (p->children != NULL)
-		return;		/* multipart or message: children speak */
+		return;	/* multipart or message: children speak */
 	name = mime_part_filename(m, p);
 	if (name != NULL && name[0] != '\0') {
 		sep(o);
