@@ -1023,12 +1023,17 @@ job_done(evutil_socket_t fd, short what, void *arg)
 		}
 		log_debug("imap compress sid=%s peer=%s", c->id, c->addr);
 		break;
-	case IMAP_SESSION_CLOSE:
+	case IMAP_SESSION_CLOSE: {
+		struct timeval wt = { 10, 0 };
+
 		c->idling = false;
 		c->closing = true;
 		c->more = false;
 		bufferevent_disable(c->bev, EV_READ);
+		/* the last words get 10 s to go out, not the autologout */
+		bufferevent_set_timeouts(c->bev, NULL, &wt);
 		break;
+	}
 	}
 	idle_file(c, c->idling && !c->closing);
 	/*
