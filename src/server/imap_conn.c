@@ -1146,6 +1146,8 @@ imap_server_start(struct server *srv)
 	is->cfg.tls_available = tls_enabled(srv);
 	is->cfg.plaintext_loopback = srv->cfg->plaintext_auth_loopback;
 	is->cfg.append_limit = srv->cfg->max_message_size;
+	/* RFC 9208: the same default limit as local delivery applies */
+	is->cfg.quota_default = srv->cfg->store_quota;
 	/* the same fake SCRAM salts as SMTP AUTH and POP3 */
 	is->cfg.sasl_secret = srv->auth_secret;
 	is->cfg.sasl_secret_len = sizeof(srv->auth_secret);

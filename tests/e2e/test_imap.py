@@ -390,6 +390,22 @@ def test_create_rename_delete_subscribe(imap):
     m.logout()
 
 
+def test_quota_from_config(make_server):
+    """[store] quota reaches the session (RFC 9208 GETQUOTAROOT)."""
+    s = make_server()
+    s.set_option("store", "quota", "10M")
+    setup_imap(s).start()
+    send(s, [make_msg(1)])
+    m = login(s)
+    typ, data = m.getquotaroot("INBOX")
+    assert typ == "OK"
+    assert data[0] == [b'"INBOX" ""']
+    mm = re.match(rb'"" \(STORAGE (\d+) (\d+)\)', data[1][0])
+    assert mm, data
+    assert int(mm.group(2)) == 10 * 1024 and int(mm.group(1)) >= 1
+    m.logout()
+
+
 # ---- IDLE and other sessions -------------------------------------------
 
 def idle_start(m):
