@@ -101,8 +101,10 @@ imap_append_literals_drop(struct imap_session *s)
 	for (i = 0; i < s->nlits; i++) {
 		if (s->lits[i].fd >= 0)
 			close(s->lits[i].fd);
-		s->lits[i].fd = -1;
 	}
+	/* an idle session keeps nothing of a big MULTIAPPEND */
+	free(s->lits);
+	s->lits = NULL;
 	s->nlits = 0;
 }
 
