@@ -2,9 +2,13 @@
  * mailstore.c - one account's mailboxes and immutable message files.
  *
  * RFCs: RFC 3501/9051 (UID, UIDVALIDITY, UIDNEXT, flags, mailbox names and
- * hierarchy, INBOX), RFC 6154 (special-use), RFC 7162 (MODSEQ,
- * HIGHESTMODSEQ).  No untrusted input is parsed here; mailbox names are
- * validated (mailbox_name_check) because IMAP clients will supply them.
+ * hierarchy, INBOX, STORE, COPY, SEARCH candidates), RFC 6851 (MOVE),
+ * RFC 6154 (special-use), RFC 7162 (MODSEQ, HIGHESTMODSEQ, UNCHANGEDSINCE,
+ * the expunge log for QRESYNC), RFC 9208 (usage counters, quota).  Sees
+ * untrusted input in three places, each checked: mailbox names and
+ * keywords (IMAP clients; mailbox_name_check, keyword_ok), SEARCH terms
+ * (fts_term: only valid UTF-8 without NUL, quoted for FTS5), and the
+ * bytes of delivered messages, which only mime_text_extract parses.
  *
  * Durability of a delivery batch (see docs/store.md):
  *   1. every message file is written (O_EXCL, new random name);
