@@ -222,6 +222,28 @@ def test_wrong_password_and_unknown_user(imap):
     assert "Guessed-Pw-7" not in imap.read_log()
 
 
+def test_failed_logins_are_slowed_down(imap):
+    """The login throttle (shared with SMTP AUTH and POP3): past three
+    failures from an address, answers come late; the right password still
+    works after the wait."""
+    times = []
+    for i in range(4):
+        # one connection each: the session hangs up after a few failures
+        m = imaplib.IMAP4("127.0.0.1", imap.imap_port, timeout=30)
+        t = time.monotonic()
+        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+            m.login(ALICE, "Guess-%d" % i)
+        times.append(time.monotonic() - t)
+        m.shutdown()
+    assert max(times[:3]) < 0.9, times
+    assert times[3] >= 0.9, times
+    m = imaplib.IMAP4("127.0.0.1", imap.imap_port, timeout=30)
+    t = time.monotonic()
+    ok(m.login(ALICE, PW))
+    assert time.monotonic() - t >= 0.9
+    m.logout()
+
+
 def test_starttls_then_login(imap):
     m = imaplib.IMAP4("127.0.0.1", imap.imap_port, timeout=30)
     ok(m.starttls(ssl_context=client_ctx()))
