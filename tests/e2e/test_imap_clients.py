@@ -224,8 +224,19 @@ SyncState *
 
 # ---- offlineimap -----------------------------------------------------------
 
-def test_offlineimap_two_way(imap, tmp_path):
+@pytest.mark.parametrize("tls", [False, True])
+def test_offlineimap_two_way(imap, tmp_path, tls):
     need("offlineimap")
+    if tls:
+        # imaps, the certificate pinned by its fingerprint (self-signed,
+        # and named mail.local.test, not 127.0.0.1)
+        fp = run(["openssl", "x509", "-noout", "-fingerprint", "-sha256",
+                  "-in", imap.cert]).stdout.decode()
+        fp = fp.split("=", 1)[1].strip().replace(":", "").lower()
+        remote = ("remoteport = %d\nssl = yes\ncert_fingerprint = %s\n" %
+                  (imap.imaps_port, fp))
+    else:
+        remote = "remoteport = %d\nssl = no\nstarttls = no\n" % imap.imap_port
     mail = tmp_path / "mail"
     rc = tmp_path / "offlineimaprc"
     rc.write_text("""[general]
@@ -244,12 +255,9 @@ localfolders = %s
 [Repository R]
 type = IMAP
 remotehost = 127.0.0.1
-remoteport = %d
 remoteuser = %s
 remotepass = %s
-ssl = no
-starttls = no
-""" % (tmp_path, mail, imap.imap_port, ALICE, PW))
+%s""" % (tmp_path, mail, ALICE, PW, remote))
 
     def sync():
         p = run(["offlineimap", "-c", str(rc), "-o", "-u", "basic"],
@@ -269,9 +277,8 @@ def test_mutt_in_tmux_shows_message(imap, tmp_path):
     send(imap, [make_msg(1, subject="hello from postino",
                          body="The body text mutt must show.\r\n")])
     rc = tmp_path / "muttrc"
-    rc.write_text("""set imap_user = "%s"
-set imap_pass = "%s"
-set folder = "imap://127.0.0.1:%d/"
+    rc.write_text("""set imap_pass = "%s"
+set folder = "imap://%s@127.0.0.1:%d/"
 set spoolfile = "+INBOX"
 set ssl_starttls = no
 set ssl_force_tls = no
@@ -283,7 +290,7 @@ set mail_check = 2
 set timeout = 2
 set pager_stop = yes
 set wait_key = no
-""" % (ALICE, PW, imap.imap_port))
+""" % (PW, ALICE.replace("@", "%40"), imap.imap_port))
     sock = str(tmp_path / "tmux.sock")
     session = "postino-mutt"
     env = dict(os.environ, HOME=str(tmp_path), TERM="xterm")
