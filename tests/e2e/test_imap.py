@@ -582,6 +582,22 @@ def test_compress_big_fetch_and_idle(imap):
     r.close()
 
 
+def test_compressed_bytes_right_behind_compress(imap):
+    """A client that sends deflated bytes in the same packet as COMPRESS
+    (before our OK): they are inflated, not read as plain text."""
+    r = Raw(imap.imap_port)
+    r.cmd(b'LOGIN "alice@local.test" "secret-pw"')
+    zo = zlib.compressobj(6, zlib.DEFLATED, -15)
+    r.sock.sendall(b"z COMPRESS DEFLATE\r\n" + zo.compress(b"n NOOP\r\n") +
+                   zo.flush(zlib.Z_SYNC_FLUSH))
+    assert r.line() == b"z OK DEFLATE active\r\n"
+    r.zin = zlib.decompressobj(-15)
+    r.zout = zo
+    r.buf = r.zin.decompress(r.buf)
+    assert r.line().startswith(b"n OK")
+    r.close()
+
+
 def test_compress_broken_stream_closes(imap):
     r = Raw(imap.imap_port)
     r.cmd(b'LOGIN "alice@local.test" "secret-pw"')
