@@ -590,7 +590,7 @@ def test_compressed_bytes_right_behind_compress(imap):
     zo = zlib.compressobj(6, zlib.DEFLATED, -15)
     r.sock.sendall(b"z COMPRESS DEFLATE\r\n" + zo.compress(b"n NOOP\r\n") +
                    zo.flush(zlib.Z_SYNC_FLUSH))
-    assert r.line() == b"z OK DEFLATE active\r\n"
+    assert r.line().startswith(b"z OK")
     r.zin = zlib.decompressobj(-15)
     r.zout = zo
     r.buf = r.zin.decompress(r.buf)
