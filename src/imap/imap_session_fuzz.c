@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,10 +34,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_USER	"fuzz@example.org"
 
-static char *fz_dir;
+static char *fz_top, *fz_dir;
 static struct accounts *fz_accounts;
 static int64_t fz_uid;
 static unsigned fz_runs;
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		(void)rmdir(path);
+	else
+		(void)unlink(path);
+	return 0;
+}
+
+static void
+fz_cleanup(void)
+{
+	accounts_close(&fz_accounts);
+	if (fz_top != NULL)
+		(void)nftw(fz_top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void
 fz_setup(void)
@@ -53,7 +74,10 @@ fz_setup(void)
 	    "/tmp");
 	if (mkdtemp(tmpl) == NULL)
 		abort();
+	fz_top = xstrdup(tmpl);
 	fz_dir = xasprintf("%s/data", tmpl);
+	/* /dev/shm is memory: leave nothing behind */
+	atexit(fz_cleanup);
 	fz_accounts = accounts_open(fz_dir, &err);
 	/* no password: SCRAM lookups find the user but no keys; LOGIN is
 	 * answered by the fake check below, without argon2 */
