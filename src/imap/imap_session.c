@@ -431,7 +431,8 @@ cmd_id(struct imap_call *c)
 	struct imap_session *s = c->s;
 	unsigned i;
 
-	if (!c->cmd->u.id.is_nil && log_enabled(LOG_LEVEL_INFO)) {
+	if (!c->cmd->u.id.is_nil && !(s->flags & IMAP_F_ID_LOGGED) &&
+	    log_enabled(LOG_LEVEL_INFO)) {
 		char line[1024];
 		size_t n = 0;
 
@@ -455,6 +456,7 @@ cmd_id(struct imap_call *c)
 			n += (size_t)w;
 		}
 		log_info("imap id sid=%s peer=%s %s", s->sid, s->addr, line);
+		s->flags |= IMAP_F_ID_LOGGED;	/* once: no log flood */
 	}
 	imap_out(s, c->out, "* ID (\"name\" \"" IMAP_SERVER_NAME
 	    "\" \"version\" \"" IMAP_SERVER_VERSION "\")");

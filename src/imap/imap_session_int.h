@@ -34,6 +34,7 @@ enum imap_state {
 #define IMAP_F_COMPRESS		0x040u	/* COMPRESS DEFLATE done */
 #define IMAP_F_PAUSED		0x080u	/* IMAP_SESSION_MORE returned */
 #define IMAP_F_TMPDIR		0x100u	/* DATA_DIR/tmp exists */
+#define IMAP_F_ID_LOGGED	0x200u	/* the client's ID is logged once */
 
 /* One streamed APPEND literal kept in an unlinked temporary file. */
 struct imap_tmp_literal {
