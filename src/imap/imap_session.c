@@ -486,6 +486,25 @@ cmd_starttls(struct imap_call *c)
 	return IMAP_SESSION_STARTTLS;
 }
 
+/* auth_failed - a wrong password or SCRAM proof */
+static enum imap_session_status
+auth_failed(struct imap_session *s, const char *user, struct buf *out)
+{
+	char esc[LOG_ESCAPE_BUFSIZE];
+
+	s->auth_failures++;
+	log_info("imap auth failed sid=%s peer=%s user=\"%s\" failures=%u",
+	    s->sid, s->addr, user != NULL ? log_escape(esc, sizeof(esc), user,
+	    strlen(user)) : "", s->auth_failures);
+	tagged(s, out, saved_tag(s), IMAP_RESULT_NO, "AUTHENTICATIONFAILED",
+	    "Authentication failed");
+	if (s->auth_failures >= IMAP_MAX_AUTH_FAILURES) {
+		imap_session_bye(s, "Too many authentication failures", out);
+		return IMAP_SESSION_CLOSE;
+	}
+	return IMAP_SESSION_OK;
+}
+
 static enum imap_session_status
 cmd_login(struct imap_call *c)
 {
@@ -498,9 +517,11 @@ cmd_login(struct imap_call *c)
 		    "Plaintext login is disallowed without TLS");
 	} else if (u.len == 0 || u.len > SASL_MAX_USER || p.len == 0 ||
 	    p.len > SASL_MAX_PASSWORD || span_has_nul(u) || span_has_nul(p)) {
-		s->auth_failures++;
-		imap_result(c, IMAP_RESULT_NO, "AUTHENTICATIONFAILED",
-		    "Authentication failed");
+		/* cannot be right: a failure without asking the loop */
+		save_tag(s, c->cmd->tag);
+		st = auth_failed(s, NULL, c->out);
+		c->res.text[0] = '\0';		/* written already */
+		c->no_sync = true;
 	} else {
 		forget_credentials(s);
 		s->login_user = xstrndup((const char *)u.p, u.len);
@@ -554,25 +575,6 @@ finish_login(struct imap_session *s, const struct imap_env *env,
 		snprintf(code, sizeof(code), "CAPABILITY %s", caps);
 		tagged(s, out, saved_tag(s), IMAP_RESULT_OK, code,
 		    "Logged in");
-	}
-	return IMAP_SESSION_OK;
-}
-
-/* auth_failed - a wrong password or SCRAM proof */
-static enum imap_session_status
-auth_failed(struct imap_session *s, const char *user, struct buf *out)
-{
-	char esc[LOG_ESCAPE_BUFSIZE];
-
-	s->auth_failures++;
-	log_info("imap auth failed sid=%s peer=%s user=\"%s\" failures=%u",
-	    s->sid, s->addr, user != NULL ? log_escape(esc, sizeof(esc), user,
-	    strlen(user)) : "", s->auth_failures);
-	tagged(s, out, saved_tag(s), IMAP_RESULT_NO, "AUTHENTICATIONFAILED",
-	    "Authentication failed");
-	if (s->auth_failures >= IMAP_MAX_AUTH_FAILURES) {
-		imap_session_bye(s, "Too many authentication failures", out);
-		return IMAP_SESSION_CLOSE;
 	}
 	return IMAP_SESSION_OK;
 }

@@ -447,6 +447,18 @@ test_login(void)
 	CHECK(imap_session_user_id(t.s) == shared_uid);
 	t_fini(&t);
 
+	/* an empty password fails without a check, and counts */
+	t_init(&t);
+	CHECK(has(feed(&t, "a LOGIN " USER " \"\"\r\n"),
+	    "a NO [AUTHENTICATIONFAILED]"));
+	CHECK_INT(t.auths, 0);
+	feed(&t, "b LOGIN x@example.org y\r\n");
+	o = feed(&t, "c LOGIN " USER " \"\"\r\n");
+	CHECK(has(o, "c NO [AUTHENTICATIONFAILED]"));
+	CHECK(has(o, "* BYE Too many authentication failures"));
+	CHECK_INT(t.st, IMAP_SESSION_CLOSE);
+	t_fini(&t);
+
 	/* three failures: BYE */
 	t_init(&t);
 	feed(&t, "a LOGIN x@example.org y\r\n");
