@@ -90,8 +90,10 @@ enum imap_session_status {
 	IMAP_SESSION_OK = 0,	/* send out; go on reading */
 	/*
 	 * A long response (e.g. FETCH 1:*) stopped after filling out
-	 * past IMAP_SESSION_OUT_HIGH: send out, and when the socket has
-	 * drained call imap_session_resume().  Do not feed input meanwhile.
+	 * past IMAP_SESSION_OUT_HIGH, or pipelined commands stopped once
+	 * their responses passed it: send out, and when the socket has
+	 * drained call imap_session_resume().  Do not feed input meanwhile
+	 * (the bytes not used yet go in after resume returns OK).
 	 */
 	IMAP_SESSION_MORE,
 	/*
@@ -100,7 +102,9 @@ enum imap_session_status {
 	 * imap_session_auth_done().  No input meanwhile.
 	 */
 	IMAP_SESSION_AUTH,
-	IMAP_SESSION_STARTTLS,	/* send out, then handshake, then
+	IMAP_SESSION_STARTTLS,	/* send out, drop unused input (no
+				   plaintext command may follow), then
+				   handshake, then
 				   imap_session_tls_started() */
 	IMAP_SESSION_COMPRESS,	/* send out (uncompressed), then compress
 				   everything after it both ways */
