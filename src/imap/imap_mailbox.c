@@ -476,6 +476,7 @@ imap_cmd_rename(struct imap_call *c)
 	const char *to = c->cmd->u.rename.to.name, *why = NULL, *err = NULL;
 	size_t flen = strlen(from), tlen = c->cmd->u.rename.to.len;
 	struct mailstore *ms;
+	char *new_sel = NULL;
 
 	if (tlen > 1 && to[tlen - 1] == '/')
 		to = arena_strndup(c->s->arena, to, --tlen);
@@ -500,11 +501,24 @@ imap_cmd_rename(struct imap_call *c)
 		    "Target mailbox already exists");
 		return IMAP_SESSION_OK;
 	}
-	if (c->s->view != NULL &&
-	    strcmp(imap_view_mailbox(c->s->view), from) == 0) {
-		imap_result(c, IMAP_RESULT_NO, "INUSE",
-		    "Mailbox is selected; close it first");
-		return IMAP_SESSION_OK;
+	/*
+	 * The selected mailbox, or one of its parents, is renamed: the
+	 * client hears of every pending change first, then the view follows
+	 * the new name (INBOX itself stays: its messages leave it, and the
+	 * view hears of that as expunges).
+	 */
+	if (c->s->view != NULL && strcmp(from, "INBOX") != 0) {
+		const char *sel = imap_view_mailbox(c->s->view);
+
+		if (strncmp(sel, from, flen) == 0 &&
+		    (sel[flen] == '\0' || sel[flen] == '/')) {
+			new_sel = arena_printf(c->s->arena, "%s%s", to,
+			    sel + flen);
+			if (imap_selected_sync(c) < 0) {
+				c->res.text[0] = '\0';
+				return IMAP_SESSION_CLOSE;
+			}
+		}
 	}
 	if (create_parents(c, ms, to) < 0)
 		return IMAP_SESSION_OK;
@@ -514,6 +528,13 @@ imap_cmd_rename(struct imap_call *c)
 		imap_result(c, IMAP_RESULT_NO, "CANNOT",
 		    "Cannot rename mailbox");
 		return IMAP_SESSION_OK;
+	}
+	if (new_sel != NULL) {
+		imap_selected_renamed(c, ms, new_sel);
+		if (c->s->flags & IMAP_F_CLOSE) {
+			c->res.text[0] = '\0';
+			return IMAP_SESSION_CLOSE;
+		}
 	}
 	imap_result(c, IMAP_RESULT_OK, "", "RENAME completed");
 	return IMAP_SESSION_OK;

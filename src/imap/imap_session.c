@@ -930,6 +930,48 @@ sync_view(struct imap_session *s, const struct imap_env *env,
 	return -1;
 }
 
+int
+imap_selected_sync(struct imap_call *c)
+{
+	return sync_view(c->s, c->env, true, c->out);
+}
+
+void
+imap_selected_renamed(struct imap_call *c, struct mailstore *ms,
+    const char *name)
+{
+	struct imap_session *s = c->s;
+	struct imap_command sel;
+	struct imap_result r;
+	struct imap_view *v;
+	struct buf scratch;
+	bool ro;
+
+	if (s->view == NULL)
+		return;
+	ro = imap_view_readonly(s->view);
+	memset(&sel, 0, sizeof(sel));
+	sel.tag = c->cmd->tag;
+	sel.name = ro ? IMAP_CMD_EXAMINE : IMAP_CMD_SELECT;
+	sel.u.select.mbox.name = name;
+	sel.u.select.mbox.len = strlen(name);
+	/* the client was told everything just before the rename (the same
+	 * messages, the same UIDs): what SELECT would say is old news */
+	buf_init(&scratch, 4u * 1024 * 1024);
+	memset(&r, 0, sizeof(r));
+	v = imap_view_open(ms, &sel, ro, &s->opts, &scratch, &r);
+	buf_fini(&scratch);
+	close_view(s);
+	if (v == NULL) {
+		log_warn("imap reselect after rename failed sid=%s", s->sid);
+		imap_session_bye(s, "Selected mailbox was renamed, have to "
+		    "disconnect", c->out);
+		return;
+	}
+	s->view = v;
+	set_state(s, IMAP_STATE_SELECTED);
+}
+
 static enum imap_session_status
 cmd_select(struct imap_call *c)
 {

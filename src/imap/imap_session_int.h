@@ -137,6 +137,20 @@ bool imap_mailbox_name_ok(const char *name, size_t len, const char **why_r);
  */
 bool imap_list_match(const char *pattern, size_t plen, const char *name);
 
+/*
+ * The selected mailbox's pending updates, expunges allowed (before a
+ * command that renames it).  0, or -1 when the session is closing (BYE
+ * written).
+ */
+int imap_selected_sync(struct imap_call *c);
+/*
+ * The selected mailbox was renamed to name by this session: the view is
+ * opened again under the new name (same UIDs; its SELECT responses are
+ * not sent), or, if that fails, the session says BYE.
+ */
+void imap_selected_renamed(struct imap_call *c, struct mailstore *ms,
+    const char *name);
+
 /* Mailbox-level commands (imap_mailbox.c). */
 enum imap_session_status imap_cmd_create(struct imap_call *c);
 enum imap_session_status imap_cmd_delete(struct imap_call *c);

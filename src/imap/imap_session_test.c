@@ -1183,10 +1183,25 @@ test_select_fetch_close(void)
 	CHECK(has(feed(&t, "s FETCH 1 FLAGS\r\n"), "s BAD No mailbox"));
 	/* QRESYNC parameters need ENABLE QRESYNC */
 	CHECK(has(feed(&t, "u SELECT INBOX (QRESYNC (1 1))\r\n"), "u BAD"));
-	/* the selected mailbox cannot be deleted or renamed */
+	/* the selected mailbox cannot be deleted */
 	feed(&t, "v CREATE box\r\nw SELECT box\r\n");
 	CHECK(has(feed(&t, "x DELETE box\r\n"), "x NO [INUSE]"));
-	CHECK(has(feed(&t, "y RENAME box box2\r\n"), "y NO [INUSE]"));
+	/* renamed, it stays selected under its new name */
+	feed(&t, "x2 APPEND box {5+}\r\none\r\n\r\n");
+	CHECK(has(feed(&t, "y RENAME box box2\r\n"), "y OK RENAME completed"));
+	o = feed(&t, "y2 FETCH 1 (UID BODY.PEEK[])\r\n");
+	CHECK(has(o, "* 1 FETCH (UID 1 BODY[] {5}\r\none\r\n)"));
+	CHECK(has(o, "y2 OK"));
+	o = feed(&t, "y3 APPEND box2 {4+}\r\ntwo\n\r\n");
+	CHECK(has(o, "* 2 EXISTS\r\ny3 OK"));
+	/* and so when a parent is renamed */
+	feed(&t, "y4 CREATE top/sub\r\ny5 APPEND top/sub {4+}\r\nsub\n"
+	    "\r\ny6 SELECT top/sub\r\n");
+	CHECK(has(feed(&t, "y7 RENAME top new\r\n"), "y7 OK"));
+	o = feed(&t, "y8 FETCH 1 (BODY.PEEK[])\r\n");
+	CHECK(has(o, "\r\nsub"));
+	CHECK(has(o, "y8 OK"));
+	CHECK(has(feed(&t, "y9 NOOP\r\n"), "y9 OK"));
 	t_fini(&t);
 }
 
