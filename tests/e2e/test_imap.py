@@ -824,3 +824,25 @@ def test_abrupt_disconnects_under_load(imap):
     n = int(ok(m.select("INBOX"))[0])
     assert n >= 20
     m.logout()
+
+
+def test_pipelined_commands_pause_and_go_on(imap):
+    """Pipelined commands whose responses pass the session's pause point:
+    the rest of the input waits while the output drains, then runs, every
+    command answered once and in order."""
+    body = "p" * 76 + "\r\n"
+    send(imap, [make_msg(i, body=body * 400) for i in range(1, 21)])
+    r = Raw(imap.imap_port)
+    r.cmd(b'LOGIN "alice@local.test" "secret-pw"')
+    r.cmd(b"SELECT INBOX")
+    batch = b"".join(b"p%d UID FETCH %d (BODY.PEEK[])\r\n" % (i, i)
+                     for i in range(1, 21)) * 3
+    r.send(batch)
+    for rnd in range(3):
+        for i in range(1, 21):
+            lines, tagged = r.until(b"p%d" % i)
+            assert tagged.startswith(b"p%d OK" % i), tagged
+            assert len(lines) == 1 and b"UID %d" % i in lines[0]
+    lines, tagged = r.cmd(b"NOOP")
+    assert tagged.split()[1] == b"OK"
+    r.close()
