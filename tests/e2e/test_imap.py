@@ -846,3 +846,29 @@ def test_pipelined_commands_pause_and_go_on(imap):
     lines, tagged = r.cmd(b"NOOP")
     assert tagged.split()[1] == b"OK"
     r.close()
+
+
+def test_idle_hears_pop3_deletion(make_server):
+    """A change made through another protocol in the same process (POP3
+    DELE + QUIT) reaches an IDLE session at once."""
+    import poplib
+    s = setup_imap(make_server())
+    s.pop3_port = free_port()
+    s.set_listen("pop3", "127.0.0.1:%d" % s.pop3_port)
+    s.start()
+    send(s, [make_msg(1), make_msg(2)])
+    m = login(s)
+    assert ok(m.select("INBOX")) == [b"2"]
+    tag = idle_start(m)
+    p = poplib.POP3("127.0.0.1", s.pop3_port, timeout=30)
+    p.user(ALICE)
+    p.pass_(PW)
+    p.dele(1)
+    p.quit()
+    m.sock.settimeout(5)
+    t = time.monotonic()
+    assert m.readline() == b"* 1 EXPUNGE\r\n"
+    assert time.monotonic() - t < 1.0
+    m.sock.settimeout(10)
+    idle_done(m, tag)
+    m.logout()
