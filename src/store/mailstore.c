@@ -3280,6 +3280,81 @@ fail:
 /* ---- full-text index (SQLite FTS5, trigram tokenizer) ---- */
 
 /*
+ * The index keeps no positions (detail=none), so it only has to know which
+ * trigrams a message holds, not how often or where.  Queries use only
+ * trigrams without a separator (fts_term), so it is enough to index each
+ * distinct word (maximal run of non-separator bytes) once: a trigram of a
+ * term that holds no separator lies inside one word of any text holding
+ * the term.  Folding maps no other character to a separator, so this holds
+ * after folding too.  This halves the text to tokenize for ordinary mail
+ * (tokenizing is the cost of indexing) and shrinks repetitive mail to
+ * almost nothing.
+ */
+static bool
+fts_separator(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+#define FTS_WORDS_MAX_SLOTS	(1u << 19)	/* 4 MiB of table at most */
+
+/*
+ * fts_distinct_words - the distinct words of p[0..len) into out, joined by
+ * one space.  Past a load of 3/4 of the table the remaining words go out
+ * as they are (a larger text, never a smaller trigram set).
+ */
+static void
+fts_distinct_words(const uint8_t *p, size_t len, struct buf *out)
+{
+	struct slot {
+		uint32_t	off, len;	/* len 0: empty */
+	} *tab;
+	size_t nslots = 64, used = 0, i = 0;
+
+	while (nslots < len / 4 && nslots < FTS_WORDS_MAX_SLOTS)
+		nslots <<= 1;
+	tab = xcalloc(nslots, sizeof(*tab));
+	while (i < len) {
+		size_t start, wl, h;
+		uint32_t fnv = 2166136261u;
+		bool dup = false;
+
+		while (i < len && fts_separator(p[i]))
+			i++;
+		if (i == len)
+			break;
+		start = i;
+		while (i < len && !fts_separator(p[i]))
+			fnv = (fnv ^ p[i++]) * 16777619u;
+		wl = i - start;
+		if (len > UINT32_MAX || used >= nslots / 4 * 3) {
+			dup = false;	/* table full: no more checks */
+		} else {
+			for (h = fnv & (nslots - 1); tab[h].len != 0;
+			    h = (h + 1) & (nslots - 1)) {
+				if (tab[h].len == wl && memcmp(p + tab[h].off,
+				    p + start, wl) == 0) {
+					dup = true;
+					break;
+				}
+			}
+			if (!dup) {
+				tab[h].off = (uint32_t)start;
+				tab[h].len = (uint32_t)wl;
+				used++;
+			}
+		}
+		if (dup)
+			continue;
+		/* out has room for all of p: these appends cannot fail */
+		if ((out->len > 0 && buf_append_byte(out, ' ') < 0) ||
+		    buf_append(out, p + start, wl) < 0)
+			break;
+	}
+	free(tab);
+}
+
+/*
  * fts_index_message - extracts the searchable text of a stored message
  * (mime_text_extract over the very bytes IMAP SEARCH will read, prefix
  * included) and adds it to the index: *text_id_r is its rowid, or 0 when
@@ -3293,7 +3368,7 @@ fts_index_message(struct mailstore *ms, const char *blob, uint64_t off,
 	long pagesize = sysconf(_SC_PAGESIZE);
 	uint64_t start = off - off % (uint64_t)(pagesize > 0 ? pagesize : 4096);
 	size_t maplen;
-	struct buf h, b;
+	struct buf h, b, hw, bw;
 	sqlite3_stmt *s;
 	char path[PATH_MAX];
 	void *map;
@@ -3321,12 +3396,18 @@ fts_index_message(struct mailstore *ms, const char *blob, uint64_t off,
 		r = -1;
 		goto out;
 	}
-	sqlite3_bind_text(s, 1, h.len > 0 ? (const char *)h.data : "",
-	    (int)h.len, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, b.len > 0 ? (const char *)b.data : "",
-	    (int)b.len, SQLITE_STATIC);
+	buf_init(&hw, h.len + 1);
+	buf_init(&bw, b.len + 1);
+	fts_distinct_words(h.data, h.len, &hw);
+	fts_distinct_words(b.data, b.len, &bw);
+	sqlite3_bind_text(s, 1, hw.len > 0 ? (const char *)hw.data : "",
+	    (int)hw.len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, bw.len > 0 ? (const char *)bw.data : "",
+	    (int)bw.len, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
+	buf_fini(&hw);
+	buf_fini(&bw);
 	if (rc != SQLITE_DONE) {
 		r = fail_db(ms, error_r);
 		goto out;
@@ -3398,17 +3479,20 @@ fts_fold_safe(const uint8_t *s, size_t len)
 
 /*
  * fts_term - one term as the AND of its trigrams ("abc" AND "bcd" ...,
- * each an FTS5 string with '"' doubled), appended to q.  Only the first
+ * each an FTS5 string with '"' doubled; those holding a separator left
+ * out, see fts_distinct_words), appended to q.  Only the first
  * FTS_MAX_TERM characters count (a text holding the term holds its
  * prefix: still a superset).  false if the term cannot narrow: fewer than
- * 3 characters (no trigram), a NUL, not UTF-8, or a character the two
- * foldings disagree on; or if q is full (fewer terms narrow less).
+ * 3 characters (no trigram), a NUL, not UTF-8, a character the two
+ * foldings disagree on, no trigram without a separator; or if q is full
+ * (fewer terms narrow less).
  */
 #define FTS_MAX_TERM	64		/* characters */
 static bool
 fts_term(struct span t, struct buf *q)
 {
 	size_t at[FTS_MAX_TERM + 1], nc = 0, i, j, mark = q->len;
+	bool any = false;
 
 	if (t.len == 0 || memchr(t.p, '\0', t.len) != NULL ||
 	    utf8_chars(t.p, t.len) < 3 || !fts_fold_safe(t.p, t.len))
@@ -3422,6 +3506,13 @@ fts_term(struct span t, struct buf *q)
 	else
 		nc = FTS_MAX_TERM;	/* at[nc] starts the first one cut */
 	for (j = 0; j + 3 <= nc; j++) {
+		/* the index holds words (fts_distinct_words): only
+		 * trigrams inside one word can be asked for */
+		for (i = at[j]; i < at[j + 3]; i++)
+			if (fts_separator(t.p[i]))
+				break;
+		if (i < at[j + 3])
+			continue;
 		if ((q->len > 0 && buf_append_str(q, " AND ") < 0) ||
 		    buf_append_byte(q, '"') < 0)
 			goto full;
@@ -3431,8 +3522,9 @@ fts_term(struct span t, struct buf *q)
 				goto full;
 		if (buf_append_byte(q, '"') < 0)
 			goto full;
+		any = true;
 	}
-	return true;
+	return any;	/* false: every trigram held a separator */
 full:
 	q->len = mark;
 	if (q->data != NULL)

@@ -1093,6 +1093,41 @@ test_fts(void)
 	CHECK_INT(mailstore_expunge(ms, "Trash", NULL, 0, false, NULL, &n,
 	    &err), 0);
 	CHECK_INT(fts_rows(dir, 12), 3);
+	/* the index holds distinct words: separators never narrow, a
+	 * repetitive message and one of many short distinct words (past
+	 * the dedupe table's load) are found in full */
+	CHECK_STR(cand(ms, "INBOX", "a b c d", true), "all");
+	CHECK_STR(cand(ms, "INBOX", "quarter are", true), "1,");
+	CHECK_STR(cand(ms, "INBOX", "ter are att", true), "1,");
+	{
+		struct buf m;
+		char w[8];
+		size_t k;
+
+		buf_init(&m, 1 << 20);
+		CHECK_INT(buf_append_str(&m, "Subject: many\r\n\r\n"), 0);
+		for (k = 0; k < 3000; k++)
+			CHECK_INT(buf_append_str(&m, "la la la la\r\n"), 0);
+		CHECK_INT(buf_append_str(&m, "unique-ending\r\n"), 0);
+		CHECK_INT(deliver_text(ms, "Drafts", buf_cstr(&m)), 1);
+		buf_reset(&m);
+		CHECK_INT(buf_append_str(&m, "Subject: short words\r\n\r\n"),
+		    0);
+		for (k = 0; k < 26 * 26 * 10; k++) {
+			snprintf(w, sizeof(w), "%c%c%zu%s", (int)('a' + k / 260),
+			    (int)('a' + (k / 10) % 26), k % 10,
+			    k % 16 == 15 ? "\r\n" : " ");
+			CHECK_INT(buf_append_str(&m, w), 0);
+		}
+		CHECK_INT(deliver_text(ms, "Drafts", buf_cstr(&m)), 2);
+		buf_fini(&m);
+		CHECK_STR(cand(ms, "Drafts", "la la la", true), "all");
+		CHECK_STR(cand(ms, "Drafts", "LA unique-end", true), "1,");
+		CHECK_STR(cand(ms, "Drafts", "aa0", true), "2,");
+		CHECK_STR(cand(ms, "Drafts", "zz9", true), "2,");
+		CHECK_STR(cand(ms, "Drafts", "mq5 mq6 mq7", true), "2,");
+		CHECK_STR(cand(ms, "Drafts", "zz9x", true), "");
+	}
 	/* a message without an entry (stored before the index) is always a
 	 * candidate */
 	{
