@@ -17,7 +17,8 @@ esac
 case $mode in
 bench)
 	pkgs="$pkgs postfix libgmime-3.0-dev dovecot-imapd dovecot-pop3d
-	  python3-spf libspf2-dev libopendkim-dev python3-nacl python3-dnspython
+	  dovecot-lucene python3-spf libspf2-dev libopendkim-dev python3-nacl
+	  python3-dnspython
 	  time" ;;
 esac
 missing=
