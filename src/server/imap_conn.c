@@ -106,34 +106,37 @@ struct imap_conn {
 	struct server		*srv;
 	struct bufferevent	*bev;
 	struct imap_session	*session;
-	struct imap_conn	*prev, *next;		/* every connection */
-	struct imap_conn	*idle_prev, *idle_next;	/* IDLE, by account */
-	struct imap_conn	*job_next;		/* workers' queue */
+	/* every connection; IDLE ones by account; the workers' queue */
+	struct imap_conn	*prev, *next;
+	struct imap_conn	*idle_prev, *idle_next;
+	struct imap_conn	*job_next;
 	char			 id[17];
 	char			 addr[INET6_ADDRSTRLEN];
 	bool			 implicit_tls;
 	bool			 is_tls;
-	bool			 dead;		/* socket gone; free after job */
+	/* socket gone: freed when the job or check out comes back */
+	bool			 dead;
 	bool			 closing;	/* flush, then release */
-	bool			 tls_wait;	/* STARTTLS: OK flushing */
+	bool			 tls_wait;	/* STARTTLS: OK going out */
 	bool			 tls_handshake;
 	bool			 busy;		/* a job is out */
-	bool			 auth_out;	/* password check out */
-	bool			 more;		/* resume when drained */
+	bool			 auth_out;	/* a password check is out */
+	bool			 more;		/* resume once drained */
 	bool			 idling;	/* the session is in IDLE */
 	bool			 filed;		/* in the IDLE table */
-	bool			 poll_wanted;	/* a change came meanwhile */
-	bool			 in_stalled;	/* input left, session took none */
+	bool			 poll_wanted;	/* a change came */
+	/* input is left that the session did not take: wait for more */
+	bool			 in_stalled;
 	bool			 logged_in;
-	const char		*bye_wanted;	/* BYE reason, when free */
+	const char		*bye_wanted;	/* BYE reason, once free */
 	int64_t			 user_id;	/* filed under this id */
 	/* the job: owned by the worker while busy */
 	enum imap_job		 job;
 	enum imap_session_status st;
 	enum imap_auth_result	 auth_r;
 	char			 account[ACCOUNTS_MAX_ADDRESS + 1];
-	struct buf		 in;		/* for the session (inflated) */
-	struct buf		 out;		/* the session's output */
+	struct buf		 in;		/* to the session */
+	struct buf		 out;		/* from the session */
 	/* login throttle: the name tried, and how late to answer */
 	char			*auth_user;
 	uint64_t		 auth_start_ms;
@@ -156,12 +159,12 @@ struct imap_server {
 	size_t			 nworkers;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
-	struct imap_conn	*head, *tail;	/* jobs waiting for a worker */
+	struct imap_conn	*head, *tail;	/* jobs waiting */
 	bool			 stop;
 	struct auth_throttle	*throttle;	/* srv's, shared */
 	struct imap_session_config cfg;
-	struct event		*ev_poll;	/* slow poll of IDLE sessions */
-	struct event		*ev_notify;	/* changes from other threads */
+	struct event		*ev_poll;	/* slow poll of IDLE */
+	struct event		*ev_notify;	/* from other threads */
 	/* changed accounts, posted from any thread (notify_mu) */
 	pthread_mutex_t		 notify_mu;
 	int64_t			 notify_ids[IMAP_CONN_NOTIFY_MAX];
@@ -1078,7 +1081,7 @@ imap_conn_accept(struct server *srv, bool implicit_tls, int fd,
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (implicit_tls)
-		c->bev = tls_accept_fd(srv, fd);	/* closes fd on failure */
+		c->bev = tls_accept_fd(srv, fd);	/* closes fd if NULL */
 	else
 		c->bev = bufferevent_socket_new(srv->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
