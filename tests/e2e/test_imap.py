@@ -554,13 +554,14 @@ def test_compress_deflate(imap, tls):
     r.close()
 
 
-def test_compress_big_fetch_and_idle(imap):
+@pytest.mark.parametrize("tls", [False, True])
+def test_compress_big_fetch_and_idle(imap, tls):
     """Compressed responses larger than the session's pause point, and an
-    IDLE notification through the compressed stream."""
+    IDLE notification through the compressed stream (plain and imaps)."""
     msgs = [make_msg(i, body=("line %d of a long message\r\n" % i) * 3000)
             for i in range(1, 9)]
     send(imap, msgs)
-    r = Raw(imap.imap_port)
+    r = Raw(imap.imaps_port if tls else imap.imap_port, tls=tls)
     r.cmd(b'LOGIN "alice@local.test" "secret-pw"')
     r.compress()
     r.cmd(b"SELECT INBOX")
