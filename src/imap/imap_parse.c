@@ -88,11 +88,25 @@ reader_apply_limits(struct imap_reader *r)
 {
 	r->lim = r->next_lim;
 	r->buf.max = r->lim.command_max;
-	if (r->lim.literals_max > r->lits_cap) {
-		r->lits = xreallocarray(r->lits, r->lim.literals_max,
-		    sizeof(*r->lits));
-		r->lits_cap = r->lim.literals_max;
-	}
+}
+
+/*
+ * lits_reserve - room for one more literal.  The table grows as literals
+ * arrive (never past literals_max), so an idle session that never sent a
+ * literal keeps none of it.
+ */
+static void
+lits_reserve(struct imap_reader *r)
+{
+	unsigned cap;
+
+	if (r->nlits < r->lits_cap)
+		return;
+	cap = r->lits_cap < 4 ? 4 : r->lits_cap * 2;
+	if (cap > r->lim.literals_max)
+		cap = r->lim.literals_max;
+	r->lits = xreallocarray(r->lits, cap, sizeof(*r->lits));
+	r->lits_cap = cap;
 }
 
 struct imap_reader *
@@ -327,6 +341,7 @@ reader_line_done(struct imap_reader *r, struct imap_reader_event *ev)
 		return reader_refuse_literal(r, ev, &h, IMAP_READER_REPLY_BAD,
 		    "command too big");
 	}
+	lits_reserve(r);
 	lit = &r->lits[r->nlits];
 	memset(lit, 0, sizeof(*lit));
 	lit->offset = r->buf.len;
