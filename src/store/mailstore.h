@@ -302,7 +302,8 @@ int mailstore_message_list(struct mailstore *ms, const char *mailbox,
  * Like mailstore_message_list, over the UIDs uid_lo..uid_hi (uid_hi 0: no
  * upper bound), in UID order, from one read snapshot.  One prepared query
  * per call, nothing per message: listing 10,000 messages with the cache
- * takes a few ms.  fn must not write through the same handle.  Returns the
+ * takes a few ms.  fn must not write, nor list again, through the same
+ * handle (other reads are fine).  Returns the
  * number of messages listed, or -1 (no such mailbox, error).
  */
 int mailstore_message_list_range(struct mailstore *ms, const char *mailbox,
