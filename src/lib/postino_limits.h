@@ -124,5 +124,7 @@
 #define DMARC_MAX_DKIM		16		/* DKIM results considered */
 #define POLICY_MAX_EXEMPT	256		/* exempt networks */
 #define POLICY_MAX_AR_HEADER	4096		/* Authentication-Results text */
+#define POLICY_MAX_AR_FIELD	(64 * 1024)	/* one header field held by the
+						 * A-R filter (ar_filter.h) */
 
 #endif
