@@ -694,6 +694,30 @@ policy_headers(const struct policy_settings *s,
 	return 0;
 }
 
+int
+policy_auth_results(const char *hostname, const char *user, struct buf *out)
+{
+	struct hw w = { out, 0, 0 };
+	size_t start = out->len;
+
+	hw_raw(&w, "Authentication-Results:");
+	hw_value(&w, NULL, hostname != NULL ? hostname : "localhost", false,
+	    "");
+	hw_raw(&w, ";");
+	hw_fold(&w);
+	hw_raw(&w, "auth=pass");
+	if (user != NULL && user[0] != '\0')
+		hw_value(&w, "smtp.auth", user, false, "");
+	hw_raw(&w, "\r\n");
+	if (w.err < 0) {
+		out->len = start;
+		if (out->data != NULL)
+			out->data[start] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 /* --- forged Authentication-Results -------------------------------- */
 
 static bool

@@ -166,6 +166,19 @@ int policy_headers(const struct policy_settings *s,
 	__attribute__((warn_unused_result));
 
 /*
+ * Appends the Authentication-Results field of a message submitted after
+ * SMTP AUTH (RFC 8601 section 2.7.6, RFC 4954):
+ *	Authentication-Results: HOST;
+ *		auth=pass smtp.auth=USER
+ * USER is quoted when it is not a plain value, left out when it holds
+ * control bytes or is too long.  0, or -1 if out reached its ceiling
+ * (nothing appended then).
+ */
+int policy_auth_results(const char *hostname, const char *user,
+    struct buf *out)
+	__attribute__((warn_unused_result));
+
+/*
  * True if an Authentication-Results field value (after the colon; folds
  * allowed) names authserv_id as its authserv-id: the first token or
  * quoted-string after any comments, compared ASCII case-insensitively

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "mime/mime_header.h"
 #include "policy/policy.h"
 #include "../../tests/lib/test.h"
 
@@ -572,6 +573,44 @@ test_strip_ar(void)
 }
 
 static void
+test_auth_results(void)
+{
+	struct buf b;
+	size_t pos = 0;
+	struct mime_field f;
+
+	buf_init(&b, 4096);
+	CHECK_INT(policy_auth_results("mail.example.com", "alice@example.org",
+	    &b), 0);
+	CHECK_STR(buf_cstr(&b), "Authentication-Results: mail.example.com;\r\n"
+	    "\tauth=pass smtp.auth=alice@example.org\r\n");
+	/* it is ours: a later hop of ours would remove it */
+	CHECK(mime_header_next(buf_span(&b), &pos, &f));
+	CHECK(policy_ar_is_ours(f.value, "mail.example.com"));
+	buf_reset(&b);
+	CHECK_INT(policy_auth_results("mail.example.com", "bob smith", &b), 0);
+	CHECK_STR(buf_cstr(&b), "Authentication-Results: mail.example.com;\r\n"
+	    "\tauth=pass smtp.auth=\"bob smith\"\r\n");
+	buf_reset(&b);
+	CHECK_INT(policy_auth_results("mail.example.com", "a\"b\\c", &b), 0);
+	CHECK_STR(buf_cstr(&b), "Authentication-Results: mail.example.com;\r\n"
+	    "\tauth=pass smtp.auth=\"a\\\"b\\\\c\"\r\n");
+	/* a control byte: the name is left out, the result stays */
+	buf_reset(&b);
+	CHECK_INT(policy_auth_results("mail.example.com", "x\r\nBcc: y", &b),
+	    0);
+	CHECK_STR(buf_cstr(&b), "Authentication-Results: mail.example.com;\r\n"
+	    "\tauth=pass\r\n");
+	buf_fini(&b);
+	/* the ceiling: nothing half-written */
+	buf_init(&b, 30);
+	CHECK_INT(buf_append_str(&b, "X"), 0);
+	CHECK_INT(policy_auth_results("mail.example.com", "alice", &b), -1);
+	CHECK_STR(buf_cstr(&b), "X");
+	buf_fini(&b);
+}
+
+static void
 test_names(void)
 {
 	enum policy_action a = POLICY_ACCEPT;
@@ -595,6 +634,7 @@ static const struct test_case cases[] = {
 	TEST(test_headers_long),
 	TEST(test_ar_is_ours),
 	TEST(test_strip_ar),
+	TEST(test_auth_results),
 	TEST(test_names),
 };
 
