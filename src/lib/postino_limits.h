@@ -126,5 +126,7 @@
 #define POLICY_MAX_AR_HEADER	4096		/* Authentication-Results text */
 #define POLICY_MAX_AR_FIELD	(64 * 1024)	/* one header field held by the
 						 * A-R filter (ar_filter.h) */
+#define MSG_HOLD_CHUNK		(64 * 1024)	/* spill file write size
+						 * (policy/msg_hold.h) */
 
 #endif
