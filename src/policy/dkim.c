@@ -63,7 +63,8 @@ struct dkim_field {
 
 struct dkim_verify {
 	struct arena	*a;
-	uint8_t		*msg;		/* normalized to CRLF */
+	uint8_t		*msg;		/* the normalized copy, or NULL
+					 * (borrowed, already CRLF) */
 	size_t		 len;
 	struct span	 header, body;
 	struct dkim_field *fields;
@@ -456,6 +457,29 @@ normalize(const void *msg, size_t len, size_t *len_r)
 	o[n] = '\0';
 	*len_r = n;
 	return o;
+}
+
+/* prepare - msg itself when it has no bare LF (nothing to copy: a 50 MB
+ * message is not duplicated), else a normalized copy left in *owned_r
+ * for the caller to free */
+static const uint8_t *
+prepare(const void *msg, size_t len, size_t *len_r, uint8_t **owned_r)
+{
+	const uint8_t *p = msg, *lf;
+	size_t pos = 0;
+
+	*owned_r = NULL;
+	while (pos < len && (lf = memchr(p + pos, '\n', len - pos)) != NULL) {
+		size_t i = (size_t)(lf - p);
+
+		if (i == 0 || p[i - 1] != '\r') {
+			*owned_r = normalize(msg, len, len_r);
+			return *owned_r;
+		}
+		pos = i + 1;
+	}
+	*len_r = len;
+	return p;
 }
 
 /* split_message - header (incl. its last CRLF) and body */
@@ -922,16 +946,22 @@ parse_sig(struct dkim_verify *v, struct dkim_sig *s, size_t fi)
 	return 0;
 }
 
-struct dkim_verify *
-dkim_verify_new(const void *msg, size_t len, time_t now)
+static struct dkim_verify *
+verify_new(const void *msg, size_t len, time_t now, bool borrow)
 {
 	struct dkim_verify *v = xcalloc(1, sizeof(*v));
+	const uint8_t *data;
 	size_t i;
 
 	v->a = arena_new("dkim", 4096, 4u * 1024 * 1024);
 	v->now = now;
-	v->msg = normalize(msg, len, &v->len);
-	split_message(v->msg, v->len, &v->header, &v->body);
+	if (borrow) {
+		data = prepare(msg, len, &v->len, &v->msg);
+	} else {
+		v->msg = normalize(msg, len, &v->len);
+		data = v->msg;
+	}
+	split_message(data, v->len, &v->header, &v->body);
 	v->fields = read_fields(v->header, &v->nfields);
 	for (i = 0; i < v->nfields && v->nsigs < DKIM_MAX_SIGNATURES; i++) {
 		if (!span_eq_str_ci(v->fields[i].name, "DKIM-Signature"))
@@ -939,6 +969,18 @@ dkim_verify_new(const void *msg, size_t len, time_t now)
 		(void)parse_sig(v, &v->sigs[v->nsigs++], i);
 	}
 	return v;
+}
+
+struct dkim_verify *
+dkim_verify_new(const void *msg, size_t len, time_t now)
+{
+	return verify_new(msg, len, now, false);
+}
+
+struct dkim_verify *
+dkim_verify_new_ref(const void *msg, size_t len, time_t now)
+{
+	return verify_new(msg, len, now, true);
 }
 
 size_t
@@ -1324,7 +1366,8 @@ sign_fields(const void *msg, size_t len, const char *tags, EVP_PKEY *key,
 	enum dkim_alg alg;
 	bool hrel = false, brel = false, has_l = false;
 	uint64_t l = 0, total;
-	uint8_t *m, bh[32];
+	uint8_t *owned, bh[32];
+	const uint8_t *m;
 	size_t mlen, nfields, i, from = 0;
 	int n, r = -1;
 	const char *err;
@@ -1373,7 +1416,7 @@ sign_fields(const void *msg, size_t len, const char *tags, EVP_PKEY *key,
 		return -1;
 	}
 
-	m = normalize(msg, len, &mlen);
+	m = prepare(msg, len, &mlen, &owned);
 	split_message(m, mlen, &hdr, &body);
 	fields = read_fields(hdr, &nfields);
 	for (i = 0; i < nfields; i++)
@@ -1438,7 +1481,7 @@ out:
 	buf_fini(&sig);
 	buf_fini(&b64);
 	free(fields);
-	free(m);
+	free(owned);
 	return r;
 }
 
@@ -1459,7 +1502,8 @@ dkim_sign(const void *msg, size_t len, const char *domain,
 	struct buf tags;
 	enum dkim_alg alg;
 	size_t i, j, nfields, linelen, mlen;
-	uint8_t *m;
+	uint8_t *owned;
+	const uint8_t *m;
 	int r = -1;
 
 	if (key_alg(key, &alg, error_r) < 0)
@@ -1471,7 +1515,7 @@ dkim_sign(const void *msg, size_t len, const char *domain,
 	}
 	if (headers == NULL)
 		headers = DKIM_SIGN_HEADERS_DEFAULT;
-	m = normalize(msg, len, &mlen);
+	m = prepare(msg, len, &mlen, &owned);
 	split_message(m, mlen, &hdr, &body);
 	fields = read_fields(hdr, &nfields);
 	buf_init(&tags, 64 * 1024);
@@ -1518,7 +1562,7 @@ full:
 out:
 	buf_fini(&tags);
 	free(fields);
-	free(m);
+	free(owned);
 	return r;
 }
 

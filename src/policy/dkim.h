@@ -64,6 +64,14 @@ struct dkim_verify;
  * Never fails (a message without signatures has no results).
  */
 struct dkim_verify *dkim_verify_new(const void *msg, size_t len, time_t now);
+/*
+ * The same for a message that outlives the verification: when it has
+ * CRLF line ends throughout it is borrowed, not copied, and must stay
+ * valid and unchanged until dkim_verify_free() (a message mapped from
+ * a file costs no heap); with a bare LF it is copied as above.
+ */
+struct dkim_verify *dkim_verify_new_ref(const void *msg, size_t len,
+    time_t now);
 /* Distinct key records needed (at most DKIM_MAX_SIGNATURES). */
 size_t dkim_verify_nkeys(const struct dkim_verify *v);
 /* DNS name of key i: "selector._domainkey.domain" (lives with v). */

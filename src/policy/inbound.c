@@ -169,9 +169,9 @@ dmarc_next(struct policy_inbound *pi)
 		pi->dmarc_req = dns_txt(pi->dns, name, on_dmarc, pi);
 }
 
-void
-policy_inbound_message(struct policy_inbound *pi, const void *msg,
-    size_t len, policy_inbound_fn *cb, void *ctx)
+static void
+message(struct policy_inbound *pi, const void *msg, size_t len, bool borrow,
+    policy_inbound_fn *cb, void *ctx)
 {
 	size_t i;
 
@@ -180,7 +180,8 @@ policy_inbound_message(struct policy_inbound *pi, const void *msg,
 	pi->cb = cb;
 	pi->ctx = ctx;
 	if (pi->cfg.dkim) {
-		pi->dkim = dkim_verify_new(msg, len, time(NULL));
+		pi->dkim = borrow ? dkim_verify_new_ref(msg, len, time(NULL)) :
+		    dkim_verify_new(msg, len, time(NULL));
 		pi->nkeys = dkim_verify_nkeys(pi->dkim);
 		if (pi->nkeys > DKIM_MAX_SIGNATURES)
 			pi->nkeys = DKIM_MAX_SIGNATURES;
@@ -199,6 +200,20 @@ policy_inbound_message(struct policy_inbound *pi, const void *msg,
 		dmarc_next(pi);
 	}
 	check_done(pi);
+}
+
+void
+policy_inbound_message(struct policy_inbound *pi, const void *msg,
+    size_t len, policy_inbound_fn *cb, void *ctx)
+{
+	message(pi, msg, len, false, cb, ctx);
+}
+
+void
+policy_inbound_message_ref(struct policy_inbound *pi, const void *msg,
+    size_t len, policy_inbound_fn *cb, void *ctx)
+{
+	message(pi, msg, len, true, cb, ctx);
 }
 
 static const char *

@@ -79,6 +79,14 @@ struct policy_inbound *policy_inbound_start(struct event_base *base,
  */
 void policy_inbound_message(struct policy_inbound *pi, const void *msg,
     size_t len, policy_inbound_fn *cb, void *ctx);
+/*
+ * The same without copying (DKIM borrows the message when its line ends
+ * are all CRLF, dkim_verify_new_ref): msg must stay valid and unchanged
+ * until cb has run or the check is freed.  For a large message held in
+ * a mapped spill file (msg_hold.h), which then costs no heap.
+ */
+void policy_inbound_message_ref(struct policy_inbound *pi, const void *msg,
+    size_t len, policy_inbound_fn *cb, void *ctx);
 /* Cancels whatever is under way (cb will not run) and frees; sets *pi to
  * NULL.  NULL is a no-op. */
 void policy_inbound_free(struct policy_inbound **pi);

@@ -275,6 +275,9 @@ make_msg(const char *from, bool sign)
 	return out;
 }
 
+/* check_one gives the message with policy_inbound_message_ref */
+static bool use_ref;
+
 static void
 check_one(const struct policy_settings *set, bool spf, bool dkim, bool dmarc,
     const char *ip, const char *mail_from, const char *from, bool sign,
@@ -296,10 +299,17 @@ check_one(const struct policy_settings *set, bool spf, bool dkim, bool dmarc,
 	pc.dmarc = dmarc;
 	pi = policy_inbound_start(base, resolver, &pc,
 	    (struct sockaddr *)&sin, "client.example.org", mail_from);
-	policy_inbound_message(pi, msg, strlen(msg), on_done, o);
+	if (use_ref) {
+		/* borrowed: must live until the callback */
+		policy_inbound_message_ref(pi, msg, strlen(msg), on_done, o);
+	} else {
+		policy_inbound_message(pi, msg, strlen(msg), on_done, o);
+		free(msg);
+		msg = NULL;
+	}
 	CHECK(!o->done);	/* never from inside the call */
-	free(msg);
 	run_loop(10000);
+	free(msg);
 	CHECK(o->done);
 	CHECK_INT(o->calls, 1);
 	policy_inbound_free(&pi);
@@ -339,6 +349,26 @@ test_pass(void)
 	CHECK(has(o.headers, "header.d=example.org"));
 	CHECK(has(o.headers, "dmarc=pass (p=reject dis=none) "
 	    "header.from=example.org"));
+	free(o.headers);
+	teardown();
+}
+
+/* the borrowing entry point gives the same results */
+static void
+test_pass_ref(void)
+{
+	struct policy_settings set;
+	struct outcome o;
+
+	setup();
+	policy_settings_default(&set, "mx.example.net");
+	use_ref = true;
+	check_one(&set, true, true, true, "192.0.2.7", "alice@example.org",
+	    "alice@example.org", true, &o);
+	CHECK_INT(o.action, POLICY_ACCEPT);
+	CHECK_STR(o.dkim, "pass");
+	CHECK_STR(o.dmarc, "pass");
+	use_ref = false;
 	free(o.headers);
 	teardown();
 }
@@ -526,6 +556,7 @@ test_cancel(void)
 
 static const struct test_case cases[] = {
 	TEST(test_pass),
+	TEST(test_pass_ref),
 	TEST(test_decisions),
 	TEST(test_checks_off),
 	TEST(test_cancel),
