@@ -49,7 +49,7 @@
 #define BLOB_RANDOM_BYTES	12		/* 24 hex digits */
 #define BLOB_NAME_SIZE		(BLOB_RANDOM_BYTES * 2 + 1)
 #define PRUNE_INTERVAL		3600		/* seconds between prunes */
-#define MAILSTORE_SCHEMA_VERSION 4
+#define MAILSTORE_SCHEMA_VERSION 5
 
 /* statements prepared once per handle (hot paths) */
 enum ms_stmt {
@@ -139,7 +139,9 @@ static const char migrate_v2_sql[] =
  */
 #define FTS_CREATE_SQL \
 	"CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(header, body," \
-	" tokenize = 'trigram', detail = none);"
+	" tokenize = 'trigram', detail = none);" \
+	"CREATE INDEX IF NOT EXISTS messages_unindexed ON messages(mailbox_id)" \
+	" WHERE text_id IS NULL;"
 
 /*
  * version 2 -> 3 -> 4 (also run on a new store after schema_sql): the expunge
@@ -175,18 +177,23 @@ static const char migrate_v3_sql[] =
 	" messages BEGIN UPDATE usage SET bytes = bytes - OLD.size,"
 	" messages = messages - 1 WHERE id = 1; END;"
 	FTS_CREATE_SQL
-	"PRAGMA user_version = 4;";
+	"PRAGMA user_version = 5;";
+
+/* version 4 -> 5: the index of messages waiting to be indexed */
+static const char migrate_v5_sql[] =
+	FTS_CREATE_SQL
+	"PRAGMA user_version = 5;";
 
 /*
  * version 3 -> 4: the index of version 3 kept positions (detail=full);
- * it is rebuilt without (messages indexed by version 3 become candidates
- * until they are re-delivered or copied: see fts_index_message).
+ * it is rebuilt without: its messages are indexed again lazily, at
+ * searches (fts_catch_up), and are candidates until then.
  */
 static const char migrate_v4_sql[] =
 	"DROP TABLE IF EXISTS fts;"
 	"UPDATE messages SET text_id = NULL WHERE text_id IS NOT NULL;"
 	FTS_CREATE_SQL
-	"PRAGMA user_version = 4;";
+	"PRAGMA user_version = 5;";
 /* the columns v3 adds (before migrate_v3_sql, each if missing) */
 static const struct {
 	const char	*table, *column, *sql;
@@ -595,6 +602,8 @@ migrate(struct mailstore *ms)
 	if (v <= 2 && migrate_v3(ms->db, ms->err, sizeof(ms->err)) < 0)
 		goto fail;
 	if (v == 3 && exec(ms, migrate_v4_sql, NULL) < 0)
+		goto fail;
+	if (v == 4 && exec(ms, migrate_v5_sql, NULL) < 0)
 		goto fail;
 	if (exec(ms, "COMMIT", NULL) < 0)
 		goto fail;
@@ -1203,8 +1212,9 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		if (p[i].keywords != NULL)
 			sqlite3_bind_text(ins, 12, p[i].keywords, -1,
 			    SQLITE_STATIC);
-		if (text_id > 0)
-			sqlite3_bind_int64(ins, 13, text_id);
+		/* text_id 0: unparsable, a candidate for good; NULL is left
+		 * for messages not yet tried (fts_catch_up) */
+		sqlite3_bind_int64(ins, 13, text_id > 0 ? text_id : 0);
 		if (sqlite3_step(ins) != SQLITE_DONE) {
 			fail_db(ms, error_r);
 			goto fail;
@@ -3532,6 +3542,72 @@ full:
 	return false;
 }
 
+/*
+ * fts_catch_up - indexes up to max messages of the mailbox that have no
+ * index entry yet (stored before the index existed, or under a version-3
+ * index), in one transaction; index messages_unindexed finds them (it is
+ * empty once everything is indexed, so this costs one lookup then).
+ * Best effort: on any failure the messages stay candidates.
+ */
+#define FTS_CATCH_UP_MAX	500
+static void
+fts_catch_up(struct mailstore *ms, const char *canon, int max)
+{
+	struct todo {
+		int64_t		 rowid;
+		char		*blob;
+		uint64_t	 off, size;
+	} *t = NULL;
+	sqlite3_stmt *s;
+	const char *err = NULL;
+	size_t n = 0, i;
+	int64_t text_id;
+	int rc;
+
+	if ((s = prep(ms, "SELECT id, blob, blob_offset, size FROM messages"
+	    " WHERE mailbox_id = (SELECT id FROM mailboxes WHERE name = ?1)"
+	    " AND text_id IS NULL LIMIT ?2", &err)) == NULL)
+		return;
+	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 2, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		t = xreallocarray(t, n + 1, sizeof(*t));
+		t[n].rowid = sqlite3_column_int64(s, 0);
+		t[n].blob = xstrdup(column_str(s, 1) != NULL ?
+		    column_str(s, 1) : "");
+		t[n].off = (uint64_t)sqlite3_column_int64(s, 2);
+		t[n].size = (uint64_t)sqlite3_column_int64(s, 3);
+		n++;
+	}
+	sqlite3_finalize(s);
+	if (n == 0 || exec(ms, "BEGIN IMMEDIATE", &err) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (fts_index_message(ms, t[i].blob, t[i].off, t[i].size,
+		    &text_id, &err) < 0 ||
+		    (s = prep(ms, "UPDATE messages SET text_id = ?2 WHERE"
+		    " id = ?1 AND text_id IS NULL", &err)) == NULL)
+			goto rollback;
+		sqlite3_bind_int64(s, 1, t[i].rowid);
+		sqlite3_bind_int64(s, 2, text_id > 0 ? text_id : 0);
+		if (step_done(ms, s, &err) < 0)
+			goto rollback;
+	}
+	if (exec(ms, "COMMIT", &err) < 0)
+		goto rollback;
+	log_info("store fts user=%lld mailbox indexed=%zu", (long long)
+	    ms->user_id, n);
+	goto out;
+rollback:
+	store_db_rollback(ms->db);
+	log_warn("store fts user=%lld catch-up failed: %s",
+	    (long long)ms->user_id, err != NULL ? err : "?");
+out:
+	for (i = 0; i < n; i++)
+		free(t[i].blob);
+	free(t);
+}
+
 int
 mailstore_fts_candidates(struct mailstore *ms, const char *mailbox,
     const struct span *terms, const bool *body_only, size_t nterms,
@@ -3566,10 +3642,12 @@ mailstore_fts_candidates(struct mailstore *ms, const char *mailbox,
 			return fail(ms, error_r, "no mailbox %s", canon);
 		return 0;	/* the caller scans everything */
 	}
-	/* a message without an index entry (stored before the index, or
+	fts_catch_up(ms, canon, FTS_CATCH_UP_MAX);
+	/* a message without an index entry (not indexed yet, or
 	 * unparsable) is always a candidate */
 	if ((s = prep(ms, "SELECT uid FROM messages WHERE mailbox_id ="
-	    " (SELECT id FROM mailboxes WHERE name = ?1) AND (text_id IS NULL"
+	    " (SELECT id FROM mailboxes WHERE name = ?1) AND"
+	    " (coalesce(text_id, 0) <= 0"
 	    " OR text_id IN (SELECT rowid FROM fts WHERE fts MATCH ?2))"
 	    " ORDER BY uid", error_r)) == NULL) {
 		buf_fini(&q);

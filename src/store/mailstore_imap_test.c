@@ -728,6 +728,7 @@ downgrade_to_v2(const char *dir, int64_t id)
 	    " DROP TRIGGER messages_usage_del;"
 	    " DROP TABLE expunged; DROP TABLE usage;"
 	    " DROP TABLE fts; DROP INDEX messages_text;"
+	    " DROP INDEX messages_unindexed;"
 	    " ALTER TABLE messages DROP COLUMN text_id;"
 	    " ALTER TABLE mailboxes DROP COLUMN expunge_floor;"
 	    " PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
@@ -1135,12 +1136,18 @@ test_fts(void)
 		sqlite3 *db;
 
 		CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-		CHECK_INT(sqlite3_exec(db, "UPDATE messages SET text_id = NULL"
-		    " WHERE uid = 4", NULL, NULL, NULL), SQLITE_OK);
+		/* 4: tried and unparsable (0); 5: never tried (NULL) */
+		CHECK_INT(sqlite3_exec(db, "UPDATE messages SET text_id = 0"
+		    " WHERE uid = 4; UPDATE messages SET text_id = NULL"
+		    " WHERE uid = 5", NULL, NULL, NULL), SQLITE_OK);
 		sqlite3_close(db);
 		free(path);
 	}
+	CHECK_INT(fts_rows(dir, 12), 5);	/* 3 + the two in Drafts */
 	CHECK_STR(cand(ms, "INBOX", "quarter", true), "1,4,");
+	/* 5 was indexed on the way (lazily), 4 stays a candidate */
+	CHECK_INT(fts_rows(dir, 12), 6);
+	CHECK_STR(cand(ms, "INBOX", "budget2026", true), "4,5,");
 	/* an unparsable message is indexed as nothing: a candidate too */
 	mailstore_close(&ms);
 	cleanup(dir);
@@ -1307,7 +1314,7 @@ test_fts_superset(void)
 }
 
 /* an index of version 3 (positions kept) is rebuilt without; the
- * messages it had indexed become candidates */
+ * messages it had indexed are indexed again at the first search */
 static void
 test_migrate_v3(void)
 {
@@ -1332,11 +1339,14 @@ test_migrate_v3(void)
 		cleanup(dir);
 		return;
 	}
-	CHECK_STR(cand(ms, "INBOX", "lighthouse", true), "1,2,");
+	CHECK_INT(fts_rows(dir, 14), 0);
+	/* the first search indexes them again */
+	CHECK_STR(cand(ms, "INBOX", "lighthouse", true), "2,");
+	CHECK_INT(fts_rows(dir, 14), 2);
 	CHECK_INT(deliver_text(ms, NULL, fts_msgs[1]), 3);
-	CHECK_STR(cand(ms, "INBOX", "lighthouse", true), "1,2,3,");
-	CHECK_STR(cand(ms, "INBOX", "zzzzz", true), "1,2,");
-	CHECK_INT(fts_rows(dir, 14), 1);
+	CHECK_STR(cand(ms, "INBOX", "lighthouse", true), "2,3,");
+	CHECK_STR(cand(ms, "INBOX", "zzzzz", true), "");
+	CHECK_INT(fts_rows(dir, 14), 3);
 	mailstore_close(&ms);
 	cleanup(dir);
 }
