@@ -117,6 +117,7 @@ static const struct key_def keys[] = {
 	    OFF(policy_dmarc_temperror), "tempfail" },
 	{ "policy", "trusted_networks", KEY_STRING,
 	    OFF(policy_trusted_networks), "127.0.0.0/8 ::1" },
+	{ "policy", "hold_memory", KEY_SIZE, OFF(policy_hold_memory), "1M" },
 
 	{ "dkim", "sign", KEY_BOOL, OFF(dkim_sign), "yes" },
 	{ "dkim", "selector", KEY_STRING, OFF(dkim_selector), "" },

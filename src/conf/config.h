@@ -81,6 +81,10 @@ struct config {
 	unsigned		 policy_dmarc_reject, policy_dmarc_quarantine,
 				 policy_dmarc_temperror;
 	char			*policy_trusted_networks;
+	uint64_t		 policy_hold_memory;	/* bytes of a message
+						 * held in memory while it is
+						 * checked or signed; past
+						 * it, a spill file */
 
 	/* [dkim]: signing of outbound mail (docs/dkim.md) */
 	bool			 dkim_sign;

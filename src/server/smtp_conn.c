@@ -15,13 +15,22 @@
  *
  * Inbound policy (docs/policy.md): on the smtp listener, for a client
  * that is neither authenticated nor in [policy] trusted_networks, SPF
- * starts at MAIL FROM (policy/inbound.h) and the message is held in
- * memory from DATA on; at its end DKIM and DMARC run, then the decision:
+ * starts at MAIL FROM (policy/inbound.h) and the message is held
+ * from DATA on; at its end DKIM and DMARC run, then the decision:
  * reject or tempfail is the DATA reply and the message is dropped;
  * accept or junk writes Received-SPF and Authentication-Results, then
  * the message without forged Authentication-Results of ours, to the
- * queue (junk: envelope flag, delivered to \Junk).  On submission (after AUTH) the message is
- * held too, to be DKIM-signed with its From: domain's key.
+ * queue (junk: envelope flag, delivered to \Junk).  On submission (after
+ * AUTH) the message is held too, to be DKIM-signed with its From:
+ * domain's key, and gets "Authentication-Results: HOST; auth=pass
+ * smtp.auth=USER" (RFC 8601 2.7.6).  A held message stays in memory up
+ * to [policy] hold_memory, then goes to an unlinked spill file that is
+ * mapped for the checks (policy/msg_hold.h): the heap it costs is
+ * bounded whatever its size.  Every other message (trusted clients,
+ * checks off, submission without signing) streams to the queue through
+ * policy/ar_filter.h, which drops forged Authentication-Results holding
+ * one header field at a time: RFC 8601 section 5 holds for every
+ * message that enters.
  *
  * Lifetime: a connection is freed when its output is flushed after the
  * session asked to close, or when the peer goes away.  If the peer goes
@@ -54,8 +63,10 @@
 #include "store/accounts.h"
 #include "server/tls.h"
 #include "store/resolve.h"
+#include "policy/ar_filter.h"
 #include "policy/dkim_signer.h"
 #include "policy/inbound.h"
+#include "policy/msg_hold.h"
 #include "policy/policy.h"
 #include "policy/psl.h"
 
@@ -83,10 +94,15 @@ struct smtp_conn {
 	bool			 dead;		/* socket and session gone */
 	bool			 closing;	/* flush, then free */
 	struct sockaddr_storage	 peer_sa;	/* for SPF */
-	/* a message held in memory until its checks or its signature */
+	/* a message held until its checks or its signature: in memory,
+	 * past [policy] hold_memory in a spill file (msg_hold.h) */
 	bool			 hold;
 	bool			 sign;		/* DKIM-sign at the end */
-	struct buf		 msg;
+	struct msg_hold		*held;
+	/* forged Authentication-Results removal on the streaming paths
+	 * (trusted clients, submission): every message but a checked one,
+	 * which is stripped at its end (write_held) */
+	struct ar_filter	*arf;
 	struct policy_inbound	*policy;	/* checks under way */
 	char			*policy_helo;	/* identity they are for */
 	char			*policy_from;
@@ -112,7 +128,8 @@ conn_release(struct smtp_conn *c)
 	smtp_session_free(&c->session);
 	queue_incoming_abort(&c->incoming);
 	policy_inbound_free(&c->policy);
-	buf_fini(&c->msg);
+	msg_hold_free(&c->held);
+	ar_filter_free(&c->arf);
 	c->hold = false;
 	conn_limit_leave(srv->limits, c->addr);
 	log_debug("smtp disconnect sid=%s peer=%s", c->id, c->addr);
@@ -351,7 +368,8 @@ static void
 hold_end(struct smtp_conn *c)
 {
 	policy_inbound_free(&c->policy);
-	buf_fini(&c->msg);
+	msg_hold_free(&c->held);
+	ar_filter_free(&c->arf);
 	c->hold = false;
 	c->sign = false;
 }
@@ -407,11 +425,16 @@ op_mail_accepted(void *ctx, struct smtp_session *s, const char *helo,
 		policy_start(c, helo, addr);
 }
 
+static int conn_sink(void *ctx, const void *p, size_t n);
+
 /*
  * hold_begin - decides what a new message needs: inbound checks (smtp
  * listener, client neither authenticated nor trusted; the check started
  * at MAIL FROM is kept if it is for this sender) or a signature
- * (authenticated submission), both holding the message in memory.
+ * (authenticated submission), both holding the message (msg_hold.h).
+ * Every message but a checked one streams through the forged
+ * Authentication-Results filter (RFC 8601 section 5); a checked one is
+ * stripped at its end.
  */
 static void
 hold_begin(struct smtp_conn *c, const struct smtp_envelope *env)
@@ -421,25 +444,52 @@ hold_begin(struct smtp_conn *c, const struct smtp_envelope *env)
 	bool authenticated = smtp_session_auth_user(c->session) != NULL;
 	const char *helo = env->helo != NULL ? env->helo : "";
 
-	buf_fini(&c->msg);
+	msg_hold_free(&c->held);
+	ar_filter_free(&c->arf);
 	c->hold = false;
 	c->sign = false;
 	if (authenticated) {
 		policy_inbound_free(&c->policy);
-		if (!cfg->dkim_sign)
-			return;
-		c->sign = true;
+		c->sign = cfg->dkim_sign;
 	} else if (policy_wanted(c)) {
 		if (c->policy == NULL || strcmp(c->policy_helo, helo) != 0 ||
 		    strcmp(c->policy_from, env->mail_from) != 0)
 			policy_start(c, helo, env->mail_from);
 	} else {
 		policy_inbound_free(&c->policy);
-		return;
 	}
+	if (c->policy == NULL)
+		c->arf = ar_filter_new(cfg->hostname, POLICY_MAX_AR_FIELD,
+		    conn_sink, c);
+	if (c->policy == NULL && !c->sign)
+		return;
 	c->hold = true;
 	/* the message, our Received: and what submission adds */
-	buf_init(&c->msg, cfg->max_message_size + 64 * 1024);
+	c->held = msg_hold_new(cfg->data_dir, (size_t)cfg->policy_hold_memory,
+	    cfg->max_message_size + 64 * 1024);
+}
+
+/*
+ * write_auth_results - RFC 8601 2.7.6: mail from an authenticated user
+ * carries "Authentication-Results: HOST; auth=pass smtp.auth=USER" on
+ * top.  Appended to out (the DKIM-Signature's buffer: the field is not
+ * in the signed list, so it is added after signing) or, with out NULL,
+ * written straight to the queue.  0 or -1.
+ */
+static int
+write_auth_results(struct smtp_conn *c, struct buf *out)
+{
+	struct buf ar;
+	int rc;
+
+	buf_init(&ar, POLICY_MAX_AR_HEADER);
+	rc = policy_auth_results(c->srv->cfg->hostname,
+	    smtp_session_auth_user(c->session), &ar);
+	if (rc == 0)
+		rc = out != NULL ? buf_append(out, ar.data, ar.len) :
+		    queue_incoming_write(c->incoming, ar.data, ar.len);
+	buf_fini(&ar);
+	return rc;
 }
 
 static int
@@ -470,6 +520,39 @@ op_data_begin(void *ctx, const struct smtp_envelope *env, char qid[64],
 	}
 	snprintf(qid, 64, "%s", queue_incoming_id(c->incoming));
 	hold_begin(c, env);
+	if (!c->sign && smtp_session_auth_user(c->session) != NULL &&
+	    write_auth_results(c, NULL) < 0) {
+		queue_incoming_abort(&c->incoming);
+		hold_end(c);
+		*code_r = 451;
+		*enh_r = "4.3.0";
+		*text_r = "Temporary failure writing to the queue, "
+		    "try again later";
+		return -1;
+	}
+	return 0;
+}
+
+/* conn_sink - message bytes (filtered, if so) to the hold or the queue */
+static int
+conn_sink(void *ctx, const void *p, size_t n)
+{
+	struct smtp_conn *c = ctx;
+	const char *err = NULL;
+	bool spilled;
+
+	if (!c->hold)
+		return queue_incoming_write(c->incoming, p, n);
+	spilled = msg_hold_spilled(c->held);
+	if (msg_hold_append(c->held, p, n, &err) < 0) {
+		log_error("smtp hold failed sid=%s qid=%s error=\"%s\"", c->id,
+		    queue_incoming_id(c->incoming), err);
+		return -1;
+	}
+	if (!spilled && msg_hold_spilled(c->held))
+		log_info("smtp hold-spilled sid=%s qid=%s bytes=%llu", c->id,
+		    queue_incoming_id(c->incoming),
+		    (unsigned long long)msg_hold_size(c->held));
 	return 0;
 }
 
@@ -480,9 +563,9 @@ op_data_write(void *ctx, const void *p, size_t n)
 
 	if (c->incoming == NULL)
 		return -1;
-	if (c->hold)
-		return buf_append(&c->msg, p, n);
-	return queue_incoming_write(c->incoming, p, n);
+	if (c->arf != NULL)
+		return ar_filter_input(c->arf, p, n);
+	return conn_sink(c, p, n);
 }
 
 static void
@@ -517,48 +600,43 @@ commit(struct smtp_conn *c)
 	queue_incoming_commit(in, on_commit, c);
 }
 
-/* write_held - trace fields, then the held message minus our forged
- * Authentication-Results; -1 on a queue error */
+static int
+queue_sink(void *ctx, const void *p, size_t n)
+{
+	return queue_incoming_write(ctx, p, n);
+}
+
+/* write_held - trace fields, then the held message (minus our forged
+ * Authentication-Results when strip is set); -1 on an error */
 static int
 write_held(struct smtp_conn *c, const struct buf *prepend, bool strip,
     unsigned *removed_r)
 {
-	struct policy_range r[32];
-	struct span m = span_make(c->msg.data, c->msg.len);
-	size_t n = 0, i, off = 0;
+	struct span m;
+	const char *err = NULL;
 	int rc = 0;
 
 	*removed_r = 0;
+	if (msg_hold_view(c->held, &m, &err) < 0) {
+		log_error("smtp hold failed sid=%s error=\"%s\"", c->id, err);
+		return -1;
+	}
 	if (prepend != NULL && prepend->len > 0)
 		rc |= queue_incoming_write(c->incoming, prepend->data,
 		    prepend->len);
 	if (strip) {
-		n = policy_ar_ranges(m, c->srv->cfg->hostname, r, 32);
-		if (n > 32) {
-			/* more than we track: copy the message without them */
-			struct buf out;
+		/* the streaming filter, over the whole message at once:
+		 * the same output as policy_strip_ar, without a copy */
+		struct ar_filter *f = ar_filter_new(c->srv->cfg->hostname,
+		    POLICY_MAX_AR_FIELD, queue_sink, c->incoming);
 
-			buf_init(&out, c->msg.len + 1);
-			if (policy_strip_ar(m, c->srv->cfg->hostname, &out,
-			    removed_r) < 0)
-				rc = -1;
-			else
-				rc |= queue_incoming_write(c->incoming,
-				    out.data, out.len);
-			buf_fini(&out);
-			return rc < 0 ? -1 : 0;
-		}
+		rc |= ar_filter_input(f, m.p, m.len);
+		rc |= ar_filter_finish(f);
+		*removed_r = ar_filter_removed(f);
+		ar_filter_free(&f);
+	} else if (m.len > 0) {
+		rc |= queue_incoming_write(c->incoming, m.p, m.len);
 	}
-	for (i = 0; i < n; i++) {
-		if (r[i].off > off)
-			rc |= queue_incoming_write(c->incoming,
-			    m.p + off, r[i].off - off);
-		off = r[i].off + r[i].len;
-	}
-	if (m.len > off)
-		rc |= queue_incoming_write(c->incoming, m.p + off,
-		    m.len - off);
-	*removed_r = (unsigned)n;
 	return rc < 0 ? -1 : 0;
 }
 
@@ -621,11 +699,17 @@ sign_and_commit(struct smtp_conn *c)
 	char domain[254], sel[64];
 	const char *why = NULL;
 	unsigned removed;
+	struct span m;
 	int rc;
 
+	if (msg_hold_view(c->held, &m, &why) < 0) {
+		log_error("smtp hold failed sid=%s error=\"%s\"", c->id, why);
+		fail_queue(c);
+		return;
+	}
 	buf_init(&sig, 64 * 1024);
 	rc = dkim_signer_sign(c->srv->cfg->data_dir,
-	    c->srv->cfg->dkim_selector, c->msg.data, c->msg.len, time(NULL),
+	    c->srv->cfg->dkim_selector, m.p, m.len, time(NULL),
 	    &sig, domain, sel, &why);
 	if (rc == 1)
 		log_info("smtp dkim-signed sid=%s qid=%s d=%s s=%s", c->id,
@@ -637,7 +721,13 @@ sign_and_commit(struct smtp_conn *c)
 	else
 		log_debug("smtp dkim-unsigned sid=%s reason=\"%s\"", c->id,
 		    why != NULL ? why : "?");
-	rc = write_held(c, &sig, false, &removed);
+	/* the signature on top, then our Authentication-Results (not
+	 * signed: see write_auth_results) */
+	rc = 0;
+	if (smtp_session_auth_user(c->session) != NULL)
+		rc = write_auth_results(c, &sig);
+	if (rc == 0)
+		rc = write_held(c, &sig, false, &removed);
 	buf_fini(&sig);
 	if (rc < 0) {
 		fail_queue(c);
@@ -653,9 +743,32 @@ op_data_end(void *ctx, struct smtp_session *s)
 	struct smtp_conn *c = ctx;
 
 	(void)s;
+	if (c->arf != NULL) {
+		int rc = ar_filter_finish(c->arf);
+		unsigned removed = ar_filter_removed(c->arf);
+
+		ar_filter_free(&c->arf);
+		if (removed > 0)
+			log_info("smtp policy sid=%s qid=%s removed=%u (forged "
+			    "Authentication-Results)", c->id,
+			    queue_incoming_id(c->incoming), removed);
+		if (rc < 0) {
+			fail_queue(c);
+			return;
+		}
+	}
 	if (c->policy != NULL) {
-		policy_inbound_message(c->policy, c->msg.data, c->msg.len,
-		    on_policy, c);
+		struct span m;
+		const char *err = NULL;
+
+		if (msg_hold_view(c->held, &m, &err) < 0) {
+			log_error("smtp hold failed sid=%s error=\"%s\"", c->id,
+			    err);
+			fail_queue(c);
+			return;
+		}
+		/* the view lives until hold_end, after on_policy */
+		policy_inbound_message_ref(c->policy, m.p, m.len, on_policy, c);
 		return;
 	}
 	if (c->hold && c->sign) {

@@ -271,8 +271,11 @@ def test_pass_signed_inbox_and_dkimpy_verifies(pnet):
         pnet.a.queue_list() + pnet.b.read_log()[-3000:]
     got = pnet.b.message("pass@b.test", 1)
     ar = fields(got, "Authentication-Results")
-    assert len(ar) == 1, ar
+    # B's result on top, then A's record of the submission (RFC 8601
+    # 2.7.6), added after A signed and kept by B (not B's authserv-id)
+    assert len(ar) == 2, ar
     assert ar[0].startswith("mx.b.test;"), ar
+    assert ar[1] == "mx.a.test; auth=pass smtp.auth=alice@pass.test", ar
     assert "spf=pass smtp.mailfrom=alice@pass.test" in ar[0], ar
     assert re.search(r"dkim=pass \(2048-bit key\) header\.d=pass\.test .*header\.s=s1", ar[0]), ar
     assert "dmarc=pass (p=reject dis=none) header.from=pass.test" in ar[0], ar
@@ -332,7 +335,8 @@ def test_softfail_and_none_go_to_junk(pnet, user, rcpt, result):
     assert counts.get("INBOX", 0) == 0, counts
     got = pnet.b.message(rcpt, 1, mailbox="Junk")
     ar = fields(got, "Authentication-Results")
-    assert len(ar) == 1 and ("spf=%s smtp.mailfrom=%s" % (result, user)) in ar[0], ar
+    assert len(ar) == 2 and ("spf=%s smtp.mailfrom=%s" % (result, user)) in ar[0], ar
+    assert ar[1] == "mx.a.test; auth=pass smtp.auth=%s" % user, ar
     assert "dkim=none" in ar[0]
     assert fields(got, "Received-SPF")[0].startswith(result + " ")
 
