@@ -140,8 +140,8 @@ static const char migrate_v2_sql[] =
 #define FTS_CREATE_SQL \
 	"CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(header, body," \
 	" tokenize = 'trigram', detail = none);" \
-	"CREATE INDEX IF NOT EXISTS messages_unindexed ON messages(mailbox_id)" \
-	" WHERE text_id IS NULL;"
+	"CREATE INDEX IF NOT EXISTS messages_unindexed" \
+	" ON messages(mailbox_id) WHERE text_id IS NULL;"
 
 /*
  * version 2 -> 3 -> 4 (also run on a new store after schema_sql): the expunge
@@ -3306,7 +3306,8 @@ fts_separator(uint8_t c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-#define FTS_WORDS_MAX_SLOTS	(1u << 19)	/* 4 MiB of table at most */
+/* at most 4 MiB of table */
+#define FTS_WORDS_MAX_SLOTS	(1u << 19)
 
 /*
  * fts_distinct_words - the distinct words of p[0..len) into out, joined by
@@ -3481,7 +3482,8 @@ fts_fold_safe(const uint8_t *s, size_t len)
 			continue;
 		for (k = 0; k < sizeof(fts_fold_gaps) /
 		    sizeof(fts_fold_gaps[0]); k++)
-			if (c >= fts_fold_gaps[k].lo && c <= fts_fold_gaps[k].hi)
+			if (c >= fts_fold_gaps[k].lo &&
+			    c <= fts_fold_gaps[k].hi)
 				return false;
 	}
 	return true;
@@ -3512,7 +3514,7 @@ fts_term(struct span t, struct buf *q)
 		if ((t.p[i] & 0xc0) != 0x80)
 			at[nc++] = i;
 	if (nc <= FTS_MAX_TERM)
-		at[nc] = t.len;		/* the end of the last character */
+		at[nc] = t.len;		/* end of the last character */
 	else
 		nc = FTS_MAX_TERM;	/* at[nc] starts the first one cut */
 	for (j = 0; j + 3 <= nc; j++) {

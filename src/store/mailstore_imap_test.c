@@ -402,7 +402,7 @@ test_store_flags(void)
 	CHECK(c[0].keywords == NULL);
 	CHECK_INT(mailstore_mailbox_state(ms, "INBOX", NULL, NULL, &h1,
 	    &err), 1);
-	CHECK_INT(h1, h0 + 1);		/* one MODSEQ for the whole STORE */
+	CHECK_INT(h1, h0 + 1);		/* one MODSEQ for the STORE */
 	/* the same again: nothing changes, no MODSEQ */
 	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 2,
 	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_SEEN, "work", 0, &err), 0);
@@ -432,7 +432,7 @@ test_store_flags(void)
 	CHECK_INT(c[0].modseq, h2 + 1);
 	CHECK_INT(c[1].status, 1);
 	CHECK_INT(c[1].flags, MAILSTORE_F_DRAFT);
-	CHECK_STR(c[1].keywords, "");		/* FLAGS replaces keywords */
+	CHECK_STR(c[1].keywords, "");	/* FLAGS replaces keywords */
 	mailstore_flag_changes_free(c, 2);
 	/* -FLAGS of keywords */
 	c[0].uid = 1;
@@ -1029,7 +1029,7 @@ test_fts(void)
 	CHECK_STR(cand(ms, "INBOX", "привет", true), "4,");	/* Cyrillic */
 	CHECK_STR(cand(ms, "INBOX", "budget2026", false), "5,");
 	CHECK_STR(cand(ms, "INBOX", "sender@example.org", false),
-	    "1,2,3,4,5,");			/* the prefix is indexed too */
+	    "1,2,3,4,5,");		/* the prefix is indexed too */
 	CHECK_STR(cand(ms, "INBOX", "with \"quotes\"", false), "");
 	/* too short to narrow: the caller scans */
 	CHECK_STR(cand(ms, "INBOX", "qu", true), "all");
@@ -1064,7 +1064,8 @@ test_fts(void)
 		    " are attached.");
 
 		for (i = 0; i < 500; i++)
-			many[i] = span_make(longterm, strlen(longterm) - i % 20);
+			many[i] = span_make(longterm,
+			    strlen(longterm) - i % 20);
 		CHECK_INT(mailstore_fts_candidates(ms, "INBOX", many, NULL,
 		    500, &uids, &n, &narrowed, &err), 0);
 		CHECK(!narrowed || (n == 1 && uids[0] == 1));
@@ -1115,9 +1116,9 @@ test_fts(void)
 		CHECK_INT(buf_append_str(&m, "Subject: short words\r\n\r\n"),
 		    0);
 		for (k = 0; k < 26 * 26 * 10; k++) {
-			snprintf(w, sizeof(w), "%c%c%zu%s", (int)('a' + k / 260),
-			    (int)('a' + (k / 10) % 26), k % 10,
-			    k % 16 == 15 ? "\r\n" : " ");
+			snprintf(w, sizeof(w), "%c%c%zu%s",
+			    (int)('a' + k / 260), (int)('a' + (k / 10) % 26),
+			    k % 10, k % 16 == 15 ? "\r\n" : " ");
 			CHECK_INT(buf_append_str(&m, w), 0);
 		}
 		CHECK_INT(deliver_text(ms, "Drafts", buf_cstr(&m)), 2);
