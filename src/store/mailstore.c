@@ -2864,17 +2864,22 @@ cmp_uid_index(const void *a, const void *b)
 	return (x->i > y->i) - (x->i < y->i);
 }
 
-/* flag_rows_read - current flags of every c[i] (inside a txn) */
+/*
+ * flag_rows_read - current flags of every c[i] (inside a txn).  *dense_r
+ * is set when every message with a UID in [*lo_r, *hi_r] is among c
+ * (then one UPDATE over the range changes exactly the messages asked for).
+ */
 static int
 flag_rows_read(struct mailstore *ms, int64_t id,
     const struct mailstore_flag_change *c, size_t n, struct flag_row *rows,
-    const char **error_r)
+    uint32_t *lo_r, uint32_t *hi_r, bool *dense_r, const char **error_r)
 {
 	struct uid_index *ix;
 	sqlite3_stmt *s;
-	size_t i, j;
+	size_t i, j, gaps = 0;
 	int rc;
 
+	*dense_r = false;
 	if (n <= 64) {
 		/* a few messages: point lookups on (mailbox_id, uid) */
 		if ((s = cached(ms, MS_ST_FLAGS_GET, "SELECT id, flags,"
@@ -2924,6 +2929,8 @@ flag_rows_read(struct mailstore *ms, int64_t id,
 
 		while (j < n && ix[j].uid < uid)
 			j++;
+		if (j == n || ix[j].uid != uid)
+			gaps++;		/* in the range, not asked for */
 		for (; j < n && ix[j].uid == uid; j++) {
 			struct flag_row *r = &rows[ix[j].i];
 
@@ -2940,6 +2947,9 @@ flag_rows_read(struct mailstore *ms, int64_t id,
 		return fail_db(ms, error_r);
 	}
 	sqlite3_reset(s);
+	*lo_r = ix[0].uid;
+	*hi_r = ix[n - 1].uid;
+	*dense_r = gaps == 0;
 	free(ix);
 	return 0;
 }
@@ -2955,7 +2965,8 @@ mailstore_store_flags(struct mailstore *ms, const char *mailbox,
 	struct buf kw, cur;
 	sqlite3_stmt *s;
 	uint64_t newmodseq;
-	bool any = false;
+	uint32_t lo = 0, hi = 0;
+	bool any = false, dense = false, bulk = false;
 	size_t i;
 	int64_t id;
 	int rc, r = -1;
@@ -2994,9 +3005,47 @@ mailstore_store_flags(struct mailstore *ms, const char *mailbox,
 		goto rollback;
 	}
 	rows = xcalloc(n ? n : 1, sizeof(*rows));
-	if (n > 0 && flag_rows_read(ms, id, c, n, rows, error_r) < 0)
+	if (n > 0 && flag_rows_read(ms, id, c, n, rows, &lo, &hi, &dense,
+	    error_r) < 0)
 		goto rollback;
-	for (i = 0; i < n; i++) {
+	/* STORE 1:* +FLAGS (\Seen) and the like: system flags only, every
+	 * message of a UID range: one UPDATE instead of one per message */
+	bulk = dense && unchangedsince == 0 && kw.len == 0 &&
+	    (mode == MAILSTORE_FLAGS_ADD || mode == MAILSTORE_FLAGS_REMOVE);
+	if (bulk) {
+		unsigned add = mode == MAILSTORE_FLAGS_ADD ? flags : 0;
+		unsigned del = mode == MAILSTORE_FLAGS_REMOVE ? flags : 0;
+
+		if ((s = prep(ms, "UPDATE messages SET flags = ((flags | ?4) &"
+		    " ~?5), modseq = ?6 WHERE mailbox_id = ?1 AND uid >= ?2"
+		    " AND uid <= ?3 AND flags != ((flags | ?4) & ~?5)",
+		    error_r)) == NULL)
+			goto rollback;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, lo);
+		sqlite3_bind_int64(s, 3, hi);
+		sqlite3_bind_int(s, 4, (int)add);
+		sqlite3_bind_int(s, 5, (int)del);
+		sqlite3_bind_int64(s, 6, (sqlite3_int64)newmodseq);
+		if (step_done(ms, s, error_r) < 0)
+			goto rollback;
+		for (i = 0; i < n; i++) {
+			unsigned nf = (rows[i].flags | add) & ~del;
+
+			if (rows[i].rowid == 0)
+				continue;	/* status -1 */
+			c[i].flags = nf;
+			if (nf == rows[i].flags) {
+				c[i].status = 0;
+				c[i].modseq = rows[i].modseq;
+				continue;
+			}
+			c[i].status = 1;
+			c[i].modseq = newmodseq;
+			any = true;
+		}
+	}
+	for (i = 0; i < n && !bulk; i++) {
 		struct flag_row *row = &rows[i];
 		unsigned nf;
 

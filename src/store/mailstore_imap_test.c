@@ -483,6 +483,45 @@ test_store_flags(void)
 			CHECK_STR(many[i].keywords, "");
 		}
 		mailstore_flag_changes_free(many, nmany);
+		/* every other message (gaps in the range): only those
+		 * asked for change */
+		memset(many, 0, nmany * sizeof(*many));
+		for (i = 0; i < 100; i++)
+			many[i].uid = (uint32_t)(2 * i + 1);	/* 1,3,..199 */
+		CHECK_INT(mailstore_store_flags(ms, "Sent", many, 100,
+		    MAILSTORE_FLAGS_ADD, MAILSTORE_F_FLAGGED, NULL, 0, &err),
+		    0);
+		for (i = 0; i < 100; i++)
+			CHECK_INT(many[i].status, 1);
+		mailstore_flag_changes_free(many, 100);
+		memset(&s, 0, sizeof(s));
+		CHECK_INT(mailstore_message_list_range(ms, "Sent", 1, 64, 0,
+		    collect, &s, &err), 64);
+		for (i = 0; i < 64; i++)
+			CHECK_INT(s.flags[i], i % 2 == 0 ? MAILSTORE_F_SEEN |
+			    MAILSTORE_F_FLAGGED : MAILSTORE_F_SEEN);
+		/* -FLAGS over all: the flagged ones change, the others are
+		 * unchanged (status 0, their MODSEQ kept) */
+		CHECK_INT(mailstore_mailbox_state(ms, "Sent", NULL, NULL, &h,
+		    &err), 1);
+		memset(many, 0, nmany * sizeof(*many));
+		for (i = 0; i < 200; i++)
+			many[i].uid = (uint32_t)i + 1;
+		CHECK_INT(mailstore_store_flags(ms, "Sent", many, 200,
+		    MAILSTORE_FLAGS_REMOVE, MAILSTORE_F_FLAGGED, NULL, 0, &err),
+		    0);
+		for (i = 0; i < 200; i++) {
+			CHECK_INT(many[i].status, i % 2 == 0 ? 1 : 0);
+			CHECK_INT(many[i].flags, MAILSTORE_F_SEEN);
+			if (i % 2 == 0)
+				CHECK_INT(many[i].modseq, h + 1);
+			else
+				CHECK(many[i].modseq <= h);
+		}
+		mailstore_flag_changes_free(many, 200);
+		memset(&s, 0, sizeof(s));
+		CHECK_INT(mailstore_message_list_since(ms, "Sent", h, collect,
+		    &s, &err), 100);
 		free(many);
 	}
 	mailstore_close(&ms);
