@@ -20,6 +20,7 @@
 #include "mime/mime_imap.h"
 #include "queue/queue.h"
 #include "store/mailstore.h"
+#include "store/quota.h"
 #include "store/resolve.h"
 
 #define LOCAL_MAX_OPEN_STORES 128
@@ -338,8 +339,8 @@ local_delivery_run(void *ctx, struct queue_job *const *jobs, size_t njobs)
 			continue;
 		}
 		/* the batch is one user's: one limit for all of it */
-		mailstore_set_quota(ms, it->quota != 0 ? it->quota :
-		    ld->default_quota);
+		mailstore_set_quota(ms, quota_limit(it->quota,
+		    ld->default_quota));
 		batches[nb].ms = ms;
 		batches[nb].d = &d[i];
 		batches[nb].n = 1;
