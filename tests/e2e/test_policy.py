@@ -469,3 +469,93 @@ def test_sendmail_signs(pnet):
     assert "dkim=pass" in ar and "header.d=pass.test" in ar, ar
     rc, out = dkimverify(pnet.zone, got)
     assert rc == 0 and "signature ok" in out, out
+
+
+def rss_anon_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssAnon")
+
+
+@pytest.fixture
+def heap_probe(pnet, tmp_path):
+    """A third instance, C on 127.0.0.4 (checks on, loopback untrusted,
+    hold_memory 64K), run with ASan's quarantine off so that its resident
+    anonymous memory follows the live heap (the quarantine keeps freed
+    blocks resident: every socket buffer ever used would count)."""
+    ip = "127.0.0.4"
+    c = Instance(tempfile.mkdtemp(dir=str(tmp_path)), ip,
+                 common_port((ip,)), "c.test")
+    c.add_user("mem@c.test", PW)
+    c.set_option("dns", "servers", pnet.zone.server_setting())
+    c.set_option("policy", "trusted_networks", "none")
+    c.set_option("policy", "hold_memory", os.environ.get(
+        "HEAP_PROBE_HOLD", "64K"))
+    old = os.environ.get("ASAN_OPTIONS")
+    os.environ["ASAN_OPTIONS"] = (old + ":" if old else "") + \
+        "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
+    try:
+        c.start()
+    finally:
+        if old is None:
+            del os.environ["ASAN_OPTIONS"]
+        else:
+            os.environ["ASAN_OPTIONS"] = old
+    yield c
+    c.stop()
+
+
+def test_held_messages_do_not_grow_the_heap(heap_probe):
+    """Eight clients each hold a 4 MB message in C's DATA phase (checked
+    mail is held until its end): with hold_memory = 64K each costs a
+    spill file, not 4 MB of heap, so C's anonymous memory grows by far
+    less than the 32 MB held.  (With HEAP_PROBE_HOLD=64M, the memory
+    hold of before, it grows by more than 32 MB and this fails.)"""
+    c = heap_probe
+    n, size = 8, 4 * 1024 * 1024
+    line = b"x" * 78 + b"\r\n"
+    chunk = line * (256 * 1024 // len(line))
+    head = message("alice@pass.test", "mem@c.test", "held").split(
+        b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    socks = []
+
+    def reply(f):
+        while True:
+            l = f.readline()
+            if l[3:4] != b"-":
+                return l
+    before = rss_anon_kb(c.proc.pid)
+    try:
+        for i in range(n):
+            s = socket.create_connection((c.ip, c.smtp_port), 30)
+            f = s.makefile("rb")
+            socks.append((s, f))
+            assert reply(f).startswith(b"220")
+            for cmd in (b"EHLO client.test", b"MAIL FROM:<alice@pass.test>",
+                        b"RCPT TO:<mem@c.test>", b"DATA"):
+                s.sendall(cmd + b"\r\n")
+                r = reply(f)
+                assert r[:1] in (b"2", b"3"), (cmd, r)
+            s.sendall(head)
+            sent = 0
+            while sent < size:
+                s.sendall(chunk)
+                sent += len(chunk)
+        time.sleep(1.5)		# the last reads are done
+        grown = rss_anon_kb(c.proc.pid) - before
+        for s, f in socks:
+            s.sendall(b".\r\n")
+        for s, f in socks:
+            l = reply(f)
+            assert l.startswith(b"250"), l
+            s.sendall(b"QUIT\r\n")
+    finally:
+        for s, f in socks:
+            f.close()
+            s.close()
+    assert c.wait_count("mem@c.test", n, timeout=60) == n
+    assert len(c.message("mem@c.test", 1)) > size
+    assert grown < 12 * 1024, "heap grew by %d KiB" % grown
+    assert c.read_log().count("smtp hold-spilled") == n
