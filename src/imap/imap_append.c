@@ -284,7 +284,6 @@ imap_cmd_append(struct imap_call *c)
 	const struct imap_append_msg *m;
 	struct mailstore_delivery *d = NULL;
 	struct append_item *it = NULL;
-	struct mailstore_mailbox mb;
 	struct mailstore *ms;
 	size_t n = cmd->u.append.count, i;
 	char uids[256];
@@ -292,7 +291,8 @@ imap_cmd_append(struct imap_call *c)
 
 	if ((ms = imap_call_store(c)) == NULL)
 		return IMAP_SESSION_OK;
-	if (mailstore_mailbox_get(ms, mbox, &mb, &err) != 1) {
+	/* one row: the counts of mailstore_mailbox_get are not needed */
+	if (mailstore_mailbox_state(ms, mbox, NULL, NULL, NULL, &err) != 1) {
 		imap_result(c, IMAP_RESULT_NO, "TRYCREATE", "No such mailbox");
 		return IMAP_SESSION_OK;
 	}

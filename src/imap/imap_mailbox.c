@@ -342,9 +342,8 @@ special_from_flag(struct span f, bool *ok_r)
 static int
 mailbox_exists(struct imap_call *c, struct mailstore *ms, const char *name)
 {
-	struct mailstore_mailbox mb;
 	const char *err = NULL;
-	int r = mailstore_mailbox_get(ms, name, &mb, &err);
+	int r = mailstore_mailbox_state(ms, name, NULL, NULL, NULL, &err);
 
 	(void)c;
 	if (r < 0) {

@@ -909,7 +909,6 @@ static int
 sync_view(struct imap_session *s, const struct imap_env *env,
     bool expunge_ok, struct buf *out)
 {
-	struct mailstore_mailbox mb;
 	struct mailstore *ms;
 	const char *err = NULL;
 
@@ -919,8 +918,8 @@ sync_view(struct imap_session *s, const struct imap_env *env,
 		return 0;	/* the command itself said so */
 	if (imap_view_sync(s->view, ms, &s->opts, expunge_ok, out) == 0)
 		return 0;
-	if (mailstore_mailbox_get(ms, imap_view_mailbox(s->view), &mb,
-	    &err) != 0)
+	if (mailstore_mailbox_state(ms, imap_view_mailbox(s->view), NULL,
+	    NULL, NULL, &err) != 0)
 		return 0;	/* a passing store error: next time */
 	log_info("imap selected mailbox gone sid=%s user=%s", s->sid,
 	    s->user != NULL ? s->user : "-");

@@ -1391,7 +1391,6 @@ view_copy(struct imap_view *v, struct mailstore *ms,
 	bool move = cmd->name == IMAP_CMD_MOVE;
 	const char *verb = move ? "MOVE" : "COPY";
 	const char *to = cmd->u.copy.mbox.name, *err = NULL;
-	struct mailstore_mailbox mb;
 	struct seq_range *ranges;
 	uint32_t *uids, *dst, *src, uidvalidity = 0;
 	size_t nranges, n, k, ncopied = 0;
@@ -1411,7 +1410,7 @@ view_copy(struct imap_view *v, struct mailstore *ms,
 	}
 	uids = view_ranges_uids(v, ranges, nranges, &n);
 	free(ranges);
-	r = mailstore_mailbox_get(ms, to, &mb, &err);
+	r = mailstore_mailbox_state(ms, to, NULL, NULL, NULL, &err);
 	if (r == 0) {
 		free(uids);
 		view_result(res, IMAP_RESULT_NO, "TRYCREATE",
