@@ -94,6 +94,35 @@ def test_trusted_client_forgeries_removed(server):
     assert removed_logged(server, 2), server.read_log()[-2000:]
 
 
+def test_trusted_client_no_empty_line_and_long_fields(server):
+    # a message that is all header, ending on a forgery of ours
+    data = (b"From: <alice@local.test>\r\nSubject: no body\r\n"
+            b"Authentication-Results: mail.local.test; spf=pass\r\n")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as c:
+        c.ehlo("client.test")
+        assert c.sendmail("alice@local.test", ["bob@local.test"], data) == {}
+    assert server.wait_count("bob@local.test", 1) == 1
+    got = server.messages("bob@local.test")[0]
+    assert b"Subject: no body\r\n" in got
+    assert b"Authentication-Results" not in got
+    # folded fields past the 64 KiB the filter holds: a long foreign
+    # X- field passes whole, a long A-R goes whatever its id (a comment
+    # that long could hide ours)
+    fold = "\r\n\t" + "y" * 900
+    xlong = "X-Long: start" + fold * 80
+    arlong = "Authentication-Results: (" + fold * 80 + ") other.example; x=y"
+    data = message("long fields", [xlong, arlong, FORGED[4]])
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as c:
+        c.ehlo("client.test")
+        assert c.sendmail("alice@local.test", ["bob@local.test"], data) == {}
+    assert server.wait_count("bob@local.test", 2) == 2
+    got = server.messages("bob@local.test")[1]
+    assert (xlong + "\r\n").encode() in got
+    assert fields(got, "Authentication-Results") == [
+        "other.example; dkim=pass header.d=other.example"]
+    assert removed_logged(server, 1)
+
+
 def test_trusted_client_header_in_small_pieces(server):
     """The header arrives in 3-byte writes: the filter sees fields split
     across reads (the unit test splits at every offset)."""
