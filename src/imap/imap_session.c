@@ -95,6 +95,7 @@ imap_result(struct imap_call *c, enum imap_result_status st,
 
 	c->res.status = st;
 	snprintf(c->res.code, sizeof(c->res.code), "%s", code);
+	c->res.code_long = NULL;
 	va_start(ap, fmt);
 	vsnprintf(c->res.text, sizeof(c->res.text), fmt, ap);
 	va_end(ap);
@@ -1219,9 +1220,9 @@ finish_call(struct imap_session *s, struct imap_call *c)
 	if (!c->no_sync && s->view != NULL &&
 	    sync_view(s, c->env, allow_expunge(c->cmd), c->out) < 0)
 		return;		/* BYE said */
-	if (c->res.text[0] != '\0' || c->res.code[0] != '\0')
-		tagged(s, c->out, c->cmd->tag, c->res.status, c->res.code,
-		    c->res.text);
+	if (c->res.text[0] != '\0' || imap_result_code(&c->res)[0] != '\0')
+		tagged(s, c->out, c->cmd->tag, c->res.status,
+		    imap_result_code(&c->res), c->res.text);
 }
 
 static const char *

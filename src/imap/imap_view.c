@@ -201,9 +201,27 @@ view_result(struct imap_result *res, enum imap_result_status st,
 
 	res->status = st;
 	snprintf(res->code, sizeof(res->code), "%s", code != NULL ? code : "");
+	res->code_long = NULL;
 	va_start(ap, fmt);
 	vsnprintf(res->text, sizeof(res->text), fmt, ap);
 	va_end(ap);
+}
+
+void
+view_result_code(struct imap_view *v, struct imap_result *res,
+    const char *code)
+{
+	size_t len = strlen(code);
+
+	res->code_long = NULL;
+	if (len < sizeof(res->code)) {
+		memcpy(res->code, code, len + 1);
+		return;
+	}
+	free(v->long_code);
+	v->long_code = xstrdup(code);
+	res->code[0] = '\0';
+	res->code_long = v->long_code;
 }
 
 bool
@@ -1061,6 +1079,7 @@ view_free_members(struct imap_view *v)
 	free(v->pending);
 	free(v->told);
 	free(v->saved);
+	free(v->long_code);
 }
 
 struct imap_view *
@@ -1365,16 +1384,17 @@ view_store(struct imap_view *v, struct mailstore *ms,
 	j->nchanges = n;
 	view_result(&j->done, IMAP_RESULT_OK, NULL, "STORE completed");
 	if (nmod > 0) {
-		buf_init(&mod, sizeof(j->done.code));
+		/* any length: at most n ranges of two 10-digit numbers */
+		buf_init(&mod, 64 + 24 * (size_t)nmod);
 		if (buf_append_str(&mod, "MODIFIED ") == 0 &&
-		    view_put_uidset(&mod, modified, nmod) == 0)
-			view_result(&j->done, IMAP_RESULT_OK,
-			    (const char *)mod.data, "Conditional STORE "
-			    "failed for some messages");
-		else
-			/* XXX: a MODIFIED set longer than the code field */
+		    view_put_uidset(&mod, modified, nmod) == 0) {
+			view_result(&j->done, IMAP_RESULT_OK, NULL,
+			    "Conditional STORE failed for some messages");
+			view_result_code(v, &j->done, buf_cstr(&mod));
+		} else {
 			view_result(&j->done, IMAP_RESULT_NO, NULL,
-			    "Conditional STORE failed for many messages");
+			    "Conditional STORE failed");
+		}
 		buf_fini(&mod);
 	}
 	free(modified);
@@ -1453,7 +1473,8 @@ view_copy(struct imap_view *v, struct mailstore *ms,
 		dst[ncopied] = dst[k];
 		ncopied++;
 	}
-	buf_init(&code, move ? 1u << 30 : sizeof(res->code));
+	/* any length: at most 2n ranges of two 10-digit numbers */
+	buf_init(&code, 64 + 48 * n);
 	r = -1;
 	if (ncopied > 0 && buf_printf(&code, "COPYUID %u ", uidvalidity) == 0 &&
 	    view_put_uidset(&code, src, ncopied) == 0 &&
@@ -1470,14 +1491,14 @@ view_copy(struct imap_view *v, struct mailstore *ms,
 			r = -1;
 		view_result(res, IMAP_RESULT_OK, NULL, "MOVE completed");
 	} else {
-		/* XXX: a COPYUID longer than the code field is left out */
-		view_result(res, IMAP_RESULT_OK, r == 0 ?
-		    (const char *)code.data : NULL, "COPY completed");
+		view_result(res, IMAP_RESULT_OK, NULL, "COPY completed");
 	}
 	if (ncopied < n)
-		view_result(res, res->status, res->code,
+		view_result(res, res->status, NULL,
 		    "%s completed, some messages were expunged meanwhile",
 		    verb);
+	if (!move && r == 0)
+		view_result_code(v, res, buf_cstr(&code));
 	buf_fini(&code);
 	free(uids);
 	free(src);
@@ -1580,6 +1601,8 @@ imap_view_command(struct imap_view *v, struct mailstore *ms,
     struct buf *out, struct imap_result *res)
 {
 	view_job_clear(&v->job);
+	free(v->long_code);
+	v->long_code = NULL;
 	view_result(res, IMAP_RESULT_OK, NULL, "completed");
 	switch (cmd->name) {
 	case IMAP_CMD_FETCH:

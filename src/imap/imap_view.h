@@ -42,7 +42,21 @@ struct imap_result {
 	char			 code[256];	/* "" or e.g.
 						   "COPYUID 17 1:3 5:7" */
 	char			 text[256];	/* "FETCH completed" */
+	/*
+	 * Not NULL: the code to write instead of code[], one longer than
+	 * code[] holds (a COPYUID or MODIFIED set of scattered UIDs).
+	 * Owned by the view; valid until its next imap_view_command or
+	 * imap_view_free (imap_view_sync and imap_view_resume keep it).
+	 */
+	const char		*code_long;
 };
+
+/* The response code of res ("" for none), whichever field holds it. */
+static inline const char *
+imap_result_code(const struct imap_result *res)
+{
+	return res->code_long != NULL ? res->code_long : res->code;
+}
 
 /* What the client has enabled and how names go over the wire. */
 struct imap_view_opts {

@@ -143,6 +143,7 @@ struct imap_view {
 	uint32_t		*saved;		/* "$" (RFC 5182), sorted */
 	size_t			 nsaved;
 	struct view_job		 job;
+	char			*long_code;	/* imap_result.code_long */
 };
 
 /* Helpers shared by the view's files. */
@@ -165,6 +166,13 @@ view_bsearch(const void *key, const void *base, size_t n, size_t size,
 void view_result(struct imap_result *res, enum imap_result_status st,
     const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/*
+ * Sets res's response code to code, of any length: in res->code when it
+ * fits, else kept in v->long_code and pointed to by res->code_long.  Call
+ * after view_result (which clears it).
+ */
+void view_result_code(struct imap_view *v, struct imap_result *res,
+    const char *code);
 bool view_condstore(const struct imap_view *v, const struct imap_view_opts *o);
 /*
  * Turns a sequence set (or a UID set with is_uid, or "$") into sorted,

@@ -216,10 +216,10 @@ check_res(const struct imap_result *res, enum imap_result_status st,
     const char *code, int line)
 {
 	if (!test_check_int(res->status, st, "status", "expected", __FILE__,
-	    line) || (code != NULL && !test_check_str(res->code, code,
-	    "code", "expected", __FILE__, line)))
+	    line) || (code != NULL && !test_check_str(imap_result_code(res),
+	    code, "code", "expected", __FILE__, line)))
 		fprintf(stderr, "  result: %d [%s] %s\n", res->status,
-		    res->code, res->text);
+		    imap_result_code(res), res->text);
 }
 #define RES(res, st, code) check_res((res), (st), (code), __LINE__)
 
@@ -849,6 +849,93 @@ t_copy_move(void)
 	teardown(&ms);
 }
 
+/*
+ * COPYUID and MODIFIED sets longer than imap_result.code: every other
+ * message of 2,000 (1,000 ranges) comes back whole, through code_long,
+ * and stays valid over the sync that follows the command.
+ */
+static void
+t_long_codes(void)
+{
+	struct mailstore *ms = setup();
+	struct mailstore_delivery *d;
+	struct mailstore_mailbox mb;
+	struct imap_result res;
+	struct imap_view *v;
+	struct buf out, set, want;
+	const char *err = NULL;
+	uint32_t uv, un;
+	uint64_t h;
+	unsigned i, n = 2000;
+	char *line;
+
+	d = xcalloc(n, sizeof(*d));
+	for (i = 0; i < n; i++) {
+		d[i].mailbox = "INBOX";
+		d[i].fd = -1;
+		d[i].data = "Subject: x\r\n\r\nbody\r\n";
+		d[i].size = strlen(d[i].data);
+	}
+	CHECK_INT(mailstore_deliver(ms, d, n, &err), 0);
+	free(d);
+	CHECK_INT(mailstore_mailbox_get(ms, "Trash", &mb, &err), 1);
+	buf_init(&out, 64u * 1024 * 1024);
+	buf_init(&set, 1u << 20);
+	buf_init(&want, 1u << 20);
+	for (i = 1; i <= n; i += 2)
+		CHECK_INT(buf_printf(&set, "%s%u", i > 1 ? "," : "", i), 0);
+	v = open_view(ms, "a SELECT INBOX (CONDSTORE)", &rev1, &out, &res);
+	CHECK(v != NULL);
+
+	line = arena_printf(ar, "a COPY %s Trash", buf_cstr(&set));
+	run(v, ms, line, &rev1, &out, &res);
+	CHECK_INT(buf_printf(&want, "COPYUID %u %s 1:%u", mb.uidvalidity,
+	    buf_cstr(&set), n / 2), 0);
+	CHECK(want.len >= sizeof(res.code));
+	CHECK(res.code_long != NULL);
+	CHECK_STR(res.code, "");
+	RES(&res, IMAP_RESULT_OK, buf_cstr(&want));
+	sync_view(v, ms, &rev1, true, &out);
+	RES(&res, IMAP_RESULT_OK, buf_cstr(&want));
+	/* a short code afterwards goes back to code[] */
+	run(v, ms, "a COPY 2 Trash", &rev1, &out, &res);
+	CHECK(res.code_long == NULL);
+	buf_reset(&want);
+	CHECK_INT(buf_printf(&want, "COPYUID %u 2 %u", mb.uidvalidity,
+	    n / 2 + 1), 0);
+	RES(&res, IMAP_RESULT_OK, buf_cstr(&want));
+
+	/* the odd messages change; a STORE unchanged since before fails
+	 * for each of them */
+	CHECK_INT(vs_state(ms, "INBOX", &uv, &un, &h, &err), 1);
+	line = arena_printf(ar, "a STORE %s +FLAGS.SILENT (\\Flagged)",
+	    buf_cstr(&set));
+	run(v, ms, line, &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_OK, "");
+	line = arena_printf(ar, "a STORE 1:* (UNCHANGEDSINCE %llu) "
+	    "+FLAGS.SILENT (\\Seen)", (unsigned long long)h);
+	run(v, ms, line, &rev1, &out, &res);
+	buf_reset(&want);
+	CHECK_INT(buf_printf(&want, "MODIFIED %s", buf_cstr(&set)), 0);
+	RES(&res, IMAP_RESULT_OK, buf_cstr(&want));
+	CHECK(res.code_long != NULL);
+	/* the even ones took the change, the odd ones did not */
+	run(v, ms, "a FETCH 1:4 (FLAGS)", &rev1, &out, &res);
+	HAS(&out, "* 1 FETCH (FLAGS (\\Flagged))");
+	HAS(&out, "* 2 FETCH (FLAGS (\\Seen))");
+	/* UID form over the odd UIDs, all changed since h */
+	line = arena_printf(ar, "a UID STORE %s (UNCHANGEDSINCE %llu) "
+	    "-FLAGS.SILENT (\\Flagged)", buf_cstr(&set),
+	    (unsigned long long)h);
+	run(v, ms, line, &rev1, &out, &res);
+	RES(&res, IMAP_RESULT_OK, buf_cstr(&want));
+	imap_view_free(&v);
+	buf_fini(&set);
+	buf_fini(&want);
+	buf_fini(&out);
+	teardown(&ms);
+}
+
 static void
 t_expunge(void)
 {
@@ -1232,6 +1319,7 @@ static const struct test_case cases[] = {
 	TEST(t_search),
 	TEST(t_sort_thread),
 	TEST(t_copy_move),
+	TEST(t_long_codes),
 	TEST(t_expunge),
 	TEST(t_two_views),
 	TEST(t_qresync_select),
