@@ -11,6 +11,11 @@
  * cached with the message.  All messages of one command go to the store
  * in one batch, keywords and all, into exactly the named mailbox; if
  * any fails, the others are expunged again (RFC 3502: all or nothing).
+ *
+ * Messages are stored with CRLF line ends: a bare LF becomes CRLF as the
+ * message is written (buffered or streamed), so the stored size is
+ * RFC822.SIZE and BODY[] and its partial offsets, which FETCH serves with
+ * CRLF, count the same octets.  A bare CR is left alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,16 +52,18 @@ imap_append_literal_begin(struct imap_session *s, unsigned index,
 		unsigned n = index + 1, i;
 
 		s->lits = xreallocarray(s->lits, n, sizeof(*s->lits));
-		for (i = s->nlits; i < n; i++) {
+		for (i = s->nlits; i < n; i++)
+			memset(&s->lits[i], 0, sizeof(s->lits[i]));
+		for (i = s->nlits; i < n; i++)
 			s->lits[i].fd = -1;
-			s->lits[i].size = 0;
-		}
 		s->nlits = n;
 	}
 	if (s->lits[index].fd >= 0)
 		close(s->lits[index].fd);
 	s->lits[index].fd = -1;
 	s->lits[index].size = size;
+	s->lits[index].written = 0;
+	s->lits[index].last_cr = false;
 	dir = xasprintf("%s/tmp", s->data_dir);
 	if (!(s->flags & IMAP_F_TMPDIR)) {
 		if (mkdir_p(dir, 0700) == 0)
@@ -76,20 +83,47 @@ imap_append_literal_begin(struct imap_session *s, unsigned index,
 	free(dir);
 }
 
+size_t
+imap_append_crlf(const uint8_t *in, size_t len, bool *last_cr, uint8_t *out)
+{
+	size_t i, n = 0;
+	bool cr = *last_cr;
+
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\n' && !cr)
+			out[n++] = '\r';
+		out[n++] = in[i];
+		cr = in[i] == '\r';
+	}
+	*last_cr = cr;
+	return n;
+}
+
 void
 imap_append_literal_data(struct imap_session *s, unsigned index,
     struct span data)
 {
 	struct imap_tmp_literal *l;
+	uint8_t tmp[2 * 4096];
 
 	if (index >= s->nlits || s->lits[index].fd < 0 || data.len == 0)
 		return;
 	l = &s->lits[index];
-	if (write_all(l->fd, data.p, data.len) < 0) {
-		log_warn("imap append: temporary file write failed: %s",
-		    strerror(errno));
-		close(l->fd);
-		l->fd = -1;
+	while (data.len > 0) {
+		size_t take = data.len < sizeof(tmp) / 2 ? data.len :
+		    sizeof(tmp) / 2;
+		size_t n = imap_append_crlf(data.p, take, &l->last_cr, tmp);
+
+		if (write_all(l->fd, tmp, n) < 0) {
+			log_warn("imap append: temporary file write failed: "
+			    "%s", strerror(errno));
+			close(l->fd);
+			l->fd = -1;
+			return;
+		}
+		l->written += n;
+		data.p += take;
+		data.len -= take;
 	}
 }
 
@@ -189,6 +223,8 @@ struct append_item {
 	char				*envelope;	/* heap */
 	char				*bodystructure;
 	char				*body;
+	uint8_t				*crlf;		/* heap: the data
+							   with CRLF */
 };
 
 static char *
@@ -271,6 +307,7 @@ items_free(struct append_item *it, size_t n)
 		free(it[i].envelope);
 		free(it[i].bodystructure);
 		free(it[i].body);
+		free(it[i].crlf);
 	}
 	free(it);
 }
@@ -338,7 +375,17 @@ imap_cmd_append(struct imap_call *c)
 			}
 			d[i].fd = s->lits[m->literal_index].fd;
 			d[i].offset = 0;
-			compute_cache_fd(&it[i], d[i].fd, m->size);
+			d[i].size = s->lits[m->literal_index].written;
+			compute_cache_fd(&it[i], d[i].fd, d[i].size);
+		} else if (memchr(m->data.p, '\n', m->data.len) != NULL) {
+			bool cr = false;
+
+			/* at most twice as long; bounded by literal_max */
+			it[i].crlf = xreallocarray(NULL, 2, m->data.len);
+			d[i].size = imap_append_crlf(m->data.p, m->data.len,
+			    &cr, it[i].crlf);
+			d[i].data = it[i].crlf;
+			compute_cache(&it[i], d[i].data, d[i].size);
 		} else {
 			d[i].data = m->data.p;
 			compute_cache(&it[i], m->data.p, m->data.len);

@@ -36,10 +36,15 @@ enum imap_state {
 #define IMAP_F_TMPDIR		0x100u	/* DATA_DIR/tmp exists */
 #define IMAP_F_ID_LOGGED	0x200u	/* the client's ID is logged once */
 
-/* One streamed APPEND literal kept in an unlinked temporary file. */
+/*
+ * One streamed APPEND literal kept in an unlinked temporary file, its
+ * bare LFs written as CRLF (so written >= size).
+ */
 struct imap_tmp_literal {
 	int		fd;	/* -1: could not be stored */
-	uint64_t	size;
+	uint64_t	size;	/* as announced */
+	uint64_t	written;	/* bytes in the file */
+	bool		last_cr;	/* the last byte written was CR */
 };
 
 struct imap_session {
@@ -169,6 +174,14 @@ void imap_append_literal_begin(struct imap_session *s, unsigned index,
     uint64_t size);
 void imap_append_literal_data(struct imap_session *s, unsigned index,
     struct span data);
+/*
+ * Copies len bytes of a message to out (room for 2 * len) with every bare
+ * LF written as CRLF; *last_cr says whether the byte before in was CR
+ * (false at the start) and is updated for the next piece.  Returns the
+ * bytes written.
+ */
+size_t imap_append_crlf(const uint8_t *in, size_t len, bool *last_cr,
+    uint8_t *out);
 /* Closes every temporary literal (end of a command). */
 void imap_append_literals_drop(struct imap_session *s);
 

@@ -6,6 +6,7 @@
  * calls, APPEND (small, streamed, MULTIAPPEND), IDLE, COMPRESS, STARTTLS.
  */
 #include "imap/imap_session.h"
+#include "imap/imap_session_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -1004,6 +1005,111 @@ test_append_streamed(void)
 	t_fini(&t);
 }
 
+/* to_crlf - the test's own bare-LF -> CRLF conversion (heap) */
+static char *
+to_crlf(const char *in, size_t len, size_t *len_r)
+{
+	char *out = xmalloc(2 * len + 1);
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			out[n++] = '\r';
+		out[n++] = in[i];
+	}
+	out[n] = '\0';
+	*len_r = n;
+	return out;
+}
+
+/*
+ * APPEND of bare-LF messages: stored with CRLF, so RFC822.SIZE, BODY[]
+ * and a partial agree; buffered and streamed in pieces (a CRLF split
+ * between two pieces stays one CRLF).
+ */
+static void
+test_append_bare_lf(void)
+{
+	static const char mixed[] = "a\nb\r\nc\n\n\r\r\nd\r";
+	static const char small[] = "Subject: lf only\n\nline one\n"
+	    "line two\r\nline three\n";
+	struct t t;
+	uint8_t out[64];
+	char line[256], *want, *msg, *big;
+	size_t wlen, split, n, len = 150000, i, blen;
+	bool cr;
+	const char *o, *err = NULL;
+	struct mailstore *ms;
+	struct buf got;
+
+	/* the converter, whole and split at every offset */
+	want = to_crlf(mixed, strlen(mixed), &wlen);
+	for (split = 0; split <= strlen(mixed); split++) {
+		cr = false;
+		n = imap_append_crlf((const uint8_t *)mixed, split, &cr, out);
+		n += imap_append_crlf((const uint8_t *)mixed + split,
+		    strlen(mixed) - split, &cr, out + n);
+		CHECK_MEM(out, n, want, wlen);
+	}
+	free(want);
+
+	/* buffered */
+	t_init(&t);
+	login(&t);
+	snprintf(line, sizeof(line), "a APPEND INBOX {%zu+}\r\n%s\r\n",
+	    strlen(small), small);
+	CHECK(has(feed(&t, line), "a OK [APPENDUID "));
+	want = to_crlf(small, strlen(small), &wlen);
+	ms = imap_store_cache_get(t.sc, shared_uid, &err);
+	CHECK(ms != NULL);
+	buf_init(&got, 1u << 20);
+	CHECK_INT(mailstore_message_read(ms, "INBOX", 1, &got, &err), 1);
+	CHECK_MEM(got.data, got.len, want, wlen);
+	CHECK(has(feed(&t, "s SELECT INBOX\r\n"), "s OK"));
+	o = feed(&t, "f FETCH 1 (RFC822.SIZE BODY.PEEK[] "
+	    "BODY.PEEK[]<0.20>)\r\n");
+	snprintf(line, sizeof(line), "RFC822.SIZE %zu BODY[] {%zu}\r\n%s"
+	    " BODY[]<0> {20}\r\n%.20s)", wlen, wlen, want, want);
+	CHECK(has(o, line));
+	free(want);
+
+	/* streamed in pieces of 7001: LF and CRLF lines, CRs at the cuts */
+	big = xmalloc(len);
+	memcpy(big, "Subject: big lf\n\n", 17);
+	for (i = 17; i < len; i++)
+		big[i] = (i % 7001 == 7000) ? '\r' : (i % 7001 == 0) ?
+		    '\n' : (i % 61 == 60) ? '\n' : (char)('a' + i % 26);
+	snprintf(line, sizeof(line), "b APPEND INBOX {%zu}\r\n", len);
+	CHECK(has(feed(&t, line), "+ Ready"));
+	t.chunk = 7001;
+	feed_n(&t, big, len);
+	t.chunk = SIZE_MAX;
+	CHECK(has(feed(&t, "\r\n"), "b OK [APPENDUID "));
+	msg = to_crlf(big, len, &blen);
+	buf_reset(&got);
+	CHECK_INT(mailstore_message_read(ms, "INBOX", 2, &got, &err), 1);
+	CHECK_MEM(got.data, got.len, msg, blen);
+	o = feed(&t, "g FETCH 2 (RFC822.SIZE BODY.PEEK[]<0.20>)\r\n");
+	snprintf(line, sizeof(line), "RFC822.SIZE %zu BODY[]<0> {20}\r\n"
+	    "%.20s)", blen, msg);
+	CHECK(has(o, line));
+	{
+		char *env = NULL, *bs = NULL, *body = NULL;
+
+		/* the cached parse was made of the CRLF form */
+		CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 2, &env,
+		    &bs, &body, &err), 1);
+		CHECK(env != NULL && strstr(env, "\"big lf\"") != NULL);
+		free(env);
+		free(bs);
+		free(body);
+	}
+	free(msg);
+	free(big);
+	buf_fini(&got);
+	t_fini(&t);
+}
+
 static void
 test_idle_compress(void)
 {
@@ -1457,6 +1563,7 @@ static const struct test_case cases[] = {
 	TEST(test_status_append),
 	TEST(test_append_over_quota),
 	TEST(test_append_streamed),
+	TEST(test_append_bare_lf),
 	TEST(test_idle_compress),
 	TEST(test_quota_bye),
 	TEST(test_select_fetch_close),
