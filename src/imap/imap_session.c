@@ -274,6 +274,7 @@ imap_session_new(const struct imap_session_config *cfg,
 	if (peer->is_tls)
 		s->flags |= IMAP_F_TLS;
 	s->state = IMAP_STATE_NOTAUTH;
+	s->outcome = IMAP_AUTH_TEMP;	/* nothing to report */
 	s->arena = arena_new("imap-command", IMAP_ARENA_CHUNK,
 	    IMAP_ARENA_MAX);
 	set_reader_limits(s);
@@ -296,7 +297,31 @@ forget_credentials(struct imap_session *s)
 	wipe_str(&s->login_user);
 	wipe_str(&s->login_pass);
 	sasl_free(&s->sasl);
-	s->flags &= ~(IMAP_F_SASL | IMAP_F_SASL_ACK | IMAP_F_AUTH_PENDING);
+	s->flags &= ~(IMAP_F_SASL | IMAP_F_SASL_ACK | IMAP_F_AUTH_PENDING |
+	    IMAP_F_AUTH_GATE);
+}
+
+static enum imap_session_status current(const struct imap_session *s);
+
+/* set_outcome - a SCRAM result for the throttle (auth_outcome) */
+static void
+set_outcome(struct imap_session *s, enum imap_auth_result r,
+    const char *user)
+{
+	free(s->outcome_user);
+	s->outcome_user = user != NULL && user[0] != '\0' ? xstrdup(user) :
+	    NULL;
+	s->outcome = r;
+}
+
+enum imap_auth_result
+imap_session_auth_outcome(struct imap_session *s, const char **user_r)
+{
+	enum imap_auth_result r = s->outcome;
+
+	*user_r = s->outcome_user;
+	s->outcome = IMAP_AUTH_TEMP;
+	return r;
 }
 
 void
@@ -307,6 +332,7 @@ imap_session_free(struct imap_session **sp)
 	if (s == NULL)
 		return;
 	forget_credentials(s);
+	free(s->outcome_user);
 	imap_append_literals_drop(s);
 	free(s->lits);
 	if (s->view != NULL)
@@ -671,6 +697,9 @@ sasl_advance(struct imap_session *s, const struct imap_env *env,
 			return IMAP_SESSION_OK;
 		case SASL_OK:
 			if (chal->len > 0) {
+				/* the proof was right: the throttle hears it
+				 * now, whatever the client does next */
+				set_outcome(s, IMAP_AUTH_OK, sasl_user(s->sasl));
 				/* RFC 9051 6.2.2: server-final data goes
 				 * out as a challenge, answered empty */
 				if (send_challenge(s, chal, out) < 0)
@@ -690,47 +719,19 @@ sasl_advance(struct imap_session *s, const struct imap_env *env,
 		case SASL_VERIFY:
 			s->flags |= IMAP_F_AUTH_PENDING;
 			return IMAP_SESSION_AUTH;
-		case SASL_LOOKUP: {
-			struct accounts_scram k;
-			struct sasl_scram_keys keys;
-			const char *err = "no accounts handle";
-			int r = -1;
-
-			if (env != NULL && env->accounts != NULL)
-				r = accounts_user_scram(env->accounts,
-				    sasl_user(s->sasl), &k, &err);
-			if (r < 0) {
-				log_warn("imap scram lookup failed sid=%s "
-				    "error=\"%s\"", s->sid, err);
-				forget_credentials(s);
-				tagged(s, out, saved_tag(s), IMAP_RESULT_NO,
-				    "UNAVAILABLE",
-				    "Authentication temporarily unavailable");
-				return IMAP_SESSION_OK;
-			}
-			memset(&keys, 0, sizeof(keys));
-			if (r == 1) {
-				memcpy(keys.salt, k.salt, k.salt_len);
-				keys.salt_len = k.salt_len;
-				keys.iterations = k.iterations;
-				memcpy(keys.stored_key, k.stored_key,
-				    sizeof(keys.stored_key));
-				memcpy(keys.server_key, k.server_key,
-				    sizeof(keys.server_key));
-			}
-			buf_reset(chal);
-			st = sasl_scram_done(s->sasl, r == 1 ? &keys : NULL,
-			    chal);
-			explicit_wipe(&k, sizeof(k));
-			explicit_wipe(&keys, sizeof(keys));
-			continue;
-		}
+		case SASL_LOOKUP:
+			/* the throttle decides on the loop first */
+			s->flags |= IMAP_F_AUTH_GATE;
+			return IMAP_SESSION_AUTH_GATE;
 		case SASL_FAIL: {
 			char *user = xstrdup(s->sasl != NULL &&
 			    sasl_user(s->sasl) != NULL ? sasl_user(s->sasl) :
 			    "");
 			enum imap_session_status r;
 
+			/* PLAIN/LOGIN failures reach the throttle through
+			 * the loop; this one is ours to report */
+			set_outcome(s, IMAP_AUTH_BAD, user);
 			forget_credentials(s);
 			r = auth_failed(s, user, out);
 			free(user);
@@ -745,6 +746,77 @@ sasl_advance(struct imap_session *s, const struct imap_env *env,
 	tagged(s, out, saved_tag(s), IMAP_RESULT_BAD, "",
 	    "Malformed SASL response");
 	return IMAP_SESSION_OK;
+}
+
+/*
+ * scram_keys - the SCRAM step after SASL_LOOKUP: the user's keys (or none,
+ * for an unknown user) into the exchange, server-first appended to chal.
+ * Returns the SASL status, or -1 when the accounts cannot be read.
+ */
+static int
+scram_keys(struct imap_session *s, const struct imap_env *env,
+    struct buf *chal, enum sasl_status *st_r)
+{
+	struct accounts_scram k;
+	struct sasl_scram_keys keys;
+	const char *err = "no accounts handle";
+	int r = -1;
+
+	if (env != NULL && env->accounts != NULL)
+		r = accounts_user_scram(env->accounts, sasl_user(s->sasl), &k,
+		    &err);
+	if (r < 0) {
+		log_warn("imap scram lookup failed sid=%s error=\"%s\"",
+		    s->sid, err);
+		return -1;
+	}
+	memset(&keys, 0, sizeof(keys));
+	if (r == 1) {
+		memcpy(keys.salt, k.salt, k.salt_len);
+		keys.salt_len = k.salt_len;
+		keys.iterations = k.iterations;
+		memcpy(keys.stored_key, k.stored_key,
+		    sizeof(keys.stored_key));
+		memcpy(keys.server_key, k.server_key,
+		    sizeof(keys.server_key));
+	}
+	buf_reset(chal);
+	*st_r = sasl_scram_done(s->sasl, r == 1 ? &keys : NULL, chal);
+	explicit_wipe(&k, sizeof(k));
+	explicit_wipe(&keys, sizeof(keys));
+	return 0;
+}
+
+enum imap_session_status
+imap_session_auth_gate(struct imap_session *s, const struct imap_env *env,
+    bool allowed, struct buf *out)
+{
+	enum imap_session_status r;
+	enum sasl_status st;
+	struct buf chal;
+
+	if (!(s->flags & IMAP_F_AUTH_GATE) || s->sasl == NULL)
+		return current(s);
+	s->flags &= ~IMAP_F_AUTH_GATE;
+	if (!allowed) {
+		log_info("imap auth refused sid=%s peer=%s mech=SCRAM-SHA-256 "
+		    "reason=throttled", s->sid, s->addr);
+		forget_credentials(s);
+		tagged(s, out, saved_tag(s), IMAP_RESULT_NO, "UNAVAILABLE",
+		    "Too many failed logins, try again later");
+		return current(s);
+	}
+	buf_init(&chal, SASL_MAX_RESPONSE);
+	if (scram_keys(s, env, &chal, &st) < 0) {
+		buf_fini_wipe(&chal);
+		forget_credentials(s);
+		tagged(s, out, saved_tag(s), IMAP_RESULT_NO, "UNAVAILABLE",
+		    "Authentication temporarily unavailable");
+		return current(s);
+	}
+	r = sasl_advance(s, env, st, &chal, out);
+	buf_fini_wipe(&chal);
+	return r;
 }
 
 static enum imap_session_status
@@ -1284,7 +1356,8 @@ run_command(struct imap_session *s, const struct imap_env *env,
 	c.no_sync = s->view == NULL;
 	st = def->run(&c);
 	imap_append_literals_drop(s);
-	if (st == IMAP_SESSION_MORE || st == IMAP_SESSION_AUTH)
+	if (st == IMAP_SESSION_MORE || st == IMAP_SESSION_AUTH ||
+	    st == IMAP_SESSION_AUTH_GATE)
 		return st;
 	finish_call(s, &c);
 	if (cmd->name == IMAP_CMD_LOGIN || cmd->name == IMAP_CMD_AUTHENTICATE)
@@ -1379,6 +1452,8 @@ current(const struct imap_session *s)
 		return IMAP_SESSION_MORE;
 	if (s->flags & IMAP_F_AUTH_PENDING)
 		return IMAP_SESSION_AUTH;
+	if (s->flags & IMAP_F_AUTH_GATE)
+		return IMAP_SESSION_AUTH_GATE;
 	if (s->flags & IMAP_F_IDLE)
 		return IMAP_SESSION_IDLE;
 	return IMAP_SESSION_OK;

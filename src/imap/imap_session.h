@@ -15,7 +15,9 @@
  * What must happen on the event loop (the brute-force throttle, the
  * argon2 password check, the TLS handshake, turning on COMPRESS) the
  * session asks for by returning a status; the connection does it and
- * calls back.
+ * calls back.  SCRAM proofs are checked inside the session, but the
+ * throttle still decides whether an exchange may start (status
+ * AUTH_GATE) and hears how it ended (imap_session_auth_outcome).
  *
  * Untrusted input before authentication.
  *
@@ -102,6 +104,14 @@ enum imap_session_status {
 	 * imap_session_auth_done().  No input meanwhile.
 	 */
 	IMAP_SESSION_AUTH,
+	/*
+	 * A SCRAM exchange has the login name and wants to go on:
+	 * imap_session_auth_request() gives the name (the password is "").
+	 * Check the throttle on the loop (a delay is waited out first),
+	 * then call imap_session_auth_gate() with the verdict.  No input
+	 * meanwhile.
+	 */
+	IMAP_SESSION_AUTH_GATE,
 	IMAP_SESSION_STARTTLS,	/* send out, drop unused input (no
 				   plaintext command may follow), then
 				   handshake, then
@@ -153,6 +163,26 @@ enum imap_auth_result {
 enum imap_session_status imap_session_auth_done(struct imap_session *s,
     const struct imap_env *env, enum imap_auth_result r, const char *account,
     struct buf *out);
+
+/*
+ * After IMAP_SESSION_AUTH_GATE: allowed false refuses the login with
+ * NO [UNAVAILABLE] (the throttle blocks the address or account); true
+ * looks the user's SCRAM keys up (env->accounts) and sends the
+ * server-first challenge.
+ */
+enum imap_session_status imap_session_auth_gate(struct imap_session *s,
+    const struct imap_env *env, bool allowed, struct buf *out);
+
+/*
+ * The outcome of a login the session checked itself (SCRAM), for the
+ * throttle, reported once: IMAP_AUTH_OK (the proof was right: clear the
+ * account's counter), IMAP_AUTH_BAD (a wrong proof or an unknown user:
+ * count a failure), or IMAP_AUTH_TEMP when there is nothing new.  The
+ * connection asks after every call into the session.  *user_r (the login
+ * name, may be NULL) lives until the next call into the session.
+ */
+enum imap_auth_result imap_session_auth_outcome(struct imap_session *s,
+    const char **user_r);
 
 /* The TLS handshake after STARTTLS succeeded (capabilities change). */
 void imap_session_tls_started(struct imap_session *s);

@@ -240,6 +240,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (st == IMAP_SESSION_CLOSE)
 				stop = true;
 			break;
+		case IMAP_SESSION_AUTH_GATE: {
+			const char *who = NULL;
+
+			/* 0x20: the throttle refuses SCRAM exchanges */
+			st = imap_session_auth_gate(s, &env,
+			    (opt & 0x20) == 0, &out);
+			(void)imap_session_auth_outcome(s, &who);
+			if (st == IMAP_SESSION_CLOSE)
+				stop = true;
+			break;
+		}
 		case IMAP_SESSION_MORE:
 			while (st == IMAP_SESSION_MORE)
 				st = imap_session_resume(s, &env, &out);

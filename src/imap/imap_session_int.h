@@ -35,6 +35,7 @@ enum imap_state {
 #define IMAP_F_PAUSED		0x080u	/* IMAP_SESSION_MORE returned */
 #define IMAP_F_TMPDIR		0x100u	/* DATA_DIR/tmp exists */
 #define IMAP_F_ID_LOGGED	0x200u	/* the client's ID is logged once */
+#define IMAP_F_AUTH_GATE	0x400u	/* IMAP_SESSION_AUTH_GATE returned */
 
 /*
  * One streamed APPEND literal kept in an unlinked temporary file, its
@@ -82,6 +83,9 @@ struct imap_session {
 	struct sasl_config	 sasl_cfg;
 	char			*user;		/* canonical address */
 	int64_t			 user_id;
+	/* a SCRAM outcome not yet taken by imap_session_auth_outcome */
+	enum imap_auth_result	 outcome;	/* TEMP: none */
+	char			*outcome_user;	/* heap */
 
 	struct imap_view_opts	 opts;		/* what ENABLE turned on */
 	struct imap_view	*view;		/* selected mailbox */

@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "auth/auth_throttle.h"
 #include "auth/sasl.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -40,6 +41,12 @@ struct t {
 	enum imap_session_status st;
 	int			 auths;		/* AUTH requests seen */
 	size_t			 chunk;		/* feed in pieces of this */
+	/* SCRAM and the login throttle, as the connection does it */
+	struct auth_throttle	*thr;		/* NULL: always allowed */
+	const char		*addr;
+	uint64_t		 now_ms;	/* the throttle's clock */
+	int			 gates, delays, refused;
+	int			 outcomes_ok, outcomes_bad;
 };
 
 static struct accounts *shared_accounts;
@@ -108,6 +115,7 @@ t_init_peer(struct t *t, bool loopback, bool tls, bool tls_available)
 	memset(&peer, 0, sizeof(peer));
 	peer.session_id = "test";
 	peer.addr = loopback ? "127.0.0.1" : "192.0.2.7";
+	t->addr = peer.addr;
 	peer.is_loopback = loopback;
 	peer.is_tls = tls;
 	t->s = imap_session_new(&cfg, &peer);
@@ -146,6 +154,60 @@ answer_auth(struct t *t)
 	    &t->out);
 }
 
+/* take_outcome - a SCRAM outcome to the throttle, as the connection */
+static void
+take_outcome(struct t *t)
+{
+	const char *user = NULL;
+
+	switch (imap_session_auth_outcome(t->s, &user)) {
+	case IMAP_AUTH_OK:
+		t->outcomes_ok++;
+		if (t->thr != NULL)
+			auth_throttle_success(t->thr, t->addr, user,
+			    t->now_ms);
+		break;
+	case IMAP_AUTH_BAD:
+		t->outcomes_bad++;
+		if (t->thr != NULL)
+			(void)auth_throttle_failure(t->thr, t->addr, user,
+			    t->now_ms);
+		break;
+	default:
+		break;
+	}
+}
+
+/* answer_gate - what the connection does on IMAP_SESSION_AUTH_GATE */
+static void
+answer_gate(struct t *t)
+{
+	const char *user, *pass;
+	uint64_t delay = 0;
+	bool allowed = true;
+
+	t->gates++;
+	imap_session_auth_request(t->s, &user, &pass);
+	CHECK_STR(pass, "");
+	if (t->thr != NULL) {
+		switch (auth_throttle_check(t->thr, t->addr, user, t->now_ms,
+		    &delay)) {
+		case AUTH_THROTTLE_BLOCK:
+			allowed = false;
+			t->refused++;
+			break;
+		case AUTH_THROTTLE_DELAY:
+			t->delays++;
+			t->now_ms += delay;	/* waited out */
+			break;
+		case AUTH_THROTTLE_ALLOW:
+			break;
+		}
+	}
+	t->st = imap_session_auth_gate(t->s, &t->env, allowed, &t->out);
+	take_outcome(t);
+}
+
 /*
  * feed - sends in (in pieces of t->chunk bytes), acting on AUTH and MORE
  * as the connection would; returns everything the server wrote (valid
@@ -169,8 +231,13 @@ feed_n(struct t *t, const void *in, size_t len)
 			t->st = imap_session_input(t->s, &t->env, p + off + done,
 			    n - done, &used, &t->out);
 			done += used;
+			take_outcome(t);
 			if (t->st == IMAP_SESSION_AUTH) {
 				answer_auth(t);
+				was_auth = true;
+			}
+			if (t->st == IMAP_SESSION_AUTH_GATE) {
+				answer_gate(t);
 				was_auth = true;
 			}
 			while (t->st == IMAP_SESSION_MORE)

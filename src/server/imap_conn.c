@@ -99,6 +99,7 @@ enum imap_job {
 	IMAP_JOB_RESUME,
 	IMAP_JOB_POLL,
 	IMAP_JOB_AUTH,
+	IMAP_JOB_GATE,		/* a SCRAM exchange may go on (or not) */
 };
 
 struct imap_conn {
@@ -134,6 +135,7 @@ struct imap_conn {
 	enum imap_job		 job;
 	enum imap_session_status st;
 	enum imap_auth_result	 auth_r;
+	bool			 gate_allowed;	/* IMAP_JOB_GATE */
 	char			 account[ACCOUNTS_MAX_ADDRESS + 1];
 	struct buf		 in;		/* to the session */
 	struct buf		 out;		/* from the session */
@@ -201,6 +203,10 @@ job_run(struct imap_conn *c, const struct imap_env *env)
 	case IMAP_JOB_AUTH:
 		c->st = imap_session_auth_done(c->session, env, c->auth_r,
 		    c->auth_r == IMAP_AUTH_OK ? c->account : NULL, &c->out);
+		break;
+	case IMAP_JOB_GATE:
+		c->st = imap_session_auth_gate(c->session, env,
+		    c->gate_allowed, &c->out);
 		break;
 	}
 }
@@ -807,6 +813,90 @@ auth_start(struct imap_conn *c)
 	auth_pool_verify(c->srv->auth_pool, user, password, auth_checked, c);
 }
 
+/*
+ * SCRAM: the session checks the proof itself, but the throttle decides
+ * whether the exchange may start (gate_start, on IMAP_SESSION_AUTH_GATE:
+ * refused when blocked, held back by the delay) and counts how it ended
+ * (auth_outcome, after every job), as for LOGIN.
+ */
+static void
+gate_submit(struct imap_conn *c, bool allowed)
+{
+	c->gate_allowed = allowed;
+	job_submit(c, IMAP_JOB_GATE);
+}
+
+static void
+gate_delayed(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->auth_out = false;
+	if (c->dead) {
+		conn_free(c);
+		return;
+	}
+	gate_submit(c, true);
+}
+
+static void
+gate_start(struct imap_conn *c)
+{
+	struct imap_server *is = c->is;
+	const char *user = NULL, *password = NULL;
+	uint64_t delay = 0;
+	struct timeval tv;
+
+	imap_session_auth_request(c->session, &user, &password);
+	switch (auth_throttle_check(is->throttle, c->addr, user,
+	    monotonic_ms(), &delay)) {
+	case AUTH_THROTTLE_BLOCK:
+		log_warn("imap auth refused sid=%s peer=%s mech=SCRAM-SHA-256 "
+		    "reason=throttled", c->id, c->addr);
+		gate_submit(c, false);
+		return;
+	case AUTH_THROTTLE_DELAY:
+		if (delay == 0)
+			break;
+		tv.tv_sec = (time_t)(delay / 1000);
+		tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+		c->auth_out = true;
+		if (event_base_once(c->srv->base, -1, EV_TIMEOUT,
+		    gate_delayed, c, &tv) == 0)
+			return;
+		c->auth_out = false;
+		break;
+	case AUTH_THROTTLE_ALLOW:
+		break;
+	}
+	gate_submit(c, true);
+}
+
+/* auth_outcome - a SCRAM result the session reported, to the throttle */
+static void
+auth_outcome(struct imap_conn *c)
+{
+	struct imap_server *is = c->is;
+	const char *user = NULL;
+	uint64_t now = monotonic_ms();
+
+	switch (imap_session_auth_outcome(c->session, &user)) {
+	case IMAP_AUTH_OK:
+		auth_throttle_success(is->throttle, c->addr, user, now);
+		break;
+	case IMAP_AUTH_BAD:
+		if (auth_throttle_failure(is->throttle, c->addr, user, now))
+			log_warn("imap auth throttled sid=%s peer=%s", c->id,
+			    c->addr);
+		break;
+	case IMAP_AUTH_THROTTLED:
+	case IMAP_AUTH_TEMP:
+		break;
+	}
+}
+
 /* ---- the event loop side --------------------------------------- */
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -972,6 +1062,8 @@ job_done(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	c->busy = false;
+	/* counted even when the client has gone meanwhile */
+	auth_outcome(c);
 	if (c->dead) {
 		conn_free(c);
 		return;
@@ -999,6 +1091,10 @@ job_done(evutil_socket_t fd, short what, void *arg)
 	case IMAP_SESSION_AUTH:
 		c->idling = false;
 		auth_start(c);
+		break;
+	case IMAP_SESSION_AUTH_GATE:
+		c->idling = false;
+		gate_start(c);
 		break;
 	case IMAP_SESSION_STARTTLS:
 		c->idling = false;
