@@ -697,9 +697,6 @@ sasl_advance(struct imap_session *s, const struct imap_env *env,
 			return IMAP_SESSION_OK;
 		case SASL_OK:
 			if (chal->len > 0) {
-				/* the proof was right: the throttle hears it
-				 * now, whatever the client does next */
-				set_outcome(s, IMAP_AUTH_OK, sasl_user(s->sasl));
 				/* RFC 9051 6.2.2: server-final data goes
 				 * out as a challenge, answered empty */
 				if (send_challenge(s, chal, out) < 0)
@@ -711,6 +708,11 @@ sasl_advance(struct imap_session *s, const struct imap_env *env,
 				char *user = xstrdup(sasl_user(s->sasl));
 				enum imap_session_status r;
 
+				/* SCRAM (checked here): the throttle clears
+				 * the account; PLAIN went through the loop */
+				if (sasl_mech(s->sasl) ==
+				    SASL_MECH_SCRAM_SHA_256)
+					set_outcome(s, IMAP_AUTH_OK, user);
 				forget_credentials(s);
 				r = finish_login(s, env, user, out);
 				free(user);

@@ -756,6 +756,125 @@ test_authenticate_scram(void)
 	t_fini(&t);
 }
 
+/*
+ * scram_try - one SCRAM-SHA-256 exchange as user with pw on a fresh
+ * session of t (not loopback, no TLS); returns the last output (the
+ * tagged answer), valid until the next feed.
+ */
+static const char *
+scram_try(struct t *t, const char *user, const char *pw)
+{
+	char first[300], cf[400], line[1024], sf[512], fin[512];
+	const char *o, *p;
+	struct buf dec;
+
+	snprintf(first, sizeof(first), "n,,n=%s,r=abcdefgh", user);
+	b64(first, strlen(first), cf, sizeof(cf));
+	snprintf(line, sizeof(line), "a AUTHENTICATE SCRAM-SHA-256 %s\r\n",
+	    cf);
+	o = feed(t, line);
+	if (strncmp(o, "+ ", 2) != 0)
+		return o;		/* refused before the exchange */
+	p = strstr(o, "\r\n");
+	buf_init(&dec, 1024);
+	CHECK_INT(sasl_base64_decode(span_make(o + 2, (size_t)(p - o - 2)),
+	    &dec), 0);
+	snprintf(sf, sizeof(sf), "%s", buf_cstr(&dec));
+	buf_fini(&dec);
+	scram_final(pw, first + 3, sf, fin, sizeof(fin));
+	b64(fin, strlen(fin), line, sizeof(line) - 2);
+	strcat(line, "\r\n");
+	o = feed(t, line);
+	if (strncmp(o, "+ ", 2) == 0)	/* server-final: acknowledge */
+		o = feed(t, "\r\n");
+	return o;
+}
+
+/*
+ * SCRAM and the login throttle: failures from one address are counted
+ * (delays from the 4th, then refusal before the exchange, the right
+ * password included); a success clears the account's counter.
+ */
+static void
+test_scram_throttle(void)
+{
+	struct auth_throttle_config tc;
+	struct auth_throttle *thr;
+	struct t t;
+	uint64_t now = 1000000, delay = 0;
+	int i, delays = 0, gates = 0;
+
+	auth_throttle_defaults(&tc);
+	thr = auth_throttle_new(&tc);
+	for (i = 0; i < 10; i++) {
+		t_init_peer(&t, false, false, false);
+		t.thr = thr;
+		t.now_ms = now;
+		CHECK(has(scram_try(&t, USER, "guess"),
+		    "a NO [AUTHENTICATIONFAILED]"));
+		CHECK_INT(t.outcomes_bad, 1);
+		CHECK_INT(t.outcomes_ok, 0);
+		gates += t.gates;
+		delays += t.delays;
+		if (i < 3)
+			CHECK_INT(t.delays, 0);	/* delay after 3 */
+		else
+			CHECK_INT(t.delays, 1);
+		now = t.now_ms + 10;
+		t_fini(&t);
+	}
+	CHECK_INT(gates, 10);
+	CHECK_INT(delays, 7);
+	/* blocked: refused before the exchange, whatever the password */
+	t_init_peer(&t, false, false, false);
+	t.thr = thr;
+	t.now_ms = now;
+	CHECK(has(scram_try(&t, USER, PASS),
+	    "a NO [UNAVAILABLE] Too many failed logins"));
+	CHECK_INT(t.refused, 1);
+	CHECK_INT(t.outcomes_bad + t.outcomes_ok, 0);
+	CHECK(imap_session_user_id(t.s) == 0);
+	/* the session goes on: another command is read */
+	CHECK(has(feed(&t, "b NOOP\r\n"), "b OK"));
+	t_fini(&t);
+	/* unknown users count too (the same steps, a failure) */
+	CHECK_INT(auth_throttle_check(thr, "192.0.2.7", "nobody@example.org",
+	    now, NULL), AUTH_THROTTLE_BLOCK);
+	auth_throttle_free(&thr);
+
+	/* a success clears the account's counter */
+	auth_throttle_defaults(&tc);
+	tc.account.delay_after = 2;
+	tc.addr.delay_after = 100;
+	tc.addr.block_after = 200;
+	thr = auth_throttle_new(&tc);
+	for (i = 0; i < 2; i++) {
+		t_init_peer(&t, false, false, false);
+		t.thr = thr;
+		t.now_ms = now;
+		CHECK(has(scram_try(&t, "nobody@example.org", PASS),
+		    "a NO [AUTHENTICATIONFAILED]"));
+		CHECK(has(scram_try(&t, USER, "guess"),
+		    "a NO [AUTHENTICATIONFAILED]"));
+		t_fini(&t);
+	}
+	CHECK_INT(auth_throttle_check(thr, "198.51.100.1", USER, now,
+	    &delay), AUTH_THROTTLE_DELAY);
+	t_init_peer(&t, false, false, false);
+	t.thr = thr;
+	t.now_ms = now;
+	CHECK(has(scram_try(&t, USER, PASS), "a OK [CAPABILITY"));
+	CHECK_INT(t.delays, 1);		/* the account was delayed */
+	CHECK_INT(t.outcomes_ok, 1);
+	CHECK(imap_session_user_id(t.s) == shared_uid);
+	t_fini(&t);
+	CHECK_INT(auth_throttle_check(thr, "198.51.100.1", USER, now, NULL),
+	    AUTH_THROTTLE_ALLOW);
+	CHECK_INT(auth_throttle_check(thr, "198.51.100.1",
+	    "nobody@example.org", now, NULL), AUTH_THROTTLE_DELAY);
+	auth_throttle_free(&thr);
+}
+
 /* ---- authenticated state --------------------------------------- */
 
 static void
@@ -1624,6 +1743,7 @@ static const struct test_case cases[] = {
 	TEST(test_login),
 	TEST(test_authenticate_plain),
 	TEST(test_authenticate_scram),
+	TEST(test_scram_throttle),
 	TEST(test_enable),
 	TEST(test_create_delete_rename),
 	TEST(test_list),
