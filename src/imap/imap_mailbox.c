@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "imap/imap_session_int.h"
+#include "imap/imap_recent.h"
 #include "lib/arena.h"
 #include "lib/ascii.h"
 #include "lib/log.h"
@@ -580,6 +581,44 @@ count_deleted(void *ctx, const struct mailstore_message *m)
 		d->n++;
 }
 
+static void
+count_none(void *ctx, const struct mailstore_message *m)
+{
+	(void)ctx;
+	(void)m;
+}
+
+/*
+ * status_recent - STATUS RECENT: the messages above the mailbox's \Recent
+ * mark (imap_recent.h), which the next session to select it will get;
+ * always 0 for IMAP4rev2.  0, or -1 on a store error.
+ */
+static int
+status_recent(struct imap_call *c, struct mailstore *ms, const struct mbx *m,
+    uint32_t *n_r)
+{
+	const char *err = NULL;
+	uint32_t mark;
+	int r;
+
+	*n_r = 0;
+	if (c->s->opts.rev2)
+		return 0;
+	mark = imap_recent_mark(c->s->user_id, m->uidvalidity);
+	if (mark == 0) {
+		*n_r = m->messages;
+		return 0;
+	}
+	if (mark == UINT32_MAX)
+		return 0;
+	r = mailstore_message_list_range(ms, m->name, mark + 1, 0, 0,
+	    count_none, NULL, &err);
+	if (r < 0)
+		return -1;
+	*n_r = (uint32_t)r;
+	return 0;
+}
+
 /* put_status_items - "(MESSAGES 3 UIDNEXT 4 ...)"; -1 on a store error */
 static int
 put_status_items(struct imap_call *c, struct mailstore *ms,
@@ -614,8 +653,13 @@ put_status_items(struct imap_call *c, struct mailstore *ms,
 	}
 	if (items & IMAP_STATUS_F_SIZE)
 		ITEM(" SIZE %llu", (unsigned long long)m->bytes);
-	if (items & IMAP_STATUS_F_RECENT)
-		ITEM(" RECENT 0");
+	if (items & IMAP_STATUS_F_RECENT) {
+		uint32_t recent;
+
+		if (status_recent(c, ms, m, &recent) < 0)
+			return -1;
+		ITEM(" RECENT %u", recent);
+	}
 	if (items & IMAP_STATUS_F_HIGHESTMODSEQ)
 		ITEM(" HIGHESTMODSEQ %llu",
 		    (unsigned long long)m->highestmodseq);

@@ -1035,6 +1035,8 @@ imap_selected_renamed(struct imap_call *c, struct mailstore *ms,
 	memset(&r, 0, sizeof(r));
 	v = imap_view_open(ms, &sel, ro, &s->opts, &scratch, &r);
 	buf_fini(&scratch);
+	if (v != NULL)
+		imap_view_take_recent(v, s->view);
 	close_view(s);
 	if (v == NULL) {
 		log_warn("imap reselect after rename failed sid=%s", s->sid);

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "imap/imap_recent.h"
 #include "imap/imap_session.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -96,6 +97,8 @@ fz_fresh_store(void)
 	if (fz_runs++ % 500 == 0 && mailstore_create(fz_dir, fz_uid,
 	    &err) < 0)
 		abort();
+	/* \Recent marks of the previous store (imap_recent.h) */
+	imap_recent_reset();
 }
 
 /* literal_at_end - the n of a "{n}" ending line[0..len), or -1 */

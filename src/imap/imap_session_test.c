@@ -6,6 +6,7 @@
  * calls, APPEND (small, streamed, MULTIAPPEND), IDLE, COMPRESS, STARTTLS.
  */
 #include "imap/imap_session.h"
+#include "imap/imap_recent.h"
 #include "imap/imap_session_int.h"
 
 #include <stdarg.h>
@@ -85,6 +86,7 @@ reset_store(void)
 {
 	const char *err = NULL;
 
+	imap_recent_reset();	/* a fresh store may reuse UIDVALIDITY */
 	if (mailstore_create(shared_dir, shared_uid, &err) < 0) {
 		fprintf(stderr, "mailstore_create: %s\n", err);
 		exit(1);
@@ -1063,8 +1065,13 @@ test_status_append(void)
 	o = feed(&t, "d STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE "
 	    "RECENT APPENDLIMIT HIGHESTMODSEQ UIDVALIDITY)\r\n");
 	CHECK(has(o, "* STATUS \"INBOX\" (MESSAGES 2 UIDNEXT 3 UIDVALIDITY "));
-	CHECK(has(o, " UNSEEN 1 DELETED 0 SIZE 26 RECENT 0 HIGHESTMODSEQ "));
+	CHECK(has(o, " UNSEEN 1 DELETED 0 SIZE 26 RECENT 2 HIGHESTMODSEQ "));
 	CHECK(has(o, " APPENDLIMIT 200000)\r\nd OK"));
+	/* \Recent: the first rev1 SELECT takes both; nothing left after */
+	CHECK(has(feed(&t, "d2 SELECT INBOX\r\n"), "* 2 RECENT\r\n"));
+	CHECK(has(feed(&t, "d3 STATUS INBOX (RECENT)\r\n"),
+	    "* STATUS \"INBOX\" (RECENT 0)"));
+	CHECK(has(feed(&t, "d4 UNSELECT\r\n"), "d4 OK"));
 	/* MULTIAPPEND */
 	o = feed(&t, "e APPEND Sent (\\Deleted) {3+}\r\nx\r\n (\\Draft) "
 	    "{3+}\r\ny\r\n\r\n");
@@ -1440,11 +1447,12 @@ test_select_fetch_close(void)
 	/* APPEND into the selected mailbox: EXISTS before the tagged OK */
 	o = feed(&t, "b APPEND INBOX {22}\r\nSubject: hi\r\n\r\nhello\r\n"
 	    "\r\n");
-	CHECK(has(o, "* 1 EXISTS\r\nb OK [APPENDUID "));
+	/* (rev1: new messages are \Recent for this first session) */
+	CHECK(has(o, "* 1 EXISTS\r\n* 1 RECENT\r\nb OK [APPENDUID "));
 	feed(&t, "c APPEND INBOX (\\Deleted) {4+}\r\nab\r\n\r\n");
 	o = feed(&t, "d FETCH 1:* (UID FLAGS)\r\n");
-	CHECK(has(o, "* 1 FETCH (UID 1 FLAGS ())"));
-	CHECK(has(o, "* 2 FETCH (UID 2 FLAGS (\\Deleted))"));
+	CHECK(has(o, "* 1 FETCH (UID 1 FLAGS (\\Recent))"));
+	CHECK(has(o, "* 2 FETCH (UID 2 FLAGS (\\Deleted \\Recent))"));
 	CHECK(has(o, "d OK"));
 	o = feed(&t, "e UID FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
 	CHECK(has(o, "Subject: hi"));
@@ -1485,7 +1493,8 @@ test_select_fetch_close(void)
 	CHECK(has(o, "* 1 FETCH (UID 1 BODY[] {5}\r\none\r\n)"));
 	CHECK(has(o, "y2 OK"));
 	o = feed(&t, "y3 APPEND box2 {4+}\r\ntwo\n\r\n");
-	CHECK(has(o, "* 2 EXISTS\r\ny3 OK"));
+	/* \Recent kept over the rename: both messages */
+	CHECK(has(o, "* 2 EXISTS\r\n* 2 RECENT\r\ny3 OK"));
 	/* and so when a parent is renamed */
 	feed(&t, "y4 CREATE top/sub\r\ny5 APPEND top/sub {4+}\r\nsub\n"
 	    "\r\ny6 SELECT top/sub\r\n");
@@ -1675,7 +1684,7 @@ test_split_equivalence(void)
 	whole = normalize(feed(&t, script));
 	CHECK(has(whole, "h OK LOGOUT"));
 	CHECK(has(whole, "f3 OK"));
-	CHECK(has(whole, "* 2 EXISTS\r\nf4 OK"));
+	CHECK(has(whole, "* 2 EXISTS\r\n* 2 RECENT\r\nf4 OK"));
 	t_fini(&t);
 	t_init(&t);
 	t.chunk = 1;

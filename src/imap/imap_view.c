@@ -20,6 +20,7 @@
 #include "imap/imap_view.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view_int.h"
+#include "imap/imap_recent.h"
 #include "lib/ascii.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -404,7 +405,8 @@ static const struct {
 };
 
 int
-view_put_flags(struct buf *out, unsigned flags, const char *keywords)
+view_put_flags(struct buf *out, unsigned flags, const char *keywords,
+    bool recent)
 {
 	size_t i;
 	bool first = true;
@@ -416,6 +418,12 @@ view_put_flags(struct buf *out, unsigned flags, const char *keywords)
 			continue;
 		if ((!first && buf_append_byte(out, ' ') < 0) ||
 		    buf_append_str(out, sysflags[i].name) < 0)
+			return -1;
+		first = false;
+	}
+	if (recent) {
+		if ((!first && buf_append_byte(out, ' ') < 0) ||
+		    buf_append_str(out, "\\Recent") < 0)
 			return -1;
 		first = false;
 	}
@@ -434,6 +442,87 @@ view_put_flags(struct buf *out, unsigned flags, const char *keywords)
 		keywords += l;
 	}
 	return buf_append_byte(out, ')');
+}
+
+/* ---- \Recent (RFC 3501 2.3.2; imap_recent.h) ---- */
+
+void
+view_recent_update(struct imap_view *v, uint32_t max_uid)
+{
+	uint32_t mark, lo;
+
+	if (!v->recent_on || max_uid <= v->recent_seen)
+		return;
+	mark = v->recent_claims ? imap_recent_claim(v->user_id,
+	    v->uidvalidity, max_uid) : imap_recent_mark(v->user_id,
+	    v->uidvalidity);
+	/* UIDs another session took meanwhile are not ours */
+	lo = (mark > v->recent_seen ? mark : v->recent_seen) + 1;
+	v->recent_seen = max_uid;
+	if (lo > max_uid)
+		return;
+	if (v->nrecent > 0 && v->recent[v->nrecent - 1].hi + 1 == lo) {
+		v->recent[v->nrecent - 1].hi = max_uid;
+		return;
+	}
+	if (v->nrecent == v->caprecent) {
+		v->caprecent = v->caprecent < 4 ? 4 : v->caprecent * 2;
+		v->recent = xreallocarray(v->recent, v->caprecent,
+		    sizeof(*v->recent));
+	}
+	v->recent[v->nrecent].lo = lo;
+	v->recent[v->nrecent].hi = max_uid;
+	v->nrecent++;
+}
+
+void
+imap_view_take_recent(struct imap_view *to, struct imap_view *from)
+{
+	if (to->uidvalidity != from->uidvalidity || from->nrecent == 0)
+		return;
+	free(to->recent);
+	to->recent = from->recent;
+	to->nrecent = from->nrecent;
+	to->caprecent = from->caprecent;
+	from->recent = NULL;
+	from->nrecent = from->caprecent = 0;
+	if (from->recent_seen > to->recent_seen)
+		to->recent_seen = from->recent_seen;
+	to->recent_told = from->recent_told;
+}
+
+bool
+view_is_recent(const struct imap_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->nrecent;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->recent[mid].hi < uid)
+			lo = mid + 1;
+		else if (v->recent[mid].lo > uid)
+			hi = mid;
+		else
+			return true;
+	}
+	return false;
+}
+
+uint32_t
+view_recent_count(const struct imap_view *v)
+{
+	uint32_t n = 0;
+	size_t i;
+
+	for (i = 0; i < v->nrecent; i++) {
+		uint32_t a = seqmap_seq_ge(&v->map, v->recent[i].lo);
+		uint32_t b = seqmap_seq_le(&v->map, v->recent[i].hi);
+
+		if (b >= a && a != 0)
+			n += b - a + 1;
+	}
+	return n;
 }
 
 void
@@ -778,7 +867,8 @@ put_changes(struct imap_view *v, const struct change *c, size_t n,
 		if (with_uid && buf_printf(out, "UID %u ", c[i].uid) < 0)
 			return -1;
 		if (buf_append_str(out, "FLAGS ") < 0 ||
-		    view_put_flags(out, c[i].flags, c[i].keywords) < 0)
+		    view_put_flags(out, c[i].flags, c[i].keywords,
+		    view_is_recent(v, c[i].uid)) < 0)
 			return -1;
 		if (with_modseq && buf_printf(out, " MODSEQ (%llu)",
 		    (unsigned long long)c[i].modseq) < 0)
@@ -849,8 +939,21 @@ imap_view_sync(struct imap_view *v, struct mailstore *ms,
 			seqmap_append(&v->map, sc.fresh.v[i]);
 			v->known_uid = sc.fresh.v[i];
 		}
+		size_t had = v->nrecent > 0 ? v->recent[v->nrecent - 1].hi : 0;
+		uint32_t nr;
+
+		view_recent_update(v, v->known_uid);
 		if (buf_printf(out, "* %u EXISTS\r\n", v->map.count) < 0)
 			r = -1;
+		/* rev1: RECENT with EXISTS when it changed (RFC 3501
+		 * 7.3.2), e.g. this session took new messages as recent */
+		nr = view_recent_count(v);
+		if (v->recent_on && (nr != v->recent_told || (v->nrecent > 0 &&
+		    v->recent[v->nrecent - 1].hi != had))) {
+			if (buf_printf(out, "* %u RECENT\r\n", nr) < 0)
+				r = -1;
+			v->recent_told = nr;
+		}
 	}
 	if (sc.n > 0) {
 		view_qsort(sc.c, sc.n, sizeof(*sc.c), cmp_change);
@@ -1080,6 +1183,7 @@ view_free_members(struct imap_view *v)
 	free(v->told);
 	free(v->saved);
 	free(v->long_code);
+	free(v->recent);
 }
 
 struct imap_view *
@@ -1135,13 +1239,19 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 	v->known_uid = seqmap_last(&v->map);
 	if (uidnext <= v->known_uid)
 		uidnext = v->known_uid + 1;
+	/* rev1 only: a rev2 session neither sees nor takes \Recent */
+	v->user_id = mailstore_user_id(ms);
+	v->recent_on = !o->rev2;
+	v->recent_claims = !o->rev2 && !readonly;
+	view_recent_update(v, v->known_uid);
 
 	r = buf_printf(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
 	    "\\Draft%s)\r\n* %u EXISTS\r\n",
 	    oc.keywords.len > 0 ? (const char *)oc.keywords.data : "",
 	    v->map.count);
 	if (r == 0 && !o->rev2) {
-		r = buf_append_str(out, "* 0 RECENT\r\n");
+		v->recent_told = view_recent_count(v);
+		r = buf_printf(out, "* %u RECENT\r\n", v->recent_told);
 		if (r == 0 && oc.unseen_seq != 0)
 			r = buf_printf(out, "* OK [UNSEEN %u] First unseen\r\n",
 			    oc.unseen_seq);
@@ -1250,7 +1360,8 @@ store_run(struct imap_view *v, const struct imap_view_opts *o,
 		if (buf_printf(out, "* %u FETCH (", s) < 0)
 			goto full;
 		if (!silent && (buf_append_str(out, "FLAGS ") < 0 ||
-		    view_put_flags(out, c->flags, c->keywords) < 0))
+		    view_put_flags(out, c->flags, c->keywords,
+		    view_is_recent(v, c->uid)) < 0))
 			goto full;
 		if (with_uid && buf_printf(out, "%sUID %u", silent ? "" : " ",
 		    c->uid) < 0)

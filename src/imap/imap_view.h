@@ -104,6 +104,12 @@ int imap_view_resume(struct imap_view *v, struct mailstore *ms,
     const struct imap_view_opts *o, struct buf *out, struct imap_result *res);
 
 /*
+ * The same mailbox opened again (renamed): to takes from's \Recent
+ * messages (rev1), so the session keeps them.
+ */
+void imap_view_take_recent(struct imap_view *to, struct imap_view *from);
+
+/*
  * CLOSE: removes the \Deleted messages silently (unless read-only).
  * The view is then freed by the caller.  0 or -1.
  */

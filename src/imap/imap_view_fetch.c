@@ -130,6 +130,7 @@ fetch_cb(void *ctx, const struct vs_msg *vm)
 	fm.uid = m->uid;
 	fm.flags = m->flags;
 	fm.keywords = m->keywords != NULL ? m->keywords : "";
+	fm.recent = view_is_recent(fc->v, m->uid);
 	fm.internal_date = m->internal_date;
 	fm.size = m->size;
 	fm.modseq = m->modseq;

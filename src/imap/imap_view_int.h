@@ -144,6 +144,14 @@ struct imap_view {
 	size_t			 nsaved;
 	struct view_job		 job;
 	char			*long_code;	/* imap_result.code_long */
+	/* \Recent (rev1 only, imap_recent.h) */
+	int64_t			 user_id;
+	bool			 recent_on;	/* rev1 */
+	bool			 recent_claims;	/* rev1 and read-write */
+	uint32_t		 recent_seen;	/* UIDs considered so far */
+	uint32_t		 recent_told;	/* the last RECENT sent */
+	struct view_run		*recent;	/* UID ranges, ascending */
+	size_t			 nrecent, caprecent;
 };
 
 /* Helpers shared by the view's files. */
@@ -187,7 +195,18 @@ uint32_t *view_ranges_uids(const struct imap_view *v,
 /* Appends the UID set "1:3,7" of sorted uids (n > 0). */
 int view_put_uidset(struct buf *out, const uint32_t *uids, size_t n);
 /* "(\Seen $Junk)". */
-int view_put_flags(struct buf *out, unsigned flags, const char *keywords);
+int view_put_flags(struct buf *out, unsigned flags, const char *keywords,
+    bool recent);
+/* \Recent (rev1): whether uid is recent for this session. */
+bool view_is_recent(const struct imap_view *v, uint32_t uid);
+/* How many messages of the map are recent for this session. */
+uint32_t view_recent_count(const struct imap_view *v);
+/*
+ * Takes the UIDs up to max_uid not considered yet: those above the
+ * mailbox's mark (imap_recent.h) become recent for this session, and a
+ * read-write rev1 view moves the mark past them.
+ */
+void view_recent_update(struct imap_view *v, uint32_t max_uid);
 /* Remembers that the client saw uid at modseq (no FETCH from sync). */
 void view_told_add(struct imap_view *v, uint32_t uid, uint64_t modseq);
 /*

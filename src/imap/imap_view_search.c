@@ -96,6 +96,7 @@ search_cb(void *ctx, const struct vs_msg *vm)
 	sm.uid = m->uid;
 	sm.flags = m->flags;
 	sm.keywords = m->keywords != NULL ? m->keywords : "";
+	sm.recent = view_is_recent(s->v, m->uid);
 	sm.internal_date = m->internal_date;
 	sm.size = m->size;
 	sm.modseq = m->modseq;

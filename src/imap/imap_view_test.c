@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "imap/imap_parse.h"
+#include "imap/imap_recent.h"
 #include "imap/imap_session.h"
 #include "imap/imap_view.h"
 #include "imap/imap_view_int.h"
@@ -41,6 +42,7 @@ setup(void)
 	struct mailstore *ms;
 
 	log_set_level(LOG_LEVEL_ERROR);
+	imap_recent_reset();	/* a fresh store may reuse UIDVALIDITY */
 	if (mkdtemp(tmpl) == NULL) {
 		perror("mkdtemp");
 		exit(1);
@@ -129,7 +131,29 @@ static const char msg_c[] =
     "\r\n"
     "more about the orchard\r\n";
 
-/* Three messages in INBOX: 1 seen, 2 and 3 unseen. */
+static struct imap_command *parse(const char *line);
+
+/* seen_before - a rev1 session selects INBOX once: \Recent is taken */
+static void
+seen_before(struct mailstore *ms)
+{
+	static const struct imap_view_opts o = { 0 };
+	struct imap_result res;
+	struct imap_view *v;
+	struct buf out;
+
+	buf_init(&out, 1u << 20);
+	v = imap_view_open(ms, parse("a SELECT INBOX"), false, &o, &out,
+	    &res);
+	CHECK(v != NULL);
+	imap_view_free(&v);
+	buf_fini(&out);
+}
+
+/*
+ * Three messages in INBOX: 1 seen, 2 and 3 unseen; an earlier session
+ * has had them as \Recent (so they are not any more).
+ */
 static struct mailstore *
 setup3(void)
 {
@@ -138,6 +162,7 @@ setup3(void)
 	deliver(ms, "INBOX", msg_a, MAILSTORE_F_SEEN);
 	deliver(ms, "INBOX", msg_b, 0);
 	deliver(ms, "INBOX", msg_c, 0);
+	seen_before(ms);
 	return ms;
 }
 
@@ -921,8 +946,8 @@ t_long_codes(void)
 	CHECK(res.code_long != NULL);
 	/* the even ones took the change, the odd ones did not */
 	run(v, ms, "a FETCH 1:4 (FLAGS)", &rev1, &out, &res);
-	HAS(&out, "* 1 FETCH (FLAGS (\\Flagged))");
-	HAS(&out, "* 2 FETCH (FLAGS (\\Seen))");
+	HAS(&out, "* 1 FETCH (FLAGS (\\Flagged \\Recent))");
+	HAS(&out, "* 2 FETCH (FLAGS (\\Seen \\Recent))");
 	/* UID form over the odd UIDs, all changed since h */
 	line = arena_printf(ar, "a UID STORE %s (UNCHANGEDSINCE %llu) "
 	    "-FLAGS.SILENT (\\Flagged)", buf_cstr(&set),
@@ -932,6 +957,106 @@ t_long_codes(void)
 	imap_view_free(&v);
 	buf_fini(&set);
 	buf_fini(&want);
+	buf_fini(&out);
+	teardown(&ms);
+}
+
+/*
+ * \Recent (RFC 3501 2.3.2): recent for the first rev1 session to select
+ * the mailbox read-write after the message came; EXAMINE sees without
+ * taking; rev2 neither sees nor takes; two rev1 sessions share new
+ * messages by who syncs first.
+ */
+static void
+t_recent(void)
+{
+	struct mailstore *ms = setup(), *ms2;
+	struct imap_result res;
+	struct imap_view *a, *b, *x, *r2;
+	struct buf out;
+	uint32_t uv, un;
+	uint64_t h;
+	const char *err = NULL;
+
+	deliver(ms, "INBOX", msg_a, 0);
+	deliver(ms, "INBOX", msg_b, MAILSTORE_F_SEEN);
+	ms2 = second_handle();
+	CHECK_INT(vs_state(ms, "INBOX", &uv, &un, &h, &err), 1);
+	buf_init(&out, 1u << 20);
+
+	/* rev2: no RECENT, no \Recent, nothing taken */
+	r2 = open_view(ms, "a SELECT INBOX", &rev2, &out, &res);
+	HASNT(&out, "RECENT");
+	run(r2, ms, "a FETCH 1:* (FLAGS)", &rev2, &out, &res);
+	HASNT(&out, "\\Recent");
+	CHECK_INT(imap_recent_mark(1, uv), 0);
+
+	/* EXAMINE sees them, takes nothing */
+	x = open_view(ms, "a EXAMINE INBOX", &rev1, &out, &res);
+	HAS(&out, "* 2 RECENT\r\n");
+	run(x, ms, "a FETCH 1:* (FLAGS)", &rev1, &out, &res);
+	HAS(&out, "* 1 FETCH (FLAGS (\\Recent))");
+	HAS(&out, "* 2 FETCH (FLAGS (\\Seen \\Recent))");
+	CHECK_INT(imap_recent_mark(1, uv), 0);
+
+	/* the first read-write rev1 session takes both */
+	a = open_view(ms, "a SELECT INBOX", &rev1, &out, &res);
+	HAS(&out, "* 2 RECENT\r\n");
+	CHECK_INT(imap_recent_mark(1, uv), 2);
+	run(a, ms, "a SEARCH RECENT", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* SEARCH 1 2\r\n");
+	run(a, ms, "a SEARCH NEW", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* SEARCH 1\r\n");
+	run(a, ms, "a SEARCH OLD", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* SEARCH\r\n");
+
+	/* the second has none of them */
+	b = open_view(ms2, "b SELECT INBOX", &rev1, &out, &res);
+	HAS(&out, "* 0 RECENT\r\n");
+	run(b, ms2, "b SEARCH RECENT", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* SEARCH\r\n");
+	run(b, ms2, "b SEARCH OLD", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* SEARCH 1 2\r\n");
+	run(b, ms2, "b FETCH 1 (FLAGS)", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* 1 FETCH (FLAGS ())\r\n");
+
+	/* a new message goes to whichever sees it first: b here */
+	deliver(ms, "INBOX", msg_c, 0);
+	sync_view(b, ms2, &rev1, true, &out);
+	CHECK_STR(text(&out), "* 3 EXISTS\r\n* 1 RECENT\r\n");
+	sync_view(a, ms, &rev1, true, &out);
+	CHECK_STR(text(&out), "* 3 EXISTS\r\n");
+	run(a, ms, "a FETCH 3 (FLAGS)", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* 3 FETCH (FLAGS ())\r\n");
+	run(b, ms2, "b FETCH 3 (FLAGS)", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* 3 FETCH (FLAGS (\\Recent))\r\n");
+	/* STORE's answer carries it too; NEW is recent and unseen */
+	run(b, ms2, "b STORE 3 +FLAGS (\\Seen)", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* 3 FETCH (FLAGS (\\Seen \\Recent))\r\n");
+	run(b, ms2, "b SEARCH NEW", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* SEARCH\r\n");
+	run(b, ms2, "b SEARCH RECENT", &rev1, &out, &res);
+	CHECK_STR(text(&out), "* SEARCH 3\r\n");
+	/* a hears of b's flag change without \Recent */
+	sync_view(a, ms, &rev1, true, &out);
+	CHECK_STR(text(&out), "* 3 FETCH (FLAGS (\\Seen))\r\n");
+	/* the rev2 view and EXAMINE learn of it, neither takes it */
+	sync_view(r2, ms, &rev2, true, &out);
+	HASNT(&out, "RECENT");
+	sync_view(x, ms, &rev1, true, &out);
+	HAS(&out, "* 3 EXISTS\r\n");
+	/* a RECENT line only when the count changes */
+	HASNT(&out, "RECENT");
+	CHECK_INT(imap_recent_mark(1, uv), 3);
+	/* a new session after all that: nothing recent */
+	imap_view_free(&a);
+	a = open_view(ms, "a SELECT INBOX", &rev1, &out, &res);
+	HAS(&out, "* 0 RECENT\r\n");
+	imap_view_free(&a);
+	imap_view_free(&b);
+	imap_view_free(&x);
+	imap_view_free(&r2);
+	mailstore_close(&ms2);
 	buf_fini(&out);
 	teardown(&ms);
 }
@@ -1009,10 +1134,11 @@ t_two_views(void)
 	sync_view(b, ms2, &cond, true, &out);
 	CHECK_INT(out.len, 0);
 
-	/* a new message: EXISTS in both */
+	/* a new message: EXISTS in both; \Recent for the first to see it
+	 * (both are rev1 read-write) */
 	deliver(ms2, "INBOX", msg_b, 0);
 	sync_view(a, ms, &rev1, false, &out);
-	CHECK_STR(text(&out), "* 4 EXISTS\r\n");
+	CHECK_STR(text(&out), "* 4 EXISTS\r\n* 1 RECENT\r\n");
 	sync_view(b, ms2, &cond, true, &out);
 	CHECK_STR(text(&out), "* 4 EXISTS\r\n");
 
@@ -1054,7 +1180,7 @@ t_two_views(void)
 	b = open_view(ms2, "b SELECT INBOX", &qres, &out, &res);
 	deliver(ms, "INBOX", msg_c, 0);
 	sync_view(a, ms, &qres, true, &out);
-	CHECK_STR(text(&out), "* 2 EXISTS\r\n");
+	CHECK_STR(text(&out), "* 2 EXISTS\r\n* 1 RECENT\r\n");
 	sync_view(b, ms2, &qres, true, &out);
 	run(a, ms, "a STORE 1 -FLAGS (\\Seen)", &qres, &out, &res);
 	run(a, ms, "a UID STORE 5 +FLAGS (\\Deleted)", &qres, &out, &res);
@@ -1320,6 +1446,7 @@ static const struct test_case cases[] = {
 	TEST(t_sort_thread),
 	TEST(t_copy_move),
 	TEST(t_long_codes),
+	TEST(t_recent),
 	TEST(t_expunge),
 	TEST(t_two_views),
 	TEST(t_qresync_select),
