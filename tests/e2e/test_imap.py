@@ -463,6 +463,8 @@ def test_idle_hears_smtp_delivery_within_a_second(imap):
         took = time.monotonic() - sent
         assert line == b"* %d EXISTS\r\n" % (2 + i), line
         assert took < 1.0, "IDLE heard of the delivery after %.3f s" % took
+        # IMAP4rev1: the first session to see it has it as \Recent
+        assert m.readline() == b"* %d RECENT\r\n" % (2 + i)
     lines = idle_done(m, tag)
     assert len(lines) == 1, lines
     # a delivery to another account wakes nobody here
