@@ -15,7 +15,10 @@
  * types each command; here every command is checked against the state it
  * is allowed in (one table, one place for the BAD), then run.  Passwords
  * go back to the connection (IMAP_SESSION_AUTH) to be checked on the loop
- * behind the brute-force throttle; SCRAM keys are looked up here.  After
+ * behind the brute-force throttle; SCRAM keys are looked up and proofs
+ * checked here, but the same throttle first lets the exchange go on
+ * (IMAP_SESSION_AUTH_GATE) and then hears how it ended
+ * (imap_session_auth_outcome).  After
  * IMAP_MAX_AUTH_FAILURES failed logins or IMAP_MAX_BAD_COMMANDS BADs in a
  * row: BYE.
  */

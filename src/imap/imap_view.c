@@ -4,7 +4,8 @@
  * RFC 7162 3.1.2 and 3.2.5), the sequence map, cross-session updates
  * (RFC 9051 7.5.1: EXPUNGE only when allowed, VANISHED with QRESYNC),
  * STORE (RFC 9051 6.4.6, UNCHANGEDSINCE of RFC 7162 3.1.3), COPY/MOVE
- * (RFC 4315 COPYUID, RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315), and
+ * (RFC 4315 COPYUID, RFC 6851), EXPUNGE and UID EXPUNGE (RFC 4315),
+ * \Recent for IMAP4rev1 (RFC 3501 2.3.2, marks in imap_recent.c), and
  * the dispatch of the selected-state commands.  FETCH is in
  * imap_view_fetch.c, SEARCH/SORT/THREAD in imap_view_search.c.
  *

@@ -13,7 +13,9 @@
  * event_base_once; the loop writes the output and acts on the status the
  * session returned: MORE (resume once the socket drained), AUTH (login
  * throttle and the argon2 check through auth_pool, then auth_done on a
- * worker), STARTTLS (handshake, then imap_session_tls_started), COMPRESS
+ * worker), AUTH_GATE (the throttle's verdict on a SCRAM exchange, then
+ * auth_gate on a worker; its outcome is counted after every job),
+ * STARTTLS (handshake, then imap_session_tls_started), COMPRESS
  * (raw deflate both ways from the next byte on), IDLE (this connection
  * hears of changes to its account), CLOSE.  While a job is out the loop
  * touches neither the session nor its buffers; the socket keeps being read
