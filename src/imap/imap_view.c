@@ -940,7 +940,7 @@ imap_view_sync(struct imap_view *v, struct mailstore *ms,
 			seqmap_append(&v->map, sc.fresh.v[i]);
 			v->known_uid = sc.fresh.v[i];
 		}
-		size_t had = v->nrecent > 0 ? v->recent[v->nrecent - 1].hi : 0;
+		uint32_t had = v->nrecent > 0 ? v->recent[v->nrecent - 1].hi : 0;
 		uint32_t nr;
 
 		view_recent_update(v, v->known_uid);
