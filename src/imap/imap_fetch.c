@@ -191,9 +191,13 @@ is_bare_lf(const uint8_t *base, size_t i)
 static size_t
 crlf_size(const uint8_t *base, size_t off, size_t len)
 {
-	const uint8_t *p = base + off, *end = p + len, *lf;
+	const uint8_t *p, *end, *lf;
 	size_t n = len;
 
+	if (len == 0)	/* base may be NULL for an empty message */
+		return 0;
+	p = base + off;
+	end = p + len;
 	while (p < end && (lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		if (is_bare_lf(base, (size_t)(lf - base)))
 			n++;

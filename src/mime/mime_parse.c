@@ -503,6 +503,9 @@ mime_parse(const void *data, size_t len, const struct mime_limits *limits)
 	size_t pos;
 
 	memset(&s, 0, sizeof(s));
+	/* an empty message may come as NULL: never do arithmetic on it */
+	if (data == NULL)
+		data = "";
 	m->arena = a;
 	m->data = data;
 	m->len = len;
