@@ -860,13 +860,14 @@ deliver_addr(struct dns_req *req)
 		req->cb.addr(req->ctx, req->fail, NULL, 0);
 		return;
 	}
+	/* dns_addr_family asks one type: its answer is w[0], whatever it is */
 	a4 = req->w[0].ans;
-	a6 = req->w[1].ans;
+	a6 = req->nwait > 1 ? req->w[1].ans : NULL;
 	n = (a4->status == DNS_OK ? a4->n : 0) +
-	    (a6->status == DNS_OK ? a6->n : 0);
+	    (a6 != NULL && a6->status == DNS_OK ? a6->n : 0);
 	if (n == 0) {
-		st = status_rank(a4->status) >= status_rank(a6->status) ?
-		    a4->status : a6->status;
+		st = a6 == NULL || status_rank(a4->status) >=
+		    status_rank(a6->status) ? a4->status : a6->status;
 		if (st == DNS_OK)
 			st = DNS_PERMFAIL;
 		req->cb.addr(req->ctx, st, NULL, 0);
@@ -878,7 +879,7 @@ deliver_addr(struct dns_req *req)
 		memcpy(v, a4->addr, a4->n * sizeof(*v));
 		n += a4->n;
 	}
-	if (a6->status == DNS_OK) {
+	if (a6 != NULL && a6->status == DNS_OK) {
 		memcpy(v + n, a6->addr, a6->n * sizeof(*v));
 		n += a6->n;
 	}
@@ -988,6 +989,25 @@ dns_addr(struct dns *d, const char *host, dns_addr_fn *cb, void *ctx)
 		return req_fail(req, DNS_PERMFAIL, host, why);
 	wait_start(req, 0, DNS_TYPE_A, name);
 	wait_start(req, 1, DNS_TYPE_AAAA, name);
+	return req_started(req);
+}
+
+struct dns_req *
+dns_addr_family(struct dns *d, const char *host, int family,
+    dns_addr_fn *cb, void *ctx)
+{
+	struct dns_req *req;
+	char name[DNS_NAME_BUFSIZE];
+	const char *why;
+
+	if (family != AF_INET && family != AF_INET6)
+		return dns_addr(d, host, cb, ctx);
+	req = req_new(d, DNS_KIND_ADDR, ctx);
+	req->cb.addr = cb;
+	if (dns_parse_check_name(host, name, &why) < 0)
+		return req_fail(req, DNS_PERMFAIL, host, why);
+	wait_start(req, 0, family == AF_INET ? DNS_TYPE_A : DNS_TYPE_AAAA,
+	    name);
 	return req_started(req);
 }
 

@@ -123,6 +123,14 @@ typedef void dns_addr_fn(void *ctx, enum dns_status st,
     const struct sockaddr_storage *a, size_t n);
 struct dns_req *dns_addr(struct dns *d, const char *host, dns_addr_fn *cb,
     void *ctx);
+/*
+ * One family only: A for AF_INET, AAAA for AF_INET6 (any other family:
+ * both, as dns_addr).  Its status is that one query's (DNS_NODATA when
+ * the host has only addresses of the other family).  SPF asks this way
+ * (RFC 7208 5.3, 5.4: the client's family decides the record type).
+ */
+struct dns_req *dns_addr_family(struct dns *d, const char *host, int family,
+    dns_addr_fn *cb, void *ctx);
 
 /*
  * TXT: each record's character-strings concatenated (RFC 7208 section

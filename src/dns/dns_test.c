@@ -532,6 +532,18 @@ ask_addr(struct dns *d, const char *name, struct res *r)
 }
 
 static struct dns_req *
+ask_addr_family(struct dns *d, const char *name, int family, struct res *r)
+{
+	struct dns_req *q;
+
+	memset(r, 0, sizeof(*r));
+	in_dns_call = true;
+	q = dns_addr_family(d, name, family, addr_cb, r);
+	in_dns_call = false;
+	return q;
+}
+
+static struct dns_req *
 ask_txt(struct dns *d, const char *name, struct res *r)
 {
 	struct dns_req *q;
@@ -844,6 +856,31 @@ test_dnsmasq_implicit_mx(void)
 	CHECK_INT(r.st, DNS_OK);
 	CHECK_INT(r.n, 2);
 	CHECK_STR(r.s[0], "192.0.2.1");
+	/* one family only (SPF): A, or AAAA, never both */
+	(void)ask_addr_family(shared_dns, "implicit.test", AF_INET, &r);
+	await_res(&r);
+	CHECK_INT(r.st, DNS_OK);
+	CHECK_INT(r.n, 1);
+	CHECK_INT(r.addr[0].ss_family, AF_INET);
+	CHECK_STR(r.s[0], "192.0.2.1");
+	(void)ask_addr_family(shared_dns, "implicit.test", AF_INET6, &r);
+	await_res(&r);
+	CHECK_INT(r.st, DNS_OK);
+	CHECK_INT(r.n, 1);
+	CHECK_INT(r.addr[0].ss_family, AF_INET6);
+	CHECK_STR(r.s[0], "2001:db8::1");
+	/* an A-only host has no AAAA: NODATA, not OK */
+	(void)ask_addr_family(shared_dns, "a.mx.test", AF_INET6, &r);
+	await_res(&r);
+	CHECK_STR(dns_status_name(r.st), "nodata");
+	CHECK_INT(r.n, 0);
+	(void)ask_addr_family(shared_dns, "nope.test", AF_INET, &r);
+	await_res(&r);
+	CHECK_STR(dns_status_name(r.st), "nxdomain");
+	/* an invalid name fails at once, as with dns_addr */
+	(void)ask_addr_family(shared_dns, "..", AF_INET, &r);
+	await_res(&r);
+	CHECK_STR(dns_status_name(r.st), "permfail");
 }
 
 static void

@@ -137,7 +137,9 @@ spf_req_advance(struct spf_req *r)
 		break;
 	case SPF_Q_A:
 	case SPF_Q_AAAA:
-		r->dreq = dns_addr(r->d, name, on_addr, r);
+		/* only the type asked: a client's family decides it */
+		r->dreq = dns_addr_family(r->d, name, qt == SPF_Q_A ?
+		    AF_INET : AF_INET6, on_addr, r);
 		break;
 	case SPF_Q_MX:
 		r->dreq = dns_mx(r->d, name, on_mx, r);
