@@ -49,7 +49,8 @@
 #define BLOB_RANDOM_BYTES	12		/* 24 hex digits */
 #define BLOB_NAME_SIZE		(BLOB_RANDOM_BYTES * 2 + 1)
 #define PRUNE_INTERVAL		3600		/* seconds between prunes */
-#define MAILSTORE_SCHEMA_VERSION 5
+#define MAILSTORE_SCHEMA_VERSION 6
+#define STORE_PAGE_CACHE_KIB	"16384"		/* SQLite page cache, KiB */
 
 /* statements prepared once per handle (hot paths) */
 enum ms_stmt {
@@ -63,6 +64,8 @@ enum ms_stmt {
 	MS_ST_FLAGS_RANGE,
 	MS_ST_FLAGS_SET,
 	MS_ST_COPY,
+	MS_ST_COPY_CACHE,
+	MS_ST_CACHE_INSERT,
 	MS_ST_MOVE,
 	MS_ST_EXPUNGE_LOG,
 	MS_ST_USAGE,
@@ -109,9 +112,6 @@ static const char schema_sql[] =
 	" flags INTEGER NOT NULL DEFAULT 0,"
 	" keywords TEXT NOT NULL DEFAULT '',"
 	" modseq INTEGER NOT NULL,"
-	" envelope TEXT,"
-	" bodystructure TEXT,"
-	" body TEXT,"
 	" blob_offset INTEGER NOT NULL DEFAULT 0,"
 	" UNIQUE (mailbox_id, uid));"
 	"CREATE INDEX IF NOT EXISTS messages_modseq"
@@ -179,6 +179,74 @@ static const char migrate_v3_sql[] =
 	FTS_CREATE_SQL
 	"PRAGMA user_version = 5;";
 
+/*
+ * version 5 -> 6 (also run on a new store): the cached parse (ENVELOPE,
+ * BODYSTRUCTURE, BODY; a few KB per message) leaves the messages rows
+ * for a table of its own keyed by the message row id.  A messages row
+ * is then about 80 bytes, so a flag UPDATE rewrites only that (not the
+ * row and its overflow pages) and a listing reads a fraction of the
+ * pages (docs/store.md has the figures).  Rows of a message
+ * go with it (trigger).  The old columns are moved out and dropped
+ * (migrate_v6), which rewrites the table once.
+ */
+static const char migrate_v6_sql[] =
+	"CREATE TABLE IF NOT EXISTS message_cache ("
+	" id INTEGER PRIMARY KEY,"
+	" envelope TEXT,"
+	" bodystructure TEXT,"
+	" body TEXT);"
+	"CREATE TRIGGER IF NOT EXISTS messages_cache_del AFTER DELETE ON"
+	" messages BEGIN DELETE FROM message_cache WHERE id = OLD.id; END;";
+
+/*
+ * the cached parse of an index of version 5 or older, moved out; the
+ * messages table is then built again without it (an ALTER TABLE DROP
+ * COLUMN would leave its pages nine-tenths empty), with its indexes and
+ * triggers, and its AUTOINCREMENT counter kept (ids are never reused)
+ */
+static const char migrate_v6_move_sql[] =
+	"INSERT OR REPLACE INTO message_cache (id, envelope, bodystructure,"
+	" body) SELECT id, envelope, bodystructure, body FROM messages"
+	" WHERE envelope IS NOT NULL OR bodystructure IS NOT NULL"
+	" OR body IS NOT NULL;"
+	"CREATE TABLE messages_v6 ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+	" uid INTEGER NOT NULL,"
+	" blob TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" internal_date INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" keywords TEXT NOT NULL DEFAULT '',"
+	" modseq INTEGER NOT NULL,"
+	" blob_offset INTEGER NOT NULL DEFAULT 0,"
+	" text_id INTEGER,"
+	" UNIQUE (mailbox_id, uid));"
+	"INSERT INTO messages_v6 (id, mailbox_id, uid, blob, size,"
+	" internal_date, flags, keywords, modseq, blob_offset, text_id)"
+	" SELECT id, mailbox_id, uid, blob, size, internal_date, flags,"
+	" keywords, modseq, blob_offset, text_id FROM messages ORDER BY id;"
+	"CREATE TEMP TABLE v6_seq AS SELECT seq FROM sqlite_sequence"
+	" WHERE name = 'messages';"
+	"DROP TABLE messages;"
+	"ALTER TABLE messages_v6 RENAME TO messages;"
+	"UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(seq),"
+	" 0) FROM temp.v6_seq)) WHERE name = 'messages';"
+	"DROP TABLE temp.v6_seq;"
+	"CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
+	"CREATE INDEX messages_blob ON messages(blob);"
+	"CREATE INDEX messages_text ON messages(text_id)"
+	" WHERE text_id IS NOT NULL;"
+	"CREATE TRIGGER messages_usage_ins AFTER INSERT ON"
+	" messages BEGIN UPDATE usage SET bytes = bytes + NEW.size,"
+	" messages = messages + 1 WHERE id = 1; END;"
+	"CREATE TRIGGER messages_usage_del AFTER DELETE ON"
+	" messages BEGIN UPDATE usage SET bytes = bytes - OLD.size,"
+	" messages = messages - 1 WHERE id = 1; END;"
+	"CREATE TRIGGER messages_cache_del AFTER DELETE ON"
+	" messages BEGIN DELETE FROM message_cache WHERE id = OLD.id; END;"
+	FTS_CREATE_SQL;
+
 /* version 4 -> 5: the index of messages waiting to be indexed */
 static const char migrate_v5_sql[] =
 	FTS_CREATE_SQL
@@ -236,6 +304,18 @@ migrate_v3(sqlite3 *db, char *err, size_t errsize)
 		    errsize) < 0)
 			return -1;
 	return store_db_exec(db, migrate_v3_sql, err, errsize);
+}
+
+/* migrate_v6 - v5 -> v6, also on a new store (inside a txn) */
+static int
+migrate_v6(sqlite3 *db, char *err, size_t errsize)
+{
+	if (store_db_exec(db, migrate_v6_sql, err, errsize) < 0)
+		return -1;
+	if (has_column(db, "messages", "envelope") &&
+	    store_db_exec(db, migrate_v6_move_sql, err, errsize) < 0)
+		return -1;
+	return store_db_exec(db, "PRAGMA user_version = 6;", err, errsize);
 }
 
 static const struct {
@@ -518,7 +598,8 @@ mailstore_create(const char *data_dir, int64_t user_id,
 	if (store_db_exec(db, "BEGIN IMMEDIATE", static_err,
 	    sizeof(static_err)) < 0 ||
 	    store_db_exec(db, schema_sql, static_err, sizeof(static_err)) < 0 ||
-	    migrate_v3(db, static_err, sizeof(static_err)) < 0)
+	    migrate_v3(db, static_err, sizeof(static_err)) < 0 ||
+	    migrate_v6(db, static_err, sizeof(static_err)) < 0)
 		goto fail_db;
 	for (i = 0; i < sizeof(default_mailboxes) /
 	    sizeof(default_mailboxes[0]); i++) {
@@ -605,6 +686,8 @@ migrate(struct mailstore *ms)
 		goto fail;
 	if (v == 4 && exec(ms, migrate_v5_sql, NULL) < 0)
 		goto fail;
+	if (v <= 5 && migrate_v6(ms->db, ms->err, sizeof(ms->err)) < 0)
+		goto fail;
 	if (exec(ms, "COMMIT", NULL) < 0)
 		goto fail;
 	return 0;
@@ -641,6 +724,15 @@ mailstore_open(const char *data_dir, int64_t user_id, const char **error_r)
 	free(path);
 	if (ms->db == NULL) {
 		*error_r = static_err;
+		mailstore_close(&ms);
+		return NULL;
+	}
+	/* a STORE 1:* of a large mailbox writes every messages page: they
+	 * must fit in the page cache, or SQLite spills and reads them again
+	 * (the default is 2 MiB; the memory is taken only when used) */
+	if (exec(ms, "PRAGMA cache_size = -" STORE_PAGE_CACHE_KIB, NULL) < 0) {
+		*error_r = store_err(static_err, sizeof(static_err), "%s",
+		    ms->err);
 		mailstore_close(&ms);
 		return NULL;
 	}
@@ -681,6 +773,58 @@ int64_t
 mailstore_user_id(const struct mailstore *ms)
 {
 	return ms->user_id;
+}
+
+/* ---- the cached parse (table message_cache, schema v6) ---- */
+
+/* cached_done - steps a prepared-once statement to its end, resets it */
+static int
+cached_done(struct mailstore *ms, sqlite3_stmt *s, const char **error_r)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+/* cache_insert - the cached parse of message row id (inside a txn) */
+static int
+cache_insert(struct mailstore *ms, int64_t id, const char *envelope,
+    const char *bodystructure, const char *body, const char **error_r)
+{
+	sqlite3_stmt *s;
+
+	if ((s = cached(ms, MS_ST_CACHE_INSERT, "INSERT OR REPLACE INTO"
+	    " message_cache (id, envelope, bodystructure, body)"
+	    " VALUES (?1, ?2, ?3, ?4)", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	if (envelope != NULL)
+		sqlite3_bind_text(s, 2, envelope, -1, SQLITE_STATIC);
+	if (bodystructure != NULL)
+		sqlite3_bind_text(s, 3, bodystructure, -1, SQLITE_STATIC);
+	if (body != NULL)
+		sqlite3_bind_text(s, 4, body, -1, SQLITE_STATIC);
+	return cached_done(ms, s, error_r);
+}
+
+/* copy_cache - the cached parse of (mailbox, uid) for row id too */
+static int
+copy_cache(struct mailstore *ms, int64_t mailbox, uint32_t uid, int64_t id,
+    const char **error_r)
+{
+	sqlite3_stmt *s;
+
+	if ((s = cached(ms, MS_ST_COPY_CACHE, "INSERT OR REPLACE INTO"
+	    " message_cache (id, envelope, bodystructure, body) SELECT ?3,"
+	    " envelope, bodystructure, body FROM message_cache WHERE id ="
+	    " (SELECT id FROM messages WHERE mailbox_id = ?1 AND uid = ?2)",
+	    error_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, mailbox);
+	sqlite3_bind_int64(s, 2, uid);
+	sqlite3_bind_int64(s, 3, id);
+	return cached_done(ms, s, error_r);
 }
 
 /* ---- delivery ---- */
@@ -1096,9 +1240,9 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 	if (exec(ms, "BEGIN IMMEDIATE", error_r) < 0)
 		return -1;
 	if ((ins = prep(ms, "INSERT INTO messages (mailbox_id, uid, blob,"
-	    " size, internal_date, flags, modseq, envelope, bodystructure,"
-	    " body, blob_offset, keywords, text_id) VALUES (?1, ?2, ?3, ?4,"
-	    " ?5, ?6, ?7, ?8, ?9, ?10, ?11, coalesce(?12, ''), ?13)",
+	    " size, internal_date, flags, modseq, blob_offset, keywords,"
+	    " text_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?11,"
+	    " coalesce(?12, ''), ?13)",
 	    error_r)) == NULL ||
 	    (dk = prep(ms, "INSERT OR IGNORE INTO dedupe (key, time)"
 	    " VALUES (?1, ?2)", error_r)) == NULL ||
@@ -1199,15 +1343,6 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 		    != 0 ? d[i].internal_date : now));
 		sqlite3_bind_int(ins, 6, (int)(d[i].flags & MAILSTORE_F_ALL));
 		sqlite3_bind_int64(ins, 7, (sqlite3_int64)(m->modseq + 1));
-		if (d[i].envelope != NULL)
-			sqlite3_bind_text(ins, 8, d[i].envelope, -1,
-			    SQLITE_STATIC);
-		if (d[i].bodystructure != NULL)
-			sqlite3_bind_text(ins, 9, d[i].bodystructure, -1,
-			    SQLITE_STATIC);
-		if (d[i].body != NULL)
-			sqlite3_bind_text(ins, 10, d[i].body, -1,
-			    SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 11, (sqlite3_int64)p[i].offset);
 		if (p[i].keywords != NULL)
 			sqlite3_bind_text(ins, 12, p[i].keywords, -1,
@@ -1219,6 +1354,11 @@ commit_batch(struct mailstore *ms, struct mailstore_delivery *d,
 			fail_db(ms, error_r);
 			goto fail;
 		}
+		if ((d[i].envelope != NULL || d[i].bodystructure != NULL ||
+		    d[i].body != NULL) && cache_insert(ms,
+		    sqlite3_last_insert_rowid(ms->db), d[i].envelope,
+		    d[i].bodystructure, d[i].body, error_r) < 0)
+			goto fail;
 		d[i].uid = m->uidnext++;
 		d[i].uidvalidity = m->uidvalidity;
 		m->modseq++;
@@ -2038,12 +2178,14 @@ mailstore_message_cache_set(struct mailstore *ms, const char *mailbox,
 
 	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
 		return -1;
-	if ((s = prep(ms, "UPDATE messages SET"
-	    " envelope = coalesce(?3, envelope),"
-	    " bodystructure = coalesce(?4, bodystructure),"
-	    " body = coalesce(?5, body)"
+	if ((s = prep(ms, "INSERT INTO message_cache (id, envelope,"
+	    " bodystructure, body) SELECT id, ?3, ?4, ?5 FROM messages"
 	    " WHERE uid = ?2 AND mailbox_id ="
-	    " (SELECT id FROM mailboxes WHERE name = ?1)", error_r)) == NULL)
+	    " (SELECT id FROM mailboxes WHERE name = ?1) AND true"
+	    " ON CONFLICT (id) DO UPDATE SET"
+	    " envelope = coalesce(excluded.envelope, envelope),"
+	    " bodystructure = coalesce(excluded.bodystructure, bodystructure),"
+	    " body = coalesce(excluded.body, body)", error_r)) == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, uid);
@@ -2080,7 +2222,8 @@ mailstore_message_cache_get(struct mailstore *ms, const char *mailbox,
 	*envelope_r = *bodystructure_r = *body_r = NULL;
 	if (mailbox_name_check(ms, mailbox, canon, error_r) < 0)
 		return -1;
-	if ((s = prep(ms, "SELECT envelope, bodystructure, body FROM messages"
+	if ((s = prep(ms, "SELECT c.envelope, c.bodystructure, c.body FROM"
+	    " messages LEFT JOIN message_cache c ON c.id = messages.id"
 	    " WHERE uid = ?2 AND mailbox_id ="
 	    " (SELECT id FROM mailboxes WHERE name = ?1)", error_r)) == NULL)
 		return -1;
@@ -2605,7 +2748,9 @@ mailstore_message_list_range(struct mailstore *ms, const char *mailbox,
 	/* one statement: one read snapshot; the (mailbox_id, uid) key
 	 * gives the range and the order */
 	s = cache ? cached(ms, MS_ST_LIST_RANGE_CACHE, LIST_COLUMNS
-	    ", envelope, bodystructure, body" LIST_FROM_MAILBOX
+	    ", c.envelope, c.bodystructure, c.body FROM messages"
+	    " LEFT JOIN message_cache c ON c.id = messages.id"
+	    " WHERE mailbox_id = (SELECT id FROM mailboxes WHERE name = ?1)"
 	    " AND uid >= ?2 AND uid <= ?3 ORDER BY uid", error_r) :
 	    cached(ms, MS_ST_LIST_RANGE, LIST_COLUMNS LIST_FROM_MAILBOX
 	    " AND uid >= ?2 AND uid <= ?3 ORDER BY uid", error_r);
@@ -3270,11 +3415,10 @@ mailstore_copy_multi(struct mailstore *ms, const char *from,
 		    " mailbox_id = ?1 AND uid = ?2", error_r) :
 		    cached(ms, MS_ST_COPY, "INSERT INTO messages (mailbox_id,"
 		    " uid, blob, blob_offset, size, internal_date, flags,"
-		    " keywords, modseq, envelope, bodystructure, body, text_id)"
+		    " keywords, modseq, text_id)"
 		    " SELECT ?3, ?4, blob, blob_offset, size, internal_date,"
-		    " flags, keywords, ?5, envelope, bodystructure, body,"
-		    " text_id FROM messages WHERE mailbox_id = ?1 AND"
-		    " uid = ?2", error_r);
+		    " flags, keywords, ?5, text_id FROM messages WHERE"
+		    " mailbox_id = ?1 AND uid = ?2", error_r);
 		if (s == NULL)
 			goto fail;
 		sqlite3_bind_int64(s, 1, src);
@@ -3290,6 +3434,9 @@ mailstore_copy_multi(struct mailstore *ms, const char *from,
 		}
 		if (sqlite3_changes(ms->db) == 0)
 			continue;	/* no such source message */
+		if (!move && copy_cache(ms, src, uids[i],
+		    sqlite3_last_insert_rowid(ms->db), error_r) < 0)
+			goto fail;
 		new_uids[i] = next++;
 		if (move && log_expunged(ms, src, smod, uids[i], error_r) < 0)
 			goto fail;

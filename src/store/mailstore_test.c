@@ -1490,10 +1490,194 @@ test_copy_move_keywords(void)
 	cleanup(dir);
 }
 
+/* sql_int - one integer from a query on a store's index.db (-1: error) */
+static long long
+sql_int(const char *dir, int64_t id, const char *sql)
+{
+	char *path = xasprintf("%s/mail/%lld/index.db", dir, (long long)id);
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	long long v = -1;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			v = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	free(path);
+	return v;
+}
+
+/*
+ * An index of version 5 (the cached parse inline in the messages rows,
+ * columns in that version's order) is migrated: the parse moves to
+ * message_cache, the table is built again without it, ids, indexes,
+ * triggers and the AUTOINCREMENT counter are kept.
+ */
+static void
+test_migrate_v5(void)
+{
+	static const char mem[] = "Subject: x\r\n\r\nx\r\n";
+	static const char to_v5[] =
+	    "CREATE TABLE m5 ("
+	    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+	    " uid INTEGER NOT NULL, blob TEXT NOT NULL,"
+	    " size INTEGER NOT NULL, internal_date INTEGER NOT NULL,"
+	    " flags INTEGER NOT NULL DEFAULT 0,"
+	    " keywords TEXT NOT NULL DEFAULT '',"
+	    " modseq INTEGER NOT NULL, envelope TEXT, bodystructure TEXT,"
+	    " body TEXT, blob_offset INTEGER NOT NULL DEFAULT 0,"
+	    " text_id INTEGER, UNIQUE (mailbox_id, uid));"
+	    "INSERT INTO m5 SELECT m.id, m.mailbox_id, m.uid, m.blob, m.size,"
+	    " m.internal_date, m.flags, m.keywords, m.modseq, c.envelope,"
+	    " c.bodystructure, c.body, m.blob_offset, m.text_id"
+	    " FROM messages m LEFT JOIN message_cache c ON c.id = m.id;"
+	    "DROP TABLE messages; DROP TABLE message_cache;"
+	    "ALTER TABLE m5 RENAME TO messages;"
+	    "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
+	    "CREATE INDEX messages_blob ON messages(blob);"
+	    "CREATE INDEX messages_text ON messages(text_id)"
+	    " WHERE text_id IS NOT NULL;"
+	    "CREATE INDEX messages_unindexed ON messages(mailbox_id)"
+	    " WHERE text_id IS NULL;"
+	    "CREATE TRIGGER messages_usage_ins AFTER INSERT ON messages BEGIN"
+	    " UPDATE usage SET bytes = bytes + NEW.size,"
+	    " messages = messages + 1 WHERE id = 1; END;"
+	    "CREATE TRIGGER messages_usage_del AFTER DELETE ON messages BEGIN"
+	    " UPDATE usage SET bytes = bytes - OLD.size,"
+	    " messages = messages - 1 WHERE id = 1; END;"
+	    "UPDATE sqlite_sequence SET seq = 100 WHERE name = 'messages';"
+	    "PRAGMA user_version = 5;";
+	char *dir = tmpdir(), *path, *e, *bs, *b;
+	struct mailstore *ms = new_store(dir, 42);
+	struct mailstore_delivery d[3];
+	struct mailstore_flag_change c[3];
+	const char *err = NULL;
+	uint32_t *gone = NULL, nu = 0;
+	size_t ngone = 0;
+	uint64_t bytes = 0, msgs = 0;
+	sqlite3 *db;
+	int i;
+
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < 3; i++) {
+		d[i].fd = -1;
+		d[i].data = mem;
+		d[i].size = strlen(mem);
+	}
+	d[0].envelope = "(NIL \"one\")";
+	d[0].bodystructure = "(\"text\" \"plain\")";
+	d[0].body = "(\"text\")";
+	d[2].envelope = "(NIL \"three\")";
+	CHECK_INT(mailstore_deliver(ms, d, 3, &err), 0);
+	mailstore_close(&ms);
+	path = xasprintf("%s/mail/42/index.db", dir);
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, to_v5, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM messages WHERE"
+	    " envelope IS NOT NULL"), 2);
+	CHECK_INT(sql_int(dir, 42, "PRAGMA user_version"), 5);
+
+	ms = mailstore_open(dir, 42, &err);
+	CHECK(ms != NULL);
+	if (ms == NULL) {
+		cleanup(dir);
+		return;
+	}
+	CHECK_INT(sql_int(dir, 42, "PRAGMA user_version"), 6);
+	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM"
+	    " pragma_table_info('messages') WHERE name IN ('envelope',"
+	    " 'bodystructure', 'body')"), 0);
+	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM message_cache"), 2);
+	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM sqlite_master WHERE"
+	    " tbl_name = 'messages' AND type IN ('index', 'trigger')"), 8);
+	CHECK_INT(sql_int(dir, 42, "SELECT seq FROM sqlite_sequence WHERE"
+	    " name = 'messages'"), 100);
+	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM pragma_integrity_check"
+	    " WHERE integrity_check = 'ok'"), 1);
+	/* the parse of each message, where it was */
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 1, &e, &bs, &b,
+	    &err), 1);
+	CHECK_STR(e, "(NIL \"one\")");
+	CHECK_STR(bs, "(\"text\" \"plain\")");
+	CHECK_STR(b, "(\"text\")");
+	free(e);
+	free(bs);
+	free(b);
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 2, &e, &bs, &b,
+	    &err), 1);
+	CHECK(e == NULL && bs == NULL && b == NULL);
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 3, &e, &bs, &b,
+	    &err), 1);
+	CHECK_STR(e, "(NIL \"three\")");
+	CHECK(bs == NULL && b == NULL);
+	free(e);
+	/* a new message gets an id above the old counter, and its parse */
+	memset(d, 0, sizeof(d));
+	d[0].fd = -1;
+	d[0].data = mem;
+	d[0].size = strlen(mem);
+	d[0].envelope = "(NIL \"four\")";
+	CHECK_INT(mailstore_deliver(ms, d, 1, &err), 0);
+	CHECK_INT(d[0].uid, 4);
+	CHECK_INT(sql_int(dir, 42, "SELECT id FROM messages WHERE uid = 4"),
+	    101);
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 4, &e, &bs, &b,
+	    &err), 1);
+	CHECK_STR(e, "(NIL \"four\")");
+	free(e);
+	/* the usage triggers came back */
+	CHECK_INT(mailstore_usage(ms, &bytes, &msgs, &err), 0);
+	CHECK_INT(msgs, 4);
+	CHECK_INT(bytes, 4 * strlen(mem));
+	/* flags on all, one transaction */
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 3; i++)
+		c[i].uid = (uint32_t)i + 1;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 3,
+	    MAILSTORE_FLAGS_ADD, MAILSTORE_F_DELETED, NULL, 0, &err), 0);
+	CHECK_INT(c[0].status, 1);
+	CHECK_INT(c[2].flags, MAILSTORE_F_DELETED);
+	mailstore_flag_changes_free(c, 3);
+	/* a copy takes the parse along; an expunge takes it away */
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", (uint32_t[]){ 1 }, 1,
+	    "Trash", false, &nu, NULL, &err), 0);
+	CHECK_INT(nu, 1);
+	CHECK_INT(mailstore_message_cache_get(ms, "Trash", 1, &e, &bs, &b,
+	    &err), 1);
+	CHECK_STR(e, "(NIL \"one\")");
+	CHECK_STR(b, "(\"text\")");
+	free(e);
+	free(bs);
+	free(b);
+	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM message_cache"), 4);
+	CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, true, &gone, &ngone,
+	    &err), 0);
+	CHECK_INT(ngone, 3);
+	free(gone);
+	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM message_cache"), 2);
+	CHECK_INT(mailstore_message_cache_get(ms, "INBOX", 1, &e, &bs, &b,
+	    &err), 0);
+	CHECK_INT(mailstore_usage(ms, &bytes, &msgs, &err), 0);
+	CHECK_INT(msgs, 2);
+	mailstore_close(&ms);
+	/* opened again: nothing more to migrate */
+	ms = mailstore_open(dir, 42, &err);
+	CHECK(ms != NULL);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_copy_move_keywords),
 	TEST(test_packing),
 	TEST(test_migrate_v1),
+	TEST(test_migrate_v5),
 	TEST(test_crash_kill),
 	TEST(test_rename_inbox),
 	TEST(test_expunge_sweep),
