@@ -968,61 +968,6 @@ imap_view_sync(struct imap_view *v, struct mailstore *ms,
 
 /* ---- SELECT / EXAMINE ---- */
 
-struct open_ctx {
-	struct imap_view	*v;
-	uint32_t		 unseen_seq;
-	struct buf		 keywords;	/* " kw1 kw2" */
-};
-
-static void
-open_cb(void *ctx, const struct vs_msg *vm)
-{
-	struct open_ctx *oc = ctx;
-	const struct mailstore_message *m = vm->m;
-	const char *k = m->keywords;
-
-	if (m->uid <= seqmap_last(&oc->v->map))
-		return;
-	seqmap_append(&oc->v->map, m->uid);
-	if (oc->unseen_seq == 0 && (m->flags & MAILSTORE_F_SEEN) == 0)
-		oc->unseen_seq = oc->v->map.count;
-	while (k != NULL && *k != '\0') {
-		size_t l;
-
-		while (*k == ' ')
-			k++;
-		l = strcspn(k, " ");
-		if (l > 0) {
-			/* a short list in practice: a linear look is fine */
-			const char *p = (const char *)oc->keywords.data;
-			bool have = false;
-
-			while (p != NULL && *p != '\0') {
-				size_t pl;
-
-				p++;
-				pl = strcspn(p, " ");
-				if (pl == l && span_eq_ci(span_make(p, l),
-				    span_make(k, l)))
-					have = true;
-				p += pl;
-			}
-			if (!have) {
-				size_t mark = oc->keywords.len;
-
-				/* past the ceiling: FLAGS lists fewer */
-				if (buf_append_byte(&oc->keywords, ' ') < 0 ||
-				    buf_append(&oc->keywords, k, l) < 0) {
-					oc->keywords.len = mark;
-					if (oc->keywords.data != NULL)
-						oc->keywords.data[mark] = 0;
-				}
-			}
-		}
-		k += l;
-	}
-}
-
 /* The client's known UIDs, as sorted merged UID ranges (clipped). */
 static struct seq_range *
 known_ranges(const struct imap_seqset *set, uint32_t max, size_t *n_r)
@@ -1193,12 +1138,12 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
     struct imap_result *res)
 {
 	struct imap_view *v;
-	struct open_ctx oc;
-	uint32_t uidvalidity, uidnext;
-	uint64_t h;
+	struct mailstore_summary sm;
+	uint32_t uidnext;
 	const char *name = cmd->u.select.mbox.name, *err = NULL;
 	const char *verb = readonly ? "EXAMINE" : "SELECT";
-	size_t mark = out->len;
+	const char *kwsp;
+	size_t mark = out->len, i;
 	int r;
 
 	if (cmd->u.select.qresync && !o->qresync) {
@@ -1206,7 +1151,9 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 		    "QRESYNC is not enabled");
 		return NULL;
 	}
-	r = vs_state(ms, name, &uidvalidity, &uidnext, &h, &err);
+	/* state, UIDs, first unseen, keywords: one snapshot, read from
+	 * the store's summary of the mailbox (not from every message) */
+	r = mailstore_mailbox_summary(ms, name, &sm, &err);
 	if (r == 0) {
 		view_result(res, IMAP_RESULT_NO, "NONEXISTENT",
 		    "No such mailbox");
@@ -1222,21 +1169,15 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 	v->mailbox = xstrdup(name);
 	v->readonly = readonly;
 	v->condstore = cmd->u.select.condstore || cmd->u.select.qresync;
-	v->uidvalidity = uidvalidity;
-	/* state first: the listing is at least as new as h */
-	v->modseq = h;
+	v->uidvalidity = sm.uidvalidity;
+	v->modseq = sm.highestmodseq;
+	uidnext = sm.uidnext;
 	seqmap_init(&v->map);
-	memset(&oc, 0, sizeof(oc));
-	oc.v = v;
-	buf_init(&oc.keywords, 64u * 1024);
-	if (vs_list_range(ms, name, 1, 0, false, open_cb, &oc, &err) < 0) {
-		log_warn("imap select mailbox=%s error=\"%s\"", name, err);
-		buf_fini(&oc.keywords);
-		imap_view_free(&v);
-		view_result(res, IMAP_RESULT_NO, "SERVERBUG",
-		    "%s failed", verb);
-		return NULL;
-	}
+	for (i = 0; i < sm.n; i++)
+		if (sm.uids[i] > seqmap_last(&v->map))
+			seqmap_append(&v->map, sm.uids[i]);
+	/* " kw1 kw2" after the system flags */
+	kwsp = sm.keywords[0] != '\0' ? " " : "";
 	v->known_uid = seqmap_last(&v->map);
 	if (uidnext <= v->known_uid)
 		uidnext = v->known_uid + 1;
@@ -1247,15 +1188,14 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 	view_recent_update(v, v->known_uid);
 
 	r = buf_printf(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-	    "\\Draft%s)\r\n* %u EXISTS\r\n",
-	    oc.keywords.len > 0 ? (const char *)oc.keywords.data : "",
+	    "\\Draft%s%s)\r\n* %u EXISTS\r\n", kwsp, sm.keywords,
 	    v->map.count);
 	if (r == 0 && !o->rev2) {
 		v->recent_told = view_recent_count(v);
 		r = buf_printf(out, "* %u RECENT\r\n", v->recent_told);
-		if (r == 0 && oc.unseen_seq != 0)
-			r = buf_printf(out, "* OK [UNSEEN %u] First unseen\r\n",
-			    oc.unseen_seq);
+		if (r == 0 && sm.first_unseen != 0)
+			r = buf_printf(out, "* OK [UNSEEN %zu] First unseen\r\n",
+			    sm.first_unseen);
 	}
 	if (r == 0)
 		r = buf_printf(out, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
@@ -1266,9 +1206,8 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 		    "Read-only mailbox\r\n");
 	else if (r == 0)
 		r = buf_printf(out, "* OK [PERMANENTFLAGS (\\Answered "
-		    "\\Flagged \\Deleted \\Seen \\Draft%s \\*)] Flags "
-		    "permitted\r\n", oc.keywords.len > 0 ?
-		    (const char *)oc.keywords.data : "");
+		    "\\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] Flags "
+		    "permitted\r\n", kwsp, sm.keywords);
 	if (r == 0)
 		r = buf_printf(out, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		    (unsigned long long)v->modseq);
@@ -1280,7 +1219,7 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 		if (r == 0)
 			r = buf_append_str(out, "\r\n");
 	}
-	buf_fini(&oc.keywords);
+	mailstore_summary_free(&sm);
 	if (r == 0 && cmd->u.select.qresync)
 		r = select_qresync(v, ms, cmd, o, out, &err);
 	if (r < 0) {

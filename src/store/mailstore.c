@@ -41,6 +41,7 @@
 #include "lib/ascii.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/span.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "mime/mime_text.h"
@@ -49,7 +50,7 @@
 #define BLOB_RANDOM_BYTES	12		/* 24 hex digits */
 #define BLOB_NAME_SIZE		(BLOB_RANDOM_BYTES * 2 + 1)
 #define PRUNE_INTERVAL		3600		/* seconds between prunes */
-#define MAILSTORE_SCHEMA_VERSION 6
+#define MAILSTORE_SCHEMA_VERSION 7
 #define STORE_PAGE_CACHE_KIB	"16384"		/* SQLite page cache, KiB */
 
 /* statements prepared once per handle (hot paths) */
@@ -71,6 +72,9 @@ enum ms_stmt {
 	MS_ST_USAGE,
 	MS_ST_FTS_INSERT,
 	MS_ST_FTS_GC,
+	MS_ST_SUMMARY_GET,
+	MS_ST_SUMMARY_SCAN,
+	MS_ST_SUMMARY_SAVE,
 	MS_ST_COUNT
 };
 
@@ -247,6 +251,44 @@ static const char migrate_v6_move_sql[] =
 	" messages BEGIN DELETE FROM message_cache WHERE id = OLD.id; END;"
 	FTS_CREATE_SQL;
 
+/*
+ * version 6 -> 7 (also run on a new store): a summary of each mailbox as
+ * SELECT needs it (its UIDs in order, where the first message without
+ * \Seen is, the keywords in use), kept as one row per mailbox so that a
+ * SELECT of a large mailbox reads one blob instead of every message row
+ * (mailstore_mailbox_summary).  It is a cache: built at a SELECT that
+ * finds none, and dropped by triggers when a message is added, removed
+ * or moved, and when the mailbox's UIDVALIDITY, UIDNEXT or HIGHESTMODSEQ
+ * changes (every flag or keyword change raises HIGHESTMODSEQ, once per
+ * transaction: a trigger per message row would cost a STORE 1:* dearly);
+ * it also names the HIGHESTMODSEQ it was made at, checked when read.
+ */
+static const char migrate_v7_sql[] =
+	"CREATE TABLE IF NOT EXISTS mailbox_summary ("
+	" mailbox_id INTEGER PRIMARY KEY,"
+	" modseq INTEGER NOT NULL,"
+	" uids BLOB NOT NULL,"		/* uint32 little-endian each */
+	" first_unseen INTEGER NOT NULL,"	/* 1-based; 0: none */
+	" keywords TEXT NOT NULL);"
+	"CREATE TRIGGER IF NOT EXISTS summary_ins AFTER INSERT ON messages"
+	" BEGIN DELETE FROM mailbox_summary"
+	" WHERE mailbox_id = NEW.mailbox_id; END;"
+	"CREATE TRIGGER IF NOT EXISTS summary_del AFTER DELETE ON messages"
+	" BEGIN DELETE FROM mailbox_summary"
+	" WHERE mailbox_id = OLD.mailbox_id; END;"
+	"CREATE TRIGGER IF NOT EXISTS summary_upd AFTER UPDATE OF"
+	" mailbox_id, uid ON messages"
+	" BEGIN DELETE FROM mailbox_summary"
+	" WHERE mailbox_id IN (OLD.mailbox_id, NEW.mailbox_id); END;"
+	"CREATE TRIGGER IF NOT EXISTS summary_mailbox_del AFTER DELETE ON"
+	" mailboxes BEGIN DELETE FROM mailbox_summary"
+	" WHERE mailbox_id = OLD.id; END;"
+	"CREATE TRIGGER IF NOT EXISTS summary_mailbox_upd AFTER UPDATE OF"
+	" uidvalidity, uidnext, highestmodseq ON mailboxes"
+	" BEGIN DELETE FROM mailbox_summary"
+	" WHERE mailbox_id = OLD.id; END;"
+	"PRAGMA user_version = 7;";
+
 /* version 4 -> 5: the index of messages waiting to be indexed */
 static const char migrate_v5_sql[] =
 	FTS_CREATE_SQL
@@ -306,7 +348,7 @@ migrate_v3(sqlite3 *db, char *err, size_t errsize)
 	return store_db_exec(db, migrate_v3_sql, err, errsize);
 }
 
-/* migrate_v6 - v5 -> v6, also on a new store (inside a txn) */
+/* migrate_v6 - v5 -> v6 -> v7, also on a new store (inside a txn) */
 static int
 migrate_v6(sqlite3 *db, char *err, size_t errsize)
 {
@@ -315,7 +357,9 @@ migrate_v6(sqlite3 *db, char *err, size_t errsize)
 	if (has_column(db, "messages", "envelope") &&
 	    store_db_exec(db, migrate_v6_move_sql, err, errsize) < 0)
 		return -1;
-	return store_db_exec(db, "PRAGMA user_version = 6;", err, errsize);
+	if (store_db_exec(db, "PRAGMA user_version = 6;", err, errsize) < 0)
+		return -1;
+	return store_db_exec(db, migrate_v7_sql, err, errsize);
 }
 
 static const struct {
@@ -687,6 +731,8 @@ migrate(struct mailstore *ms)
 	if (v == 4 && exec(ms, migrate_v5_sql, NULL) < 0)
 		goto fail;
 	if (v <= 5 && migrate_v6(ms->db, ms->err, sizeof(ms->err)) < 0)
+		goto fail;
+	if (v == 6 && exec(ms, migrate_v7_sql, NULL) < 0)
 		goto fail;
 	if (exec(ms, "COMMIT", NULL) < 0)
 		goto fail;
@@ -2792,6 +2838,240 @@ mailstore_mailbox_state(struct mailstore *ms, const char *name,
 	if (rc == SQLITE_ROW)
 		return 1;
 	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+/* ---- the mailbox summary SELECT reads (schema v7) ---- */
+
+void
+mailstore_summary_free(struct mailstore_summary *s)
+{
+	free(s->uids);
+	free(s->keywords);
+	s->uids = NULL;
+	s->keywords = NULL;
+	s->n = 0;
+}
+
+/* kw_union_add - adds the keywords of list to u (" kw" each), once each */
+static void
+kw_union_add(struct buf *u, const char *list)
+{
+	const char *k = list;
+
+	while (k != NULL && *k != '\0') {
+		const char *p = (const char *)u->data;
+		size_t l, mark;
+		bool have = false;
+
+		while (*k == ' ')
+			k++;
+		l = strcspn(k, " ");
+		if (l == 0)
+			break;
+		/* a short list in practice: a linear look is fine */
+		while (p != NULL && *p != '\0' && !have) {
+			size_t pl;
+
+			p++;
+			pl = strcspn(p, " ");
+			have = pl == l && span_eq_ci(span_make(p, pl),
+			    span_make(k, l));
+			p += pl;
+		}
+		mark = u->len;
+		if (!have && (buf_append_byte(u, ' ') < 0 ||
+		    buf_append(u, k, l) < 0)) {
+			u->len = mark;		/* past the ceiling: fewer */
+			if (u->data != NULL)
+				u->data[mark] = '\0';
+		}
+		k += l;
+	}
+}
+
+/*
+ * summary_build - reads the summary of mailbox id from its messages
+ * (inside a txn); the uids are pushed into s, the keywords into u
+ */
+static int
+summary_build(struct mailstore *ms, int64_t id, struct mailstore_summary *s,
+    struct buf *u, const char **error_r)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc;
+
+	if ((st = cached(ms, MS_ST_SUMMARY_SCAN, "SELECT uid, flags, keywords"
+	    " FROM messages WHERE mailbox_id = ?1 ORDER BY uid", error_r)) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *kw = sqlite3_column_text(st, 2);
+
+		if (s->n == cap) {
+			cap = cap < 1024 ? 1024 : cap * 2;
+			s->uids = xreallocarray(s->uids, cap,
+			    sizeof(*s->uids));
+		}
+		s->uids[s->n++] = (uint32_t)sqlite3_column_int64(st, 0);
+		if (s->first_unseen == 0 && (sqlite3_column_int(st, 1) &
+		    MAILSTORE_F_SEEN) == 0)
+			s->first_unseen = s->n;
+		if (kw != NULL && kw[0] != '\0')
+			kw_union_add(u, (const char *)kw);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+}
+
+/* summary_save - stores s as mailbox id's summary (inside a write txn) */
+static int
+summary_save(struct mailstore *ms, int64_t id,
+    const struct mailstore_summary *s, const char *keywords,
+    const char **error_r)
+{
+	sqlite3_stmt *st;
+	unsigned char *blob;
+	size_t i;
+	int r;
+
+	blob = xmalloc(s->n * 4 + 1);
+	for (i = 0; i < s->n; i++) {
+		blob[4 * i] = (unsigned char)(s->uids[i] & 0xff);
+		blob[4 * i + 1] = (unsigned char)((s->uids[i] >> 8) & 0xff);
+		blob[4 * i + 2] = (unsigned char)((s->uids[i] >> 16) & 0xff);
+		blob[4 * i + 3] = (unsigned char)(s->uids[i] >> 24);
+	}
+	if ((st = cached(ms, MS_ST_SUMMARY_SAVE, "INSERT OR REPLACE INTO"
+	    " mailbox_summary (mailbox_id, modseq, uids, first_unseen,"
+	    " keywords) VALUES (?1, ?2, ?3, ?4, ?5)", error_r)) == NULL) {
+		free(blob);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->highestmodseq);
+	sqlite3_bind_blob64(st, 3, blob, s->n * 4, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)s->first_unseen);
+	sqlite3_bind_text(st, 5, keywords, -1, SQLITE_STATIC);
+	r = cached_done(ms, st, error_r);
+	free(blob);
+	return r;
+}
+
+/*
+ * summary_read - the state of mailbox canon and its saved summary, if
+ * it is current (inside a txn): 1 with *have_r set when the summary was
+ * taken, 0 no such mailbox, -1 error
+ */
+static int
+summary_read(struct mailstore *ms, const char *canon, int64_t *id_r,
+    struct mailstore_summary *s, bool *have_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	const unsigned char *b;
+	size_t len, i;
+	int rc;
+
+	*have_r = false;
+	if ((st = cached(ms, MS_ST_SUMMARY_GET, "SELECT m.id, m.uidvalidity,"
+	    " m.uidnext, m.highestmodseq, s.modseq, s.uids, s.first_unseen,"
+	    " s.keywords FROM mailboxes m LEFT JOIN mailbox_summary s"
+	    " ON s.mailbox_id = m.id WHERE m.name = ?1", error_r)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, canon, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
+	}
+	*id_r = sqlite3_column_int64(st, 0);
+	s->uidvalidity = (uint32_t)sqlite3_column_int64(st, 1);
+	s->uidnext = (uint32_t)sqlite3_column_int64(st, 2);
+	s->highestmodseq = (uint64_t)sqlite3_column_int64(st, 3);
+	b = sqlite3_column_blob(st, 5);
+	len = (size_t)sqlite3_column_bytes(st, 5);
+	if (sqlite3_column_type(st, 4) == SQLITE_INTEGER &&
+	    (uint64_t)sqlite3_column_int64(st, 4) == s->highestmodseq &&
+	    len % 4 == 0 && (len == 0 || b != NULL)) {
+		s->n = len / 4;
+		s->uids = s->n > 0 ? xreallocarray(NULL, s->n,
+		    sizeof(*s->uids)) : NULL;
+		for (i = 0; i < s->n; i++)
+			s->uids[i] = (uint32_t)b[4 * i] |
+			    (uint32_t)b[4 * i + 1] << 8 |
+			    (uint32_t)b[4 * i + 2] << 16 |
+			    (uint32_t)b[4 * i + 3] << 24;
+		s->first_unseen = (size_t)sqlite3_column_int64(st, 6);
+		if (s->first_unseen > s->n)
+			s->first_unseen = 0;
+		s->keywords = xstrdup(column_str(st, 7) != NULL ?
+		    column_str(st, 7) : "");
+		*have_r = true;
+	}
+	sqlite3_reset(st);
+	return 1;
+}
+
+int
+mailstore_mailbox_summary(struct mailstore *ms, const char *name,
+    struct mailstore_summary *s, const char **error_r)
+{
+	char canon[STORE_MAX_MAILBOX_NAME + 1];
+	struct buf u;
+	int64_t id = 0;
+	bool have = false, writing = false;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (mailbox_name_check(ms, name, canon, error_r) < 0)
+		return -1;
+	if (exec(ms, "BEGIN", error_r) < 0)
+		return -1;
+	r = summary_read(ms, canon, &id, s, &have, error_r);
+	if (r <= 0 || have) {
+		store_db_rollback(ms->db);	/* read only: just end it */
+		return r;
+	}
+	store_db_rollback(ms->db);
+	/*
+	 * None saved, or not current: build it from the messages under the
+	 * write lock (so that no change slips between the reading and the
+	 * saving), if the lock is free now; else read it without saving.
+	 * The summary is a cache: its commit need not reach the disk at
+	 * once (a later commit, or the checkpoint, takes it there).
+	 */
+	sqlite3_busy_timeout(ms->db, 0);
+	writing = exec(ms, "PRAGMA synchronous = NORMAL", NULL) == 0 &&
+	    exec(ms, "BEGIN IMMEDIATE", NULL) == 0;
+	sqlite3_busy_timeout(ms->db, STORE_BUSY_TIMEOUT_MS);
+	if (!writing && exec(ms, "BEGIN", error_r) < 0) {
+		r = -1;
+		goto out;
+	}
+	mailstore_summary_free(s);
+	buf_init(&u, MAILSTORE_SUMMARY_KEYWORDS + 1);
+	if ((r = summary_read(ms, canon, &id, s, &have, error_r)) > 0 &&
+	    !have) {
+		if (summary_build(ms, id, s, &u, error_r) < 0)
+			r = -1;
+		else
+			s->keywords = xstrdup(u.len > 0 ?
+			    (const char *)u.data + 1 : "");
+		if (r > 0 && writing && (summary_save(ms, id, s, s->keywords,
+		    NULL) < 0 || exec(ms, "COMMIT", NULL) < 0))
+			log_warn("store user=%lld summary not saved: %s",
+			    (long long)ms->user_id, ms->err);
+	}
+	buf_fini(&u);
+	store_db_rollback(ms->db);	/* if not committed */
+out:
+	if (exec(ms, "PRAGMA synchronous = FULL", NULL) < 0)
+		log_error("store user=%lld cannot restore synchronous=FULL: %s",
+		    (long long)ms->user_id, ms->err);
+	if (r <= 0)
+		mailstore_summary_free(s);
+	return r;
 }
 
 int

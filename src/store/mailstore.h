@@ -321,6 +321,30 @@ int mailstore_mailbox_state(struct mailstore *ms, const char *name,
     uint32_t *uidvalidity_r, uint32_t *uidnext_r, uint64_t *highestmodseq_r,
     const char **error_r) __attribute__((warn_unused_result));
 /*
+ * What SELECT needs of a mailbox, without reading every message row: its
+ * state, its UIDs in ascending order, the position of the first message
+ * without \Seen, and the keywords its messages use.  Read from a summary
+ * kept per mailbox (schema v7), or, when a change dropped it, from the
+ * messages (and the summary saved again for the next SELECT, unless
+ * another writer holds the database).  All of it from one snapshot.
+ */
+struct mailstore_summary {
+	uint32_t	 uidvalidity, uidnext;
+	uint64_t	 highestmodseq;
+	uint32_t	*uids;		/* heap, n ascending; NULL if n is 0 */
+	size_t		 n;
+	size_t		 first_unseen;	/* 1-based index in uids; 0: none */
+	char		*keywords;	/* heap: distinct (case-insensitively),
+					   space-separated, "" if none, at most
+					   MAILSTORE_SUMMARY_KEYWORDS bytes */
+};
+#define MAILSTORE_SUMMARY_KEYWORDS	(64u * 1024)
+/* 1 (*s filled; mailstore_summary_free it), 0 no such mailbox, -1 error */
+int mailstore_mailbox_summary(struct mailstore *ms, const char *name,
+    struct mailstore_summary *s, const char **error_r)
+	__attribute__((warn_unused_result));
+void mailstore_summary_free(struct mailstore_summary *s);
+/*
  * Changes since a MODSEQ (RFC 7162 CONDSTORE/QRESYNC, and cross-session
  * updates).  list_since: the messages whose MODSEQ is > since (new, or
  * flags/keywords changed), in UID order, basic fields only; returns their

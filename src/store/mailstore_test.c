@@ -1589,13 +1589,13 @@ test_migrate_v5(void)
 		cleanup(dir);
 		return;
 	}
-	CHECK_INT(sql_int(dir, 42, "PRAGMA user_version"), 6);
+	CHECK_INT(sql_int(dir, 42, "PRAGMA user_version"), 7);
 	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM"
 	    " pragma_table_info('messages') WHERE name IN ('envelope',"
 	    " 'bodystructure', 'body')"), 0);
 	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM message_cache"), 2);
 	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM sqlite_master WHERE"
-	    " tbl_name = 'messages' AND type IN ('index', 'trigger')"), 8);
+	    " tbl_name = 'messages' AND type IN ('index', 'trigger')"), 11);
 	CHECK_INT(sql_int(dir, 42, "SELECT seq FROM sqlite_sequence WHERE"
 	    " name = 'messages'"), 100);
 	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM pragma_integrity_check"
@@ -1673,11 +1673,182 @@ test_migrate_v5(void)
 	cleanup(dir);
 }
 
+/* sql_exec - runs sql on a store's index.db from another connection */
+static int
+sql_exec(const char *dir, int64_t id, const char *sql)
+{
+	char *path = xasprintf("%s/mail/%lld/index.db", dir, (long long)id);
+	sqlite3 *db;
+	int rc;
+
+	rc = sqlite3_open(path, &db);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	free(path);
+	return rc;
+}
+
+/* summary_str - "n first_unseen [uid,...] keywords" of a summary */
+static char *
+summary_str(struct mailstore *ms, const char *mailbox)
+{
+	struct mailstore_summary sm;
+	struct buf b;
+	const char *err = NULL;
+	char *r_s;
+	size_t i;
+	int r;
+
+	buf_init(&b, 1 << 20);
+	r = mailstore_mailbox_summary(ms, mailbox, &sm, &err);
+	if (r <= 0) {
+		CHECK_INT(buf_printf(&b, "r=%d", r), 0);
+	} else {
+		CHECK_INT(buf_printf(&b, "%zu %zu [", sm.n, sm.first_unseen),
+		    0);
+		for (i = 0; i < sm.n; i++)
+			CHECK_INT(buf_printf(&b, "%s%u", i > 0 ? "," : "",
+			    sm.uids[i]), 0);
+		CHECK_INT(buf_printf(&b, "] %s", sm.keywords), 0);
+		CHECK(sm.n == 0 || sm.uids != NULL);
+		mailstore_summary_free(&sm);
+	}
+	r_s = xstrdup(buf_cstr(&b));
+	buf_fini(&b);
+	return r_s;
+}
+
+#define CHECK_SUMMARY(ms, mb, want) do {				\
+	char *got_ = summary_str((ms), (mb));				\
+	CHECK_STR(got_, (want));					\
+	free(got_);							\
+} while (0)
+
+/*
+ * The summary SELECT reads: built from the messages when missing, saved,
+ * read back from the saved row, dropped by every kind of change (flags,
+ * keywords, delivery, expunge, copy, move, rename of INBOX), not saved
+ * while another writer holds the database.
+ */
+static void
+test_summary(void)
+{
+	char *dir = tmpdir();
+	struct mailstore *ms = new_store(dir, 43);
+	struct mailstore_flag_change c[2];
+	const char *err = NULL;
+	uint32_t *gone = NULL, nu[2] = { 0, 0 }, uv = 0, un = 0;
+	uint64_t h = 0;
+	size_t ngone = 0;
+	sqlite3 *db;
+	char *path;
+
+	CHECK_SUMMARY(ms, "INBOX", "0 0 [] ");
+	CHECK_SUMMARY(ms, "Nope", "r=0");
+	deliver_n(ms, NULL, 5);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 1, MAILSTORE_F_SEEN,
+	    0, &err), 1);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 2, MAILSTORE_F_SEEN,
+	    0, &err), 1);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 2, "Work $Later",
+	    NULL, &err), 1);
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 4, "work Other",
+	    NULL, &err), 1);
+	CHECK_INT(sql_int(dir, 43, "SELECT count(*) FROM mailbox_summary"), 0);
+	CHECK_SUMMARY(ms, "INBOX", "5 3 [1,2,3,4,5] Work $Later Other");
+	CHECK_INT(sql_int(dir, 43, "SELECT count(*) FROM mailbox_summary"), 1);
+	/* the state comes with it, from the same snapshot */
+	{
+		struct mailstore_summary sm;
+
+		CHECK_INT(mailstore_mailbox_state(ms, "INBOX", &uv, &un, &h,
+		    &err), 1);
+		CHECK_INT(mailstore_mailbox_summary(ms, "inbox", &sm, &err), 1);
+		CHECK_INT(sm.uidvalidity, uv);
+		CHECK_INT(sm.uidnext, 6);
+		CHECK_INT(sm.uidnext, un);
+		CHECK(sm.highestmodseq == h);
+		mailstore_summary_free(&sm);
+	}
+	/* read back from the saved row (changed behind the store's back) */
+	CHECK_INT(sql_exec(dir, 43, "UPDATE mailbox_summary SET first_unseen"
+	    " = 5"), SQLITE_OK);
+	CHECK_SUMMARY(ms, "INBOX", "5 5 [1,2,3,4,5] Work $Later Other");
+	/* a saved row of another HIGHESTMODSEQ is not used */
+	CHECK_INT(sql_exec(dir, 43, "UPDATE mailbox_summary SET modseq ="
+	    " modseq - 1"), SQLITE_OK);
+	CHECK_SUMMARY(ms, "INBOX", "5 3 [1,2,3,4,5] Work $Later Other");
+	/* flags: dropped, built again */
+	memset(c, 0, sizeof(c));
+	c[0].uid = 3;
+	c[1].uid = 4;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 2, MAILSTORE_FLAGS_ADD,
+	    MAILSTORE_F_SEEN, NULL, 0, &err), 0);
+	mailstore_flag_changes_free(c, 2);
+	CHECK_INT(sql_int(dir, 43, "SELECT count(*) FROM mailbox_summary"
+	    " WHERE mailbox_id = (SELECT id FROM mailboxes WHERE name ="
+	    " 'INBOX')"), 0);
+	CHECK_SUMMARY(ms, "INBOX", "5 5 [1,2,3,4,5] Work $Later Other");
+	/* keywords */
+	CHECK_INT(mailstore_message_set_keywords(ms, "INBOX", 4, NULL,
+	    "WORK other", &err), 1);
+	CHECK_SUMMARY(ms, "INBOX", "5 5 [1,2,3,4,5] Work $Later");
+	/* delivery */
+	deliver_n(ms, NULL, 1);
+	CHECK_SUMMARY(ms, "INBOX", "6 5 [1,2,3,4,5,6] Work $Later");
+	/* expunge */
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 5,
+	    MAILSTORE_F_DELETED, 0, &err), 1);
+	CHECK_INT(mailstore_message_set_flags(ms, "INBOX", 1,
+	    MAILSTORE_F_DELETED, 0, &err), 1);
+	CHECK_SUMMARY(ms, "INBOX", "6 5 [1,2,3,4,5,6] Work $Later");
+	CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, true, &gone, &ngone,
+	    &err), 0);
+	CHECK_INT(ngone, 2);
+	free(gone);
+	CHECK_SUMMARY(ms, "INBOX", "4 4 [2,3,4,6] Work $Later");
+	/* copy in, move out */
+	CHECK_SUMMARY(ms, "Trash", "0 0 [] ");
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", (uint32_t[]){ 2, 6 }, 2,
+	    "Trash", false, nu, NULL, &err), 0);
+	CHECK_SUMMARY(ms, "Trash", "2 2 [1,2] Work $Later");
+	CHECK_INT(mailstore_copy_multi(ms, "INBOX", (uint32_t[]){ 2 }, 1,
+	    "Trash", true, nu, NULL, &err), 0);
+	CHECK_SUMMARY(ms, "INBOX", "3 3 [3,4,6] ");
+	CHECK_SUMMARY(ms, "Trash", "3 2 [1,2,3] Work $Later");
+	/* another writer holds the database: built, not saved, right */
+	CHECK_INT(sql_exec(dir, 43, "DELETE FROM mailbox_summary"), SQLITE_OK);
+	path = xasprintf("%s/mail/43/index.db", dir);
+	CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	CHECK_SUMMARY(ms, "INBOX", "3 3 [3,4,6] ");
+	CHECK_INT(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	CHECK_INT(sql_int(dir, 43, "SELECT count(*) FROM mailbox_summary"), 0);
+	CHECK_SUMMARY(ms, "INBOX", "3 3 [3,4,6] ");
+	CHECK_INT(sql_int(dir, 43, "SELECT count(*) FROM mailbox_summary"), 1);
+	/* INBOX renamed: its messages go, INBOX stays empty */
+	CHECK_INT(mailstore_mailbox_rename(ms, "INBOX", "Old", &err), 0);
+	CHECK_SUMMARY(ms, "INBOX", "0 0 [] ");
+	CHECK_SUMMARY(ms, "Old", "3 3 [3,4,6] ");
+	/* a deleted mailbox leaves no summary behind */
+	CHECK_INT(mailstore_mailbox_delete(ms, "Old", &err), 0);
+	CHECK_SUMMARY(ms, "Old", "r=0");
+	CHECK_INT(sql_int(dir, 43, "SELECT count(*) FROM mailbox_summary"
+	    " WHERE mailbox_id NOT IN (SELECT id FROM mailboxes)"), 0);
+	mailstore_close(&ms);
+	cleanup(dir);
+}
+
 static const struct test_case cases[] = {
 	TEST(test_copy_move_keywords),
 	TEST(test_packing),
 	TEST(test_migrate_v1),
 	TEST(test_migrate_v5),
+	TEST(test_summary),
 	TEST(test_crash_kill),
 	TEST(test_rename_inbox),
 	TEST(test_expunge_sweep),
