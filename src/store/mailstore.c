@@ -50,7 +50,7 @@
 #define BLOB_RANDOM_BYTES	12		/* 24 hex digits */
 #define BLOB_NAME_SIZE		(BLOB_RANDOM_BYTES * 2 + 1)
 #define PRUNE_INTERVAL		3600		/* seconds between prunes */
-#define MAILSTORE_SCHEMA_VERSION 7
+#define MAILSTORE_SCHEMA_VERSION 8
 #define STORE_PAGE_CACHE_KIB	"16384"		/* SQLite page cache, KiB */
 
 /* statements prepared once per handle (hot paths) */
@@ -267,7 +267,7 @@ static const char migrate_v7_sql[] =
 	"CREATE TABLE IF NOT EXISTS mailbox_summary ("
 	" mailbox_id INTEGER PRIMARY KEY,"
 	" modseq INTEGER NOT NULL,"
-	" uids BLOB NOT NULL,"		/* uint32 little-endian each */
+	" uids BLOB NOT NULL,"		/* summary_encode */
 	" first_unseen INTEGER NOT NULL,"	/* 1-based; 0: none */
 	" keywords TEXT NOT NULL);"
 	"CREATE TRIGGER IF NOT EXISTS summary_ins AFTER INSERT ON messages"
@@ -287,7 +287,12 @@ static const char migrate_v7_sql[] =
 	" uidvalidity, uidnext, highestmodseq ON mailboxes"
 	" BEGIN DELETE FROM mailbox_summary"
 	" WHERE mailbox_id = OLD.id; END;"
-	"PRAGMA user_version = 7;";
+	"PRAGMA user_version = 8;";
+
+/* version 7 -> 8: the summary's UIDs as runs (summary_encode) */
+static const char migrate_v8_sql[] =
+	"DELETE FROM mailbox_summary;"
+	"PRAGMA user_version = 8;";
 
 /* version 4 -> 5: the index of messages waiting to be indexed */
 static const char migrate_v5_sql[] =
@@ -348,7 +353,7 @@ migrate_v3(sqlite3 *db, char *err, size_t errsize)
 	return store_db_exec(db, migrate_v3_sql, err, errsize);
 }
 
-/* migrate_v6 - v5 -> v6 -> v7, also on a new store (inside a txn) */
+/* migrate_v6 - v5 -> v6 -> v7 -> v8, also on a new store (in a txn) */
 static int
 migrate_v6(sqlite3 *db, char *err, size_t errsize)
 {
@@ -359,7 +364,9 @@ migrate_v6(sqlite3 *db, char *err, size_t errsize)
 		return -1;
 	if (store_db_exec(db, "PRAGMA user_version = 6;", err, errsize) < 0)
 		return -1;
-	return store_db_exec(db, migrate_v7_sql, err, errsize);
+	if (store_db_exec(db, migrate_v7_sql, err, errsize) < 0)
+		return -1;
+	return store_db_exec(db, migrate_v8_sql, err, errsize);
 }
 
 static const struct {
@@ -733,6 +740,8 @@ migrate(struct mailstore *ms)
 	if (v <= 5 && migrate_v6(ms->db, ms->err, sizeof(ms->err)) < 0)
 		goto fail;
 	if (v == 6 && exec(ms, migrate_v7_sql, NULL) < 0)
+		goto fail;
+	if ((v == 6 || v == 7) && exec(ms, migrate_v8_sql, NULL) < 0)
 		goto fail;
 	if (exec(ms, "COMMIT", NULL) < 0)
 		goto fail;
@@ -2925,6 +2934,106 @@ summary_build(struct mailstore *ms, int64_t id, struct mailstore_summary *s,
 	return rc == SQLITE_DONE ? 0 : fail_db(ms, error_r);
 }
 
+/* put_varint - v in 7-bit groups, low first; returns the bytes written */
+static size_t
+put_varint(unsigned char *p, uint32_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* get_varint - reads one put_varint value at *pos; false if malformed */
+static bool
+get_varint(const unsigned char *p, size_t len, size_t *pos, uint32_t *v_r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (*pos < len && shift <= 28) {
+		unsigned char c = p[(*pos)++];
+
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if ((c & 0x80) == 0) {
+			if (v > UINT32_MAX)
+				return false;
+			*v_r = (uint32_t)v;
+			return true;
+		}
+		shift += 7;
+	}
+	return false;
+}
+
+/*
+ * summary_encode - the UIDs (ascending) as runs of consecutive UIDs, each
+ * two varints: the gap after the previous run's last UID (from 0) and the
+ * run's length - 1.  A mailbox that lost few messages is a few bytes
+ * (10,000 UIDs in a row: 4), so the summary row has no overflow pages.
+ */
+static unsigned char *
+summary_encode(const uint32_t *uids, size_t n, size_t *len_r)
+{
+	unsigned char *p = xmalloc(n * 10 + 1);
+	uint32_t prev = 0;
+	size_t i = 0, len = 0;
+
+	while (i < n) {
+		size_t j = i;
+
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		len += put_varint(p + len, uids[i] - prev - 1);
+		len += put_varint(p + len, uids[j] - uids[i]);
+		prev = uids[j];
+		i = j + 1;
+	}
+	*len_r = len;
+	return p;
+}
+
+/*
+ * summary_decode - the UIDs of a summary_encode blob into s (uids, n),
+ * every one below uidnext; false (s untouched) if the blob is malformed
+ */
+static bool
+summary_decode(const unsigned char *p, size_t len, uint32_t uidnext,
+    struct mailstore_summary *s)
+{
+	uint32_t prev = 0, gap, more, *uids = NULL;
+	size_t pos = 0, n = 0, cap = 0;
+
+	while (pos < len) {
+		uint64_t lo, hi, u;
+
+		if (!get_varint(p, len, &pos, &gap) ||
+		    !get_varint(p, len, &pos, &more))
+			goto bad;
+		lo = (uint64_t)prev + gap + 1;
+		hi = lo + more;
+		if (hi >= uidnext)
+			goto bad;
+		if (n + (hi - lo + 1) > cap) {
+			cap = n + (size_t)(hi - lo + 1) + 1024;
+			uids = xreallocarray(uids, cap, sizeof(*uids));
+		}
+		for (u = lo; u <= hi; u++)
+			uids[n++] = (uint32_t)u;
+		prev = (uint32_t)hi;
+	}
+	s->uids = uids;
+	s->n = n;
+	return true;
+bad:
+	free(uids);
+	return false;
+}
+
 /* summary_save - stores s as mailbox id's summary (inside a write txn) */
 static int
 summary_save(struct mailstore *ms, int64_t id,
@@ -2933,16 +3042,10 @@ summary_save(struct mailstore *ms, int64_t id,
 {
 	sqlite3_stmt *st;
 	unsigned char *blob;
-	size_t i;
+	size_t len;
 	int r;
 
-	blob = xmalloc(s->n * 4 + 1);
-	for (i = 0; i < s->n; i++) {
-		blob[4 * i] = (unsigned char)(s->uids[i] & 0xff);
-		blob[4 * i + 1] = (unsigned char)((s->uids[i] >> 8) & 0xff);
-		blob[4 * i + 2] = (unsigned char)((s->uids[i] >> 16) & 0xff);
-		blob[4 * i + 3] = (unsigned char)(s->uids[i] >> 24);
-	}
+	blob = summary_encode(s->uids, s->n, &len);
 	if ((st = cached(ms, MS_ST_SUMMARY_SAVE, "INSERT OR REPLACE INTO"
 	    " mailbox_summary (mailbox_id, modseq, uids, first_unseen,"
 	    " keywords) VALUES (?1, ?2, ?3, ?4, ?5)", error_r)) == NULL) {
@@ -2951,7 +3054,7 @@ summary_save(struct mailstore *ms, int64_t id,
 	}
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->highestmodseq);
-	sqlite3_bind_blob64(st, 3, blob, s->n * 4, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 3, blob, len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)s->first_unseen);
 	sqlite3_bind_text(st, 5, keywords, -1, SQLITE_STATIC);
 	r = cached_done(ms, st, error_r);
@@ -2970,7 +3073,7 @@ summary_read(struct mailstore *ms, const char *canon, int64_t *id_r,
 {
 	sqlite3_stmt *st;
 	const unsigned char *b;
-	size_t len, i;
+	size_t len;
 	int rc;
 
 	*have_r = false;
@@ -2993,15 +3096,8 @@ summary_read(struct mailstore *ms, const char *canon, int64_t *id_r,
 	len = (size_t)sqlite3_column_bytes(st, 5);
 	if (sqlite3_column_type(st, 4) == SQLITE_INTEGER &&
 	    (uint64_t)sqlite3_column_int64(st, 4) == s->highestmodseq &&
-	    len % 4 == 0 && (len == 0 || b != NULL)) {
-		s->n = len / 4;
-		s->uids = s->n > 0 ? xreallocarray(NULL, s->n,
-		    sizeof(*s->uids)) : NULL;
-		for (i = 0; i < s->n; i++)
-			s->uids[i] = (uint32_t)b[4 * i] |
-			    (uint32_t)b[4 * i + 1] << 8 |
-			    (uint32_t)b[4 * i + 2] << 16 |
-			    (uint32_t)b[4 * i + 3] << 24;
+	    (len == 0 || b != NULL) &&
+	    summary_decode(b, len, s->uidnext, s)) {
 		s->first_unseen = (size_t)sqlite3_column_int64(st, 6);
 		if (s->first_unseen > s->n)
 			s->first_unseen = 0;

@@ -1589,7 +1589,7 @@ test_migrate_v5(void)
 		cleanup(dir);
 		return;
 	}
-	CHECK_INT(sql_int(dir, 42, "PRAGMA user_version"), 7);
+	CHECK_INT(sql_int(dir, 42, "PRAGMA user_version"), 8);
 	CHECK_INT(sql_int(dir, 42, "SELECT count(*) FROM"
 	    " pragma_table_info('messages') WHERE name IN ('envelope',"
 	    " 'bodystructure', 'body')"), 0);
@@ -1775,6 +1775,19 @@ test_summary(void)
 	CHECK_INT(sql_exec(dir, 43, "UPDATE mailbox_summary SET first_unseen"
 	    " = 5"), SQLITE_OK);
 	CHECK_SUMMARY(ms, "INBOX", "5 5 [1,2,3,4,5] Work $Later Other");
+	/* the UIDs are kept as runs: 1-5 is (gap 0, 4 more) */
+	CHECK_INT(sql_int(dir, 43, "SELECT uids = X'0004' FROM"
+	    " mailbox_summary"), 1);
+	/* a malformed blob, or one past UIDNEXT, is not used */
+	CHECK_INT(sql_exec(dir, 43, "UPDATE mailbox_summary SET uids ="
+	    " X'00FFFF'"), SQLITE_OK);
+	CHECK_SUMMARY(ms, "INBOX", "5 3 [1,2,3,4,5] Work $Later Other");
+	CHECK_INT(sql_exec(dir, 43, "UPDATE mailbox_summary SET uids ="
+	    " X'0005', first_unseen = 1"), SQLITE_OK);
+	CHECK_SUMMARY(ms, "INBOX", "5 3 [1,2,3,4,5] Work $Later Other");
+	CHECK_INT(sql_exec(dir, 43, "UPDATE mailbox_summary SET uids ="
+	    " X'8080808010'"), SQLITE_OK);
+	CHECK_SUMMARY(ms, "INBOX", "5 3 [1,2,3,4,5] Work $Later Other");
 	/* a saved row of another HIGHESTMODSEQ is not used */
 	CHECK_INT(sql_exec(dir, 43, "UPDATE mailbox_summary SET modseq ="
 	    " modseq - 1"), SQLITE_OK);
@@ -1807,6 +1820,22 @@ test_summary(void)
 	    &err), 0);
 	CHECK_INT(ngone, 2);
 	free(gone);
+	CHECK_SUMMARY(ms, "INBOX", "4 4 [2,3,4,6] Work $Later");
+	/* runs: 2-4 (gap 1, 2 more), 6 (gap 1, 0 more) */
+	CHECK_INT(sql_int(dir, 43, "SELECT uids = X'01020100' FROM"
+	    " mailbox_summary WHERE mailbox_id = (SELECT id FROM mailboxes"
+	    " WHERE name = 'INBOX')"), 1);
+	/* a summary of version 7 (UIDs as 32-bit words) is dropped */
+	CHECK_INT(sql_exec(dir, 43, "PRAGMA user_version = 7"), SQLITE_OK);
+	mailstore_close(&ms);
+	ms = mailstore_open(dir, 43, &err);
+	CHECK(ms != NULL);
+	if (ms == NULL) {
+		cleanup(dir);
+		return;
+	}
+	CHECK_INT(sql_int(dir, 43, "SELECT count(*) FROM mailbox_summary"), 0);
+	CHECK_INT(sql_int(dir, 43, "PRAGMA user_version"), 8);
 	CHECK_SUMMARY(ms, "INBOX", "4 4 [2,3,4,6] Work $Later");
 	/* copy in, move out */
 	CHECK_SUMMARY(ms, "Trash", "0 0 [] ");
