@@ -1173,9 +1173,15 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 	v->modseq = sm.highestmodseq;
 	uidnext = sm.uidnext;
 	seqmap_init(&v->map);
-	for (i = 0; i < sm.n; i++)
-		if (sm.uids[i] > seqmap_last(&v->map))
-			seqmap_append(&v->map, sm.uids[i]);
+	for (i = 0; i < sm.nruns; i++) {
+		/* a run at once: its first UID, then the rest in place */
+		if (sm.runs[i].lo <= seqmap_last(&v->map) ||
+		    sm.runs[i].hi < sm.runs[i].lo)
+			continue;	/* not ascending: never from the store */
+		seqmap_append(&v->map, sm.runs[i].lo);
+		v->map.runs[v->map.n - 1].hi = sm.runs[i].hi;
+		v->map.count += sm.runs[i].hi - sm.runs[i].lo;
+	}
 	/* " kw1 kw2" after the system flags */
 	kwsp = sm.keywords[0] != '\0' ? " " : "";
 	v->known_uid = seqmap_last(&v->map);

@@ -2854,11 +2854,11 @@ mailstore_mailbox_state(struct mailstore *ms, const char *name,
 void
 mailstore_summary_free(struct mailstore_summary *s)
 {
-	free(s->uids);
+	free(s->runs);
 	free(s->keywords);
-	s->uids = NULL;
+	s->runs = NULL;
 	s->keywords = NULL;
-	s->n = 0;
+	s->nruns = s->n = 0;
 }
 
 /* kw_union_add - adds the keywords of list to u (" kw" each), once each */
@@ -2918,12 +2918,20 @@ summary_build(struct mailstore *ms, int64_t id, struct mailstore_summary *s,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *kw = sqlite3_column_text(st, 2);
 
-		if (s->n == cap) {
-			cap = cap < 1024 ? 1024 : cap * 2;
-			s->uids = xreallocarray(s->uids, cap,
-			    sizeof(*s->uids));
+		uint32_t uid = (uint32_t)sqlite3_column_int64(st, 0);
+
+		if (s->nruns > 0 && s->runs[s->nruns - 1].hi + 1 == uid) {
+			s->runs[s->nruns - 1].hi = uid;
+		} else {
+			if (s->nruns == cap) {
+				cap = cap < 64 ? 64 : cap * 2;
+				s->runs = xreallocarray(s->runs, cap,
+				    sizeof(*s->runs));
+			}
+			s->runs[s->nruns].lo = s->runs[s->nruns].hi = uid;
+			s->nruns++;
 		}
-		s->uids[s->n++] = (uint32_t)sqlite3_column_int64(st, 0);
+		s->n++;
 		if (s->first_unseen == 0 && (sqlite3_column_int(st, 1) &
 		    MAILSTORE_F_SEEN) == 0)
 			s->first_unseen = s->n;
@@ -2977,39 +2985,35 @@ get_varint(const unsigned char *p, size_t len, size_t *pos, uint32_t *v_r)
  * (10,000 UIDs in a row: 4), so the summary row has no overflow pages.
  */
 static unsigned char *
-summary_encode(const uint32_t *uids, size_t n, size_t *len_r)
+summary_encode(const struct mailstore_uid_run *r, size_t n, size_t *len_r)
 {
 	unsigned char *p = xmalloc(n * 10 + 1);
 	uint32_t prev = 0;
-	size_t i = 0, len = 0;
+	size_t i, len = 0;
 
-	while (i < n) {
-		size_t j = i;
-
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		len += put_varint(p + len, uids[i] - prev - 1);
-		len += put_varint(p + len, uids[j] - uids[i]);
-		prev = uids[j];
-		i = j + 1;
+	for (i = 0; i < n; i++) {
+		len += put_varint(p + len, r[i].lo - prev - 1);
+		len += put_varint(p + len, r[i].hi - r[i].lo);
+		prev = r[i].hi;
 	}
 	*len_r = len;
 	return p;
 }
 
 /*
- * summary_decode - the UIDs of a summary_encode blob into s (uids, n),
- * every one below uidnext; false (s untouched) if the blob is malformed
+ * summary_decode - the runs of a summary_encode blob into s (runs, nruns,
+ * n), every UID below uidnext; false (s untouched) if it is malformed
  */
 static bool
 summary_decode(const unsigned char *p, size_t len, uint32_t uidnext,
     struct mailstore_summary *s)
 {
-	uint32_t prev = 0, gap, more, *uids = NULL;
-	size_t pos = 0, n = 0, cap = 0;
+	struct mailstore_uid_run *r = NULL;
+	uint32_t prev = 0, gap, more;
+	size_t pos = 0, nr = 0, n = 0, cap = 0;
 
 	while (pos < len) {
-		uint64_t lo, hi, u;
+		uint64_t lo, hi;
 
 		if (!get_varint(p, len, &pos, &gap) ||
 		    !get_varint(p, len, &pos, &more))
@@ -3018,19 +3022,23 @@ summary_decode(const unsigned char *p, size_t len, uint32_t uidnext,
 		hi = lo + more;
 		if (hi >= uidnext)
 			goto bad;
-		if (n + (hi - lo + 1) > cap) {
-			cap = n + (size_t)(hi - lo + 1) + 1024;
-			uids = xreallocarray(uids, cap, sizeof(*uids));
+		if (nr == cap) {
+			/* at most one run per two bytes of the blob */
+			cap = cap < 64 ? 64 : cap * 2;
+			r = xreallocarray(r, cap, sizeof(*r));
 		}
-		for (u = lo; u <= hi; u++)
-			uids[n++] = (uint32_t)u;
+		r[nr].lo = (uint32_t)lo;
+		r[nr].hi = (uint32_t)hi;
+		nr++;
+		n += (size_t)(hi - lo + 1);
 		prev = (uint32_t)hi;
 	}
-	s->uids = uids;
+	s->runs = r;
+	s->nruns = nr;
 	s->n = n;
 	return true;
 bad:
-	free(uids);
+	free(r);
 	return false;
 }
 
@@ -3045,7 +3053,7 @@ summary_save(struct mailstore *ms, int64_t id,
 	size_t len;
 	int r;
 
-	blob = summary_encode(s->uids, s->n, &len);
+	blob = summary_encode(s->runs, s->nruns, &len);
 	if ((st = cached(ms, MS_ST_SUMMARY_SAVE, "INSERT OR REPLACE INTO"
 	    " mailbox_summary (mailbox_id, modseq, uids, first_unseen,"
 	    " keywords) VALUES (?1, ?2, ?3, ?4, ?5)", error_r)) == NULL) {

@@ -322,18 +322,23 @@ int mailstore_mailbox_state(struct mailstore *ms, const char *name,
     const char **error_r) __attribute__((warn_unused_result));
 /*
  * What SELECT needs of a mailbox, without reading every message row: its
- * state, its UIDs in ascending order, the position of the first message
+ * state, its UIDs in ascending order (as runs), the position of the first message
  * without \Seen, and the keywords its messages use.  Read from a summary
  * kept per mailbox (schema v7), or, when a change dropped it, from the
  * messages (and the summary saved again for the next SELECT, unless
  * another writer holds the database).  All of it from one snapshot.
  */
+struct mailstore_uid_run {
+	uint32_t	lo, hi;		/* every UID from lo to hi */
+};
 struct mailstore_summary {
 	uint32_t	 uidvalidity, uidnext;
 	uint64_t	 highestmodseq;
-	uint32_t	*uids;		/* heap, n ascending; NULL if n is 0 */
-	size_t		 n;
-	size_t		 first_unseen;	/* 1-based index in uids; 0: none */
+	/* the UIDs, ascending, as runs of consecutive UIDs: heap, NULL if
+	 * nruns is 0; n UIDs in all */
+	struct mailstore_uid_run *runs;
+	size_t		 nruns, n;
+	size_t		 first_unseen;	/* 1-based position; 0: none */
 	char		*keywords;	/* heap: distinct (case-insensitively),
 					   space-separated, "" if none, at most
 					   MAILSTORE_SUMMARY_KEYWORDS bytes */

@@ -1697,7 +1697,7 @@ summary_str(struct mailstore *ms, const char *mailbox)
 	struct buf b;
 	const char *err = NULL;
 	char *r_s;
-	size_t i;
+	size_t i, n = 0;
 	int r;
 
 	buf_init(&b, 1 << 20);
@@ -1707,11 +1707,20 @@ summary_str(struct mailstore *ms, const char *mailbox)
 	} else {
 		CHECK_INT(buf_printf(&b, "%zu %zu [", sm.n, sm.first_unseen),
 		    0);
-		for (i = 0; i < sm.n; i++)
-			CHECK_INT(buf_printf(&b, "%s%u", i > 0 ? "," : "",
-			    sm.uids[i]), 0);
+		for (i = 0; i < sm.nruns; i++) {
+			uint32_t u;
+
+			CHECK(sm.runs[i].lo <= sm.runs[i].hi);
+			CHECK(i == 0 || sm.runs[i].lo > sm.runs[i - 1].hi + 1);
+			for (u = sm.runs[i].lo; u <= sm.runs[i].hi; u++) {
+				CHECK_INT(buf_printf(&b, "%s%u", n > 0 ?
+				    "," : "", u), 0);
+				n++;
+			}
+		}
 		CHECK_INT(buf_printf(&b, "] %s", sm.keywords), 0);
-		CHECK(sm.n == 0 || sm.uids != NULL);
+		CHECK_INT(n, sm.n);
+		CHECK(sm.nruns == 0 || sm.runs != NULL);
 		mailstore_summary_free(&sm);
 	}
 	r_s = xstrdup(buf_cstr(&b));
