@@ -1406,6 +1406,49 @@ count_cb(void *ctx, const struct mailstore_message *m)
 		(*n)++;
 }
 
+struct uid_collect {
+	uint32_t	*uids;
+	size_t		 n;
+	size_t		 first_unseen;
+};
+
+static void
+uid_collect_cb(void *ctx, const struct mailstore_message *m)
+{
+	struct uid_collect *u = ctx;
+
+	u->uids[u->n++] = m->uid;
+	if (u->first_unseen == 0 && (m->flags & MAILSTORE_F_SEEN) == 0)
+		u->first_unseen = u->n;
+}
+
+/* summary_matches - the summary of mailbox mb agrees with its listing */
+static bool
+summary_matches(struct mailstore *ms, const char *mb, size_t max)
+{
+	struct mailstore_summary sm;
+	struct uid_collect u;
+	const char *err = NULL;
+	size_t i, k = 0;
+	uint32_t uid;
+	bool ok;
+
+	memset(&u, 0, sizeof(u));
+	u.uids = xcalloc(max + 1, sizeof(*u.uids));
+	if (mailstore_message_list_range(ms, mb, 1, 0, 0, uid_collect_cb, &u,
+	    &err) < 0 || mailstore_mailbox_summary(ms, mb, &sm, &err) != 1) {
+		free(u.uids);
+		return false;
+	}
+	ok = sm.n == u.n && sm.first_unseen == u.first_unseen;
+	for (i = 0; ok && i < sm.nruns; i++)
+		for (uid = sm.runs[i].lo; ok && uid <= sm.runs[i].hi; uid++)
+			ok = k < u.n && u.uids[k++] == uid;
+	mailstore_summary_free(&sm);
+	free(u.uids);
+	return ok && k == u.n;
+}
+
 /* 10,000 messages: the listing, STORE and COPY figures IMAP relies on */
 static void
 test_perf_10k(void)
@@ -1418,6 +1461,7 @@ test_perf_10k(void)
 	size_t i, n = 0, total = 10000;
 	const char *err = NULL;
 	double t_list, t_store, t_copy, t_state, t_fts, t_deliver, t_get;
+	double t_sum1, t_sum2;
 	static const char *const words[] = { "apple", "banana", "cherry",
 	    "dragonfruit", "elderberry", "fig", "grape", "honeydew" };
 	struct mailstore_delivery *d = xcalloc(total, sizeof(*d));
@@ -1504,11 +1548,42 @@ test_perf_10k(void)
 	CHECK(narrowed);
 	CHECK_INT(ncands, total / 100);
 	free(cands);
+	/* the SELECT summary of a mailbox with scattered gaps: every 7th
+	 * and a block expunged, 5001 unseen; built, then read back */
+	c = xcalloc(total, sizeof(*c));
+	for (i = n = 0; i < total; i++)
+		if (i % 7 == 3 || (i >= 2000 && i < 2100))
+			c[n++].uid = (uint32_t)i + 1;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, n, MAILSTORE_FLAGS_ADD,
+	    MAILSTORE_F_DELETED, NULL, 0, &err), 0);
+	mailstore_flag_changes_free(c, n);
+	c[0].uid = 5001;
+	CHECK_INT(mailstore_store_flags(ms, "INBOX", c, 1,
+	    MAILSTORE_FLAGS_REMOVE, MAILSTORE_F_SEEN, NULL, 0, &err), 0);
+	mailstore_flag_changes_free(c, 1);
+	free(c);
+	{
+		uint32_t *gone = NULL;
+		size_t ngone = 0;
+
+		CHECK_INT(mailstore_expunge(ms, "INBOX", NULL, 0, true, &gone,
+		    &ngone, &err), 0);
+		CHECK_INT(ngone, n);
+		free(gone);
+	}
+	t0 = monotonic_ms();
+	CHECK(summary_matches(ms, "INBOX", total));	/* built */
+	t_sum1 = ms_since(t0);
+	t0 = monotonic_ms();
+	CHECK(summary_matches(ms, "INBOX", total));	/* read back */
+	t_sum2 = ms_since(t0);
+	CHECK(summary_matches(ms, "Trash", total));
 	printf("perf, 10,000 messages: delivery in batches of"
 	    " 256 %.0f ms, list with cache %.0f ms, STORE +FLAGS %.0f ms,"
 	    " COPY %.0f ms, 1000 mailbox_state %.0f ms, FTS query %.0f ms,"
-	    " mailbox_get %.1f ms\n", t_deliver, t_list, t_store, t_copy,
-	    t_state, t_fts, t_get);
+	    " mailbox_get %.1f ms, list + summary built %.0f ms, list +"
+	    " summary read %.0f ms\n", t_deliver, t_list, t_store, t_copy,
+	    t_state, t_fts, t_get, t_sum1, t_sum2);
 	/* generous bounds: sanitizers and a shared machine */
 	CHECK(t_list < 1000);
 	CHECK(t_store < 5000);
