@@ -1177,7 +1177,7 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 		/* a run at once: its first UID, then the rest in place */
 		if (sm.runs[i].lo <= seqmap_last(&v->map) ||
 		    sm.runs[i].hi < sm.runs[i].lo)
-			continue;	/* not ascending: never from the store */
+			continue;	/* not ascending: never so */
 		seqmap_append(&v->map, sm.runs[i].lo);
 		v->map.runs[v->map.n - 1].hi = sm.runs[i].hi;
 		v->map.count += sm.runs[i].hi - sm.runs[i].lo;
@@ -1200,8 +1200,8 @@ imap_view_open(struct mailstore *ms, const struct imap_command *cmd,
 		v->recent_told = view_recent_count(v);
 		r = buf_printf(out, "* %u RECENT\r\n", v->recent_told);
 		if (r == 0 && sm.first_unseen != 0)
-			r = buf_printf(out, "* OK [UNSEEN %zu] First unseen\r\n",
-			    sm.first_unseen);
+			r = buf_printf(out, "* OK [UNSEEN %zu] First "
+			    "unseen\r\n", sm.first_unseen);
 	}
 	if (r == 0)
 		r = buf_printf(out, "* OK [UIDVALIDITY %u] UIDs valid\r\n"

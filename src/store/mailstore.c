@@ -51,7 +51,7 @@
 #define BLOB_NAME_SIZE		(BLOB_RANDOM_BYTES * 2 + 1)
 #define PRUNE_INTERVAL		3600		/* seconds between prunes */
 #define MAILSTORE_SCHEMA_VERSION 8
-#define STORE_PAGE_CACHE_KIB	"16384"		/* SQLite page cache, KiB */
+#define STORE_PAGE_CACHE_KIB	"16384"	/* SQLite page cache, KiB */
 
 /* statements prepared once per handle (hot paths) */
 enum ms_stmt {
@@ -2890,7 +2890,7 @@ kw_union_add(struct buf *u, const char *list)
 		mark = u->len;
 		if (!have && (buf_append_byte(u, ' ') < 0 ||
 		    buf_append(u, k, l) < 0)) {
-			u->len = mark;		/* past the ceiling: fewer */
+			u->len = mark;	/* past the ceiling: fewer */
 			if (u->data != NULL)
 				u->data[mark] = '\0';
 		}

@@ -322,11 +322,11 @@ int mailstore_mailbox_state(struct mailstore *ms, const char *name,
     const char **error_r) __attribute__((warn_unused_result));
 /*
  * What SELECT needs of a mailbox, without reading every message row: its
- * state, its UIDs in ascending order (as runs), the position of the first message
- * without \Seen, and the keywords its messages use.  Read from a summary
- * kept per mailbox (schema v7), or, when a change dropped it, from the
- * messages (and the summary saved again for the next SELECT, unless
- * another writer holds the database).  All of it from one snapshot.
+ * state, its UIDs in ascending order (as runs), the position of the first
+ * message without \Seen, and the keywords its messages use.  Read from a
+ * summary kept per mailbox (schema v7/v8), or, when a change dropped it,
+ * from the messages (and the summary saved again for the next SELECT,
+ * unless another writer holds the database).  All from one snapshot.
  */
 struct mailstore_uid_run {
 	uint32_t	lo, hi;		/* every UID from lo to hi */
@@ -338,8 +338,8 @@ struct mailstore_summary {
 	 * nruns is 0; n UIDs in all */
 	struct mailstore_uid_run *runs;
 	size_t		 nruns, n;
-	size_t		 first_unseen;	/* 1-based position; 0: none */
-	char		*keywords;	/* heap: distinct (case-insensitively),
+	size_t		 first_unseen;	/* 1-based; 0: none */
+	char		*keywords;	/* heap: distinct (any case),
 					   space-separated, "" if none, at most
 					   MAILSTORE_SUMMARY_KEYWORDS bytes */
 };
