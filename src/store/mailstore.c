@@ -3130,14 +3130,10 @@ mailstore_mailbox_summary(struct mailstore *ms, const char *name,
 	memset(s, 0, sizeof(*s));
 	if (mailbox_name_check(ms, name, canon, error_r) < 0)
 		return -1;
-	if (exec(ms, "BEGIN", error_r) < 0)
-		return -1;
+	/* one statement: one snapshot, no transaction needed */
 	r = summary_read(ms, canon, &id, s, &have, error_r);
-	if (r <= 0 || have) {
-		store_db_rollback(ms->db);	/* read only: just end it */
+	if (r <= 0 || have)
 		return r;
-	}
-	store_db_rollback(ms->db);
 	/*
 	 * None saved, or not current: build it from the messages under the
 	 * write lock (so that no change slips between the reading and the
