@@ -1293,6 +1293,12 @@ imap_server_shutdown(struct server *srv)
 	}
 }
 
+bool
+imap_server_idle(const struct server *srv)
+{
+	return srv->imap == NULL || srv->imap->conns == NULL;
+}
+
 void
 imap_server_stop(struct server *srv)
 {

@@ -1001,6 +1001,12 @@ pop3_server_shutdown(struct server *srv)
 	}
 }
 
+bool
+pop3_server_idle(const struct server *srv)
+{
+	return srv->pop3 == NULL || srv->pop3->conns == NULL;
+}
+
 void
 pop3_server_stop(struct server *srv)
 {

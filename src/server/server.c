@@ -150,11 +150,30 @@ queue_notify(void *arg)
 	event_active(srv->ev_queue, EV_READ, 0);
 }
 
+/* Shutdown: at most this long for 421s, BYEs and pending commits. */
+#define STOP_GRACE_MS	2000
+#define STOP_TICK_MS	20
+
+/* on_stop_tick - ends the loop once every connection is gone, or at the
+ * end of the grace period */
+static void
+on_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (++srv->stop_ticks >= STOP_GRACE_MS / STOP_TICK_MS ||
+	    (srv->smtp_conns == NULL && pop3_server_idle(srv) &&
+	    imap_server_idle(srv)))
+		event_base_loopbreak(srv->base);
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
-	struct timeval grace = { 2, 0 };
+	struct timeval tick = { 0, STOP_TICK_MS * 1000 };
 
 	(void)what;
 	switch (sig) {
@@ -170,7 +189,14 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		pop3_server_shutdown(srv);
 		imap_server_shutdown(srv);
 		/* let 421s and pending commits finish, then stop */
-		event_base_loopexit(srv->base, &grace);
+		srv->ev_stop = event_new(srv->base, -1, EV_PERSIST,
+		    on_stop_tick, srv);
+		if (srv->ev_stop == NULL ||
+		    event_add(srv->ev_stop, &tick) < 0) {
+			struct timeval grace = { STOP_GRACE_MS / 1000, 0 };
+
+			event_base_loopexit(srv->base, &grace);
+		}
 		break;
 	case SIGUSR1:
 		log_info("queue flush requested");
@@ -458,6 +484,8 @@ out:
 			event_free(srv.ev_signals[i]);
 	if (srv.ev_queue != NULL)
 		event_free(srv.ev_queue);
+	if (srv.ev_stop != NULL)
+		event_free(srv.ev_stop);
 	accounts_close(&srv.accounts);
 	conn_limit_free(&srv.limits);
 	event_base_free(srv.base);

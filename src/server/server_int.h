@@ -69,6 +69,9 @@ struct server {
 	struct psl		*psl;		/* public suffixes (DMARC);
 						 * NULL: empty list */
 	bool			 stopping;
+	struct event		*ev_stop;	/* while stopping: ends the loop
+						   once no connection is left */
+	unsigned		 stop_ticks;
 };
 
 /*
@@ -101,6 +104,8 @@ int pop3_server_start(struct server *srv);
 void pop3_conn_accept(struct server *srv, bool implicit_tls, int fd,
     const struct sockaddr *sa, int salen);
 void pop3_server_shutdown(struct server *srv);
+/* True when no POP3 connection is left (or POP3 is off). */
+bool pop3_server_idle(const struct server *srv);
 void pop3_server_stop(struct server *srv);
 
 /*
@@ -112,6 +117,8 @@ int imap_server_start(struct server *srv);
 void imap_conn_accept(struct server *srv, bool implicit_tls, int fd,
     const struct sockaddr *sa, int salen);
 void imap_server_shutdown(struct server *srv);
+/* True when no IMAP connection is left (or IMAP is off). */
+bool imap_server_idle(const struct server *srv);
 void imap_server_stop(struct server *srv);
 
 /*
