@@ -4131,11 +4131,11 @@ full:
 static void
 fts_catch_up(struct mailstore *ms, const char *canon, int max)
 {
-	struct todo {
+	struct unindexed {
 		int64_t		 rowid;
 		char		*blob;
 		uint64_t	 off, size;
-	} *t = NULL;
+	} *t;
 	sqlite3_stmt *s;
 	const char *err = NULL;
 	size_t n = 0, i;
@@ -4148,8 +4148,8 @@ fts_catch_up(struct mailstore *ms, const char *canon, int max)
 		return;
 	sqlite3_bind_text(s, 1, canon, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 2, max);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		t = xreallocarray(t, n + 1, sizeof(*t));
+	t = xcalloc((size_t)max, sizeof(*t));	/* LIMIT max rows */
+	while (n < (size_t)max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		t[n].rowid = sqlite3_column_int64(s, 0);
 		t[n].blob = xstrdup(column_str(s, 1) != NULL ?
 		    column_str(s, 1) : "");
