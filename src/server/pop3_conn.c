@@ -878,40 +878,22 @@ pop3_conn_accept(struct server *srv, bool implicit_tls, int fd,
 	struct pop3_conn *c;
 	struct pop3_peer peer;
 	bool loopback;
-	int one = 1;
+	struct server_peer sp;
+	struct bufferevent *bev;
 
 	(void)salen;
+	if ((bev = server_accept_open(srv, fd, sa, implicit_tls, "pop3",
+	    "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+	    &sp)) == NULL)
+		return;
+	loopback = sp.is_loopback;
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->send_fd = -1;
 	c->implicit_tls = implicit_tls;
-	server_peer_addr(sa, c->addr, sizeof(c->addr), &loopback);
-	random_hex(c->id, 8);
-	if (srv->stopping || !conn_limit_enter(srv->limits, c->addr)) {
-		static const char msg[] =
-		    "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
-
-		log_warn("pop3 reject sid=%s peer=%s reason=\"connection "
-		    "limit\"", c->id, c->addr);
-		if (!implicit_tls && write(fd, msg, sizeof(msg) - 1) < 0)
-			log_debug("pop3 reject write failed peer=%s", c->addr);
-		close(fd);
-		free(c);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (implicit_tls)
-		c->bev = tls_accept_fd(srv, fd);	/* closes fd on failure */
-	else
-		c->bev = bufferevent_socket_new(srv->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		conn_limit_leave(srv->limits, c->addr);
-		if (!implicit_tls)
-			close(fd);
-		free(c);
-		return;
-	}
+	c->bev = bev;
+	memcpy(c->addr, sp.addr, sizeof(c->addr));
+	memcpy(c->id, sp.id, sizeof(c->id));
 	buf_init(&c->sendbuf, 2 * POP3_CONN_CHUNK + 16);
 	memset(&peer, 0, sizeof(peer));
 	peer.session_id = c->id;

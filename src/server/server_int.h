@@ -7,11 +7,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "smtp/smtp_session.h"
 
 struct event_base;
+struct bufferevent;
 struct evconnlistener;
 struct config;
 struct queue;
@@ -140,6 +142,25 @@ void auth_pool_verify(struct auth_pool *p, const char *user,
  */
 void server_peer_addr(const struct sockaddr *sa, char *out, size_t outsize,
     bool *loopback_r);
+
+/* What server_accept_open finds out about a new connection. */
+struct server_peer {
+	char	addr[INET6_ADDRSTRLEN];	/* client address as text */
+	char	id[17];			/* session id for the logs */
+	bool	is_loopback;
+};
+/*
+ * The start every protocol shares for an accepted socket: the client's
+ * address, a session id, the connection limits, TCP_NODELAY and the
+ * bufferevent (implicit TLS or plain).  A connection over a limit (or
+ * during shutdown) is sent reject, a complete line (not with implicit
+ * TLS), logged under proto, and closed.  Returns the bufferevent with
+ * the connection counted (conn_limit_leave when it ends), or NULL with
+ * fd closed and nothing counted.
+ */
+struct bufferevent *server_accept_open(struct server *srv, int fd,
+    const struct sockaddr *sa, bool implicit_tls, const char *proto,
+    const char *reject, struct server_peer *p);
 
 /* connlimit.c: counts connections in total and per client address. */
 struct conn_limit *conn_limit_new(unsigned max_total, unsigned max_per_ip);

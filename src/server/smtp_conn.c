@@ -1019,45 +1019,25 @@ smtp_conn_accept(struct server *srv, enum listener_kind kind, int fd,
 	struct smtp_conn *c;
 	struct smtp_peer peer;
 	bool loopback;
-	int one = 1;
+	struct server_peer sp;
+	struct bufferevent *bev;
+	char reject[300];
 
+	snprintf(reject, sizeof(reject),
+	    "421 4.7.0 %s Too many connections, try again later\r\n",
+	    srv->cfg->hostname);
+	if ((bev = server_accept_open(srv, fd, sa,
+	    kind == LISTENER_SUBMISSIONS, "smtp", reject, &sp)) == NULL)
+		return;
+	loopback = sp.is_loopback;
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->kind = kind;
+	c->bev = bev;
 	if (sa != NULL && (size_t)salen <= sizeof(c->peer_sa))
 		memcpy(&c->peer_sa, sa, (size_t)salen);
-	server_peer_addr(sa, c->addr, sizeof(c->addr), &loopback);
-	random_hex(c->id, 8);
-	if (srv->stopping || !conn_limit_enter(srv->limits, c->addr)) {
-		char msg[300];
-		int n = snprintf(msg, sizeof(msg),
-		    "421 4.7.0 %s Too many connections, try again later\r\n",
-		    srv->cfg->hostname);
-
-		log_warn("smtp reject sid=%s peer=%s reason=\"connection "
-		    "limit\"", c->id, c->addr);
-		/* best effort: the socket is fresh, the line is short (on 465
-		 * the client expects TLS and only sees the close) */
-		if (kind != LISTENER_SUBMISSIONS && n > 0 &&
-		    write(fd, msg, (size_t)n) < 0)
-			log_debug("smtp reject write failed peer=%s", c->addr);
-		close(fd);
-		free(c);
-		return;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (kind == LISTENER_SUBMISSIONS)
-		c->bev = tls_accept_fd(srv, fd);	/* closes fd if NULL */
-	else
-		c->bev = bufferevent_socket_new(srv->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		conn_limit_leave(srv->limits, c->addr);
-		if (kind != LISTENER_SUBMISSIONS)
-			close(fd);
-		free(c);
-		return;
-	}
+	memcpy(c->addr, sp.addr, sizeof(c->addr));
+	memcpy(c->id, sp.id, sizeof(c->id));
 	memset(&peer, 0, sizeof(peer));
 	peer.session_id = c->id;
 	peer.addr = c->addr;
